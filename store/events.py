@@ -1,0 +1,205 @@
+"""The normalized event every reader yields, and the catalog of event kinds.
+
+An event is classified by its channel (or provider) *and* its event id: the Windows
+PowerShell channel's 600 is not the Security log's 600, Sysmon's 1 is not System's 1.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    """What an event means for process tracking."""
+
+    PROCESS_START = "process_start"
+    PROCESS_END = "process_end"
+    LOGON = "logon"
+    LOGOFF = "logoff"
+    SPECIAL_PRIVILEGES = "special_privileges"
+    TOKEN_CHANGE = "token_change"
+    TIME_CHANGE = "time_change"
+    LOG_CLEARED = "log_cleared"
+    AUDIT_START = "audit_start"
+    AUDIT_STOP = "audit_stop"
+    NETWORK = "network_connect"
+    DNS = "dns_query"
+
+
+@dataclass(slots=True)
+class Event:
+    """One log record, normalized.
+
+    ``ts_us`` is the event's UTC time in microseconds since the Unix epoch, or ``None``
+    when the record carries no usable time (a zero FILETIME is unknown, not 1601).
+    ``received_us`` is when a collector received it, where the format says so.
+    ``fields`` holds the event's named data fields as strings, exactly as logged.
+    """
+
+    host: str
+    channel: str
+    provider: str
+    event_id: int
+    record_id: int | None
+    ts_us: int | None
+    fields: dict[str, str] = field(default_factory=dict)
+    received_us: int | None = None
+    kind: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class Skip:
+    """A record or chunk a reader could not read: counted, never fatal for the file."""
+
+    reason: str
+    detail: str = ""
+
+
+SECURITY = "Security"
+SYSTEM = "System"
+SYSMON = "Microsoft-Windows-Sysmon/Operational"
+SYSMON_LINUX = "Linux-Sysmon/Operational"
+AUDITD = "auditd"
+
+# Canonical spellings of the channels proctrail cares about, keyed by lower case.
+_CANONICAL_CHANNELS = {
+    c.lower(): c
+    for c in (
+        SECURITY,
+        SYSTEM,
+        "Application",
+        SYSMON,
+        SYSMON_LINUX,
+        AUDITD,
+        "ForwardedEvents",
+        "Windows PowerShell",
+        "Microsoft-Windows-PowerShell/Operational",
+        "Setup",
+    )
+}
+
+_SYSMON_PROVIDERS = {"microsoft-windows-sysmon", "linux-sysmon"}
+_SYSMON_CHANNELS = {SYSMON.lower(), SYSMON_LINUX.lower()}
+
+
+def canonical_channel(name: str) -> str:
+    """One spelling per channel: known channels get Windows' own, others keep theirs."""
+    name = name.strip()
+    return _CANONICAL_CHANNELS.get(name.lower(), name)
+
+
+_SECURITY_KINDS: dict[int, Kind] = {
+    4688: Kind.PROCESS_START,
+    592: Kind.PROCESS_START,
+    4689: Kind.PROCESS_END,
+    593: Kind.PROCESS_END,
+    4624: Kind.LOGON,
+    528: Kind.LOGON,
+    540: Kind.LOGON,
+    4648: Kind.LOGON,
+    4634: Kind.LOGOFF,
+    4647: Kind.LOGOFF,
+    538: Kind.LOGOFF,
+    551: Kind.LOGOFF,
+    4672: Kind.SPECIAL_PRIVILEGES,
+    576: Kind.SPECIAL_PRIVILEGES,
+    600: Kind.TOKEN_CHANGE,
+    4703: Kind.TOKEN_CHANGE,
+    4616: Kind.TIME_CHANGE,
+    520: Kind.TIME_CHANGE,
+    1102: Kind.LOG_CLEARED,
+    517: Kind.LOG_CLEARED,
+    4608: Kind.AUDIT_START,
+    4902: Kind.AUDIT_START,
+    512: Kind.AUDIT_START,
+    4609: Kind.AUDIT_STOP,
+    1100: Kind.AUDIT_STOP,
+    513: Kind.AUDIT_STOP,
+}
+
+_SYSMON_KINDS: dict[int, Kind] = {
+    1: Kind.PROCESS_START,
+    5: Kind.PROCESS_END,
+    3: Kind.NETWORK,
+    22: Kind.DNS,
+}
+
+# System-log events that matter, keyed by (provider in lower case, event id).
+_SYSTEM_KINDS: dict[tuple[str, int], Kind] = {
+    ("microsoft-windows-eventlog", 104): Kind.LOG_CLEARED,
+    ("eventlog", 104): Kind.LOG_CLEARED,
+    ("microsoft-windows-kernel-general", 1): Kind.TIME_CHANGE,
+    ("microsoft-windows-eventlog", 6005): Kind.AUDIT_START,
+    ("microsoft-windows-eventlog", 6006): Kind.AUDIT_STOP,
+}
+
+_AUDITD_KINDS = {"execve": Kind.PROCESS_START, "exit": Kind.PROCESS_END}
+
+
+def classify(channel: str, provider: str, event_id: int) -> str | None:
+    """The kind of an event from its channel or provider and its id, or None."""
+    prov = provider.lower()
+    chan = channel.lower()
+    if prov in _SYSMON_PROVIDERS or chan in _SYSMON_CHANNELS:
+        kind = _SYSMON_KINDS.get(event_id)
+    elif chan == "security" or prov == "microsoft-windows-security-auditing":
+        kind = _SECURITY_KINDS.get(event_id)
+    elif chan == "system":
+        kind = _SYSTEM_KINDS.get((prov, event_id))
+    else:
+        kind = None
+    return kind.value if kind is not None else None
+
+
+def classify_auditd(what: str) -> str | None:
+    """The kind of an auditd event group: ``execve`` or ``exit``."""
+    kind = _AUDITD_KINDS.get(what)
+    return kind.value if kind is not None else None
+
+
+_GUID = re.compile(r"^\{?([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\}?$")
+
+
+def canonical_guid(value: str) -> str:
+    """``{lower-case}`` for anything that is a GUID; other text unchanged."""
+    m = _GUID.match(value)
+    return "{" + m.group(1).lower() + "}" if m else value
+
+
+def canonical_fields(fields: dict[str, str]) -> dict[str, str]:
+    """Apply the few spelling rules all readers share (GUID fields), in place."""
+    for name, value in fields.items():
+        if name[-4:].lower() == "guid" and value:
+            fields[name] = canonical_guid(value)
+    return fields
+
+
+# Positional data of pre-Vista events (no field names in the record), named after the
+# Windows Server 2003 message templates so that correlation reads one vocabulary.
+LEGACY_FIELD_NAMES: dict[int, tuple[str, ...]] = {
+    592: ("NewProcessId", "NewProcessName", "ProcessId", "SubjectUserName",
+          "SubjectDomainName", "SubjectLogonId"),
+    593: ("ProcessId", "ProcessName", "SubjectUserName", "SubjectDomainName", "SubjectLogonId"),
+    528: ("TargetUserName", "TargetDomainName", "TargetLogonId", "LogonType", "LogonProcessName",
+          "AuthenticationPackageName", "WorkstationName", "LogonGuid", "SubjectUserName",
+          "SubjectDomainName", "SubjectLogonId", "ProcessId", "TransmittedServices",
+          "IpAddress", "IpPort"),
+    540: ("TargetUserName", "TargetDomainName", "TargetLogonId", "LogonType", "LogonProcessName",
+          "AuthenticationPackageName", "WorkstationName", "LogonGuid", "SubjectUserName",
+          "SubjectDomainName", "SubjectLogonId", "ProcessId", "TransmittedServices",
+          "IpAddress", "IpPort"),
+    538: ("TargetUserName", "TargetDomainName", "TargetLogonId", "LogonType"),
+    551: ("TargetUserName", "TargetDomainName", "TargetLogonId"),
+    576: ("SubjectUserName", "SubjectDomainName", "SubjectLogonId", "PrivilegeList"),
+}
+
+
+def name_positional(channel: str, event_id: int, values: list[str]) -> dict[str, str]:
+    """Name unnamed ``<Data>`` values: legacy Security events by template, others param1..N."""
+    names = LEGACY_FIELD_NAMES.get(event_id, ()) if channel == SECURITY else ()
+    out: dict[str, str] = {}
+    for i, value in enumerate(values):
+        out[names[i] if i < len(names) else f"param{i + 1}"] = value
+    return out

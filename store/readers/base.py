@@ -1,0 +1,95 @@
+"""What every reader shares: its error type, its output type, and time parsing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from proctrail.store.events import Event, Skip
+
+RecordStream = Iterator[Event | Skip]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Anything at or before this is a zero or garbage FILETIME/SYSTEMTIME: an unknown time.
+_MIN_REAL_US = int((datetime(1971, 1, 1, tzinfo=UTC) - _EPOCH).total_seconds()) * 1_000_000
+
+
+class ReaderError(Exception):
+    """A whole input that cannot be read, with the file it is about."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+def to_us(dt: datetime) -> int:
+    """Microseconds since the epoch for an aware datetime (naive means UTC)."""
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    delta = dt - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def real_time(us: int | None) -> int | None:
+    """``us`` if it is a real time, ``None`` for a zero or pre-1971 stamp."""
+    return us if us is not None and us > _MIN_REAL_US else None
+
+
+def parse_time(text: str | None, assume_offset: timedelta | None = None) -> int | None:
+    """Parse an ISO-8601-like time into UTC microseconds; None when empty or unknown.
+
+    Accepts ``T`` or space separators, 0-9 fractional digits and ``Z``/``UTC``/offsets.
+    A time with no zone is UTC unless ``assume_offset`` (local time's offset) is given.
+    """
+    if not text:
+        return None
+    s = text.strip()
+    if s.endswith(" UTC"):
+        s = s[:-4]
+    if s.endswith(("Z", "z")):
+        s = s[:-1] + "+00:00"
+    # Python takes at most 6 fractional digits: cut extra precision (100 ns ticks).
+    dot = s.find(".")
+    if dot != -1:
+        end = dot + 1
+        while end < len(s) and s[end].isdigit():
+            end += 1
+        if end - dot - 1 > 6:
+            s = s[: dot + 7] + s[end:]
+    try:
+        dt = datetime.fromisoformat(s)
+    except ValueError:
+        return None
+    if dt.tzinfo is None and assume_offset is not None:
+        dt = dt.replace(tzinfo=UTC) - assume_offset
+    return real_time(to_us(dt))
+
+
+def as_text(value: object) -> str:
+    """A field value as the text a Windows XML rendering would show."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "\n".join(as_text(v) for v in value)
+    return str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class ReadOptions:
+    """What the analyst tells readers that the logs themselves may not say.
+
+    ``default_host`` names the host of records that carry none (raw auditd without
+    ``node=``); ``local_offset`` is the UTC offset of times written in local time with no
+    zone (``ausearch -i`` output); ``None`` means such times are taken as UTC.
+    """
+
+    default_host: str = "unknown"
+    local_offset: timedelta | None = None
+    parser: str = "evtx"
+    threads: int = 0

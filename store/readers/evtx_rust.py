@@ -1,0 +1,65 @@
+"""EVTX through the Rust-backed ``evtx`` package: the fast path.
+
+The Rust parser reads every chunk slot of the file (not only those the header counts),
+reports a damaged chunk or record as an error and goes on with the next one.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import IO
+
+import evtx
+import orjson
+
+from proctrail.store.events import Skip
+from proctrail.store.readers.base import ReaderError, RecordStream
+from proctrail.store.readers.winevent import event_from_json
+
+_CHUNK_ERROR = re.compile(r"Failed to parse chunk number (\d+)")
+
+
+def _skip_for(message: str) -> Skip:
+    """A Rust parser error as a counted skip with a short reason."""
+    m = _CHUNK_ERROR.search(message)
+    if m and "chunk header" in message:
+        return Skip("bad chunk header", message[:300])
+    if "record data size" in message or "Invalid EVTX record header" in message:
+        return Skip("bad record size", message[:300])
+    return Skip("unparseable record", message[:300])
+
+
+def open_evtx_rust(stream: IO[bytes], name: str, threads: int = 0) -> RecordStream:
+    """Events of an EVTX file or stream through the Rust parser."""
+    try:
+        source: object = stream.name if _is_plain_file(stream) else stream
+        parser = evtx.PyEvtxParser(source, number_of_threads=threads)
+        records = parser.records_json()
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise ReaderError(name, f"not a readable EVTX file ({exc})") from exc
+    return _iterate(records)
+
+
+def _is_plain_file(stream: IO[bytes]) -> bool:
+    try:
+        stream.fileno()
+    except (OSError, AttributeError, ValueError):
+        return False
+    return isinstance(getattr(stream, "name", None), str)
+
+
+def _iterate(records: object) -> RecordStream:
+    it = iter(records)  # type: ignore[call-overload]
+    while True:
+        try:
+            record = next(it)
+        except StopIteration:
+            return
+        except (RuntimeError, OSError, ValueError) as exc:
+            yield _skip_for(str(exc))
+            continue
+        try:
+            yield event_from_json(orjson.loads(record["data"]), record.get("timestamp"))
+        except (KeyError, TypeError, ValueError, orjson.JSONDecodeError) as exc:
+            rid = record.get("event_record_id", "?")
+            yield Skip("malformed event", f"record {rid}: {exc!r}"[:300])
