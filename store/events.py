@@ -159,7 +159,8 @@ def classify_auditd(what: str) -> str | None:
     return kind.value if kind is not None else None
 
 
-_GUID = re.compile(r"^\{?([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\}?$")
+_HEX = "[0-9a-fA-F]"
+_GUID = re.compile(rf"^\{{?({_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}})\}}?$")
 
 
 def canonical_guid(value: str) -> str:

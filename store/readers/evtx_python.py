@@ -8,6 +8,8 @@ the file header's chunk count says: logs copied from a live system are dirty.
 
 from __future__ import annotations
 
+import io
+import logging
 import mmap
 import struct
 from collections.abc import Iterator
@@ -20,6 +22,10 @@ import Evtx.Nodes as e_nodes
 from proctrail.store.events import Event, Skip
 from proctrail.store.readers.base import ReaderError, RecordStream, real_time
 from proctrail.store.readers.winevent import event_from_element
+
+# python-evtx logs warnings about odd template tables it then handles: not ours to print.
+logging.getLogger("Evtx").addHandler(logging.NullHandler())
+logging.getLogger("Evtx").propagate = False
 
 FILE_MAGIC = b"ElfFile\x00"
 CHUNK_MAGIC = b"ElfChnk\x00"
@@ -182,14 +188,53 @@ def _records_in_chunk(buf: Any, offset: int, chunk: Any) -> Iterator[Any | Skip]
         pos += size
 
 
+def check_layout(stream: IO[bytes], size: int, name: str) -> int:
+    """The file header's size, after checking there is a header and some chunk data."""
+    here = stream.tell()
+    head = stream.read(4096)
+    stream.seek(here)
+    if len(head) < 4096 or head[:8] != FILE_MAGIC:
+        raise ReaderError(name, "not an EVTX file (bad or truncated file header)")
+    header_size = struct.unpack_from("<H", head, 40)[0] or 4096
+    if size <= header_size or not any(_peek(stream, header_size, 512)):
+        raise ReaderError(name, "truncated EVTX: nothing after the file header")
+    return header_size
+
+
+def _peek(stream: IO[bytes], offset: int, n: int) -> bytes:
+    here = stream.tell()
+    stream.seek(offset)
+    data = stream.read(n)
+    stream.seek(here)
+    return data
+
+
+def read_partial_tail(data: bytes, offset: int) -> RecordStream:
+    """Records of a chunk cut short by a truncated file: complete ones kept, the cut counted.
+
+    The chunk is padded to full size so python-evtx can walk it; a record reaching past
+    the cut is not trusted.
+    """
+    if data[:8] != CHUNK_MAGIC:
+        if any(data):
+            yield Skip("truncated chunk", f"{len(data)} bytes at {offset:#x} after the last chunk")
+        return
+    padded = data + bytes(CHUNK_SIZE - len(data))
+    chunk = e_evtx.ChunkHeader(padded, 0)
+    for item in _records_in_chunk(padded, 0, chunk):
+        if isinstance(item, Skip):
+            yield item
+            return
+        if item.offset() + item.size() > len(data):
+            yield Skip("truncated chunk", f"file ends inside record {_safe_num(item)}")
+            return
+        yield _record_event(item)
+
+
 def read_evtx_python(data: Any, name: str) -> RecordStream:
     """Events of an EVTX image (bytes or mmap) through python-evtx."""
-    if len(data) < 4096 or data[:8] != FILE_MAGIC:
-        raise ReaderError(name, "not an EVTX file (bad file header)")
-    header_size = struct.unpack_from("<H", data, 40)[0] or 4096
+    header_size = check_layout(io.BytesIO(data[:4096 + 512]), len(data), name)
     offset = header_size
-    if offset + CHUNK_SIZE > len(data):
-        raise ReaderError(name, "truncated EVTX: no complete chunk after the file header")
     while offset + CHUNK_SIZE <= len(data):
         magic = data[offset : offset + 8]
         if magic != CHUNK_MAGIC:
@@ -205,6 +250,8 @@ def read_evtx_python(data: Any, name: str) -> RecordStream:
                 continue
             yield _record_event(item)
         offset += CHUNK_SIZE
+    if offset < len(data):
+        yield from read_partial_tail(bytes(data[offset:]), offset)
 
 
 def _record_event(record: Any) -> Event | Skip:

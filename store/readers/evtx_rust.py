@@ -14,6 +14,7 @@ import orjson
 
 from proctrail.store.events import Skip
 from proctrail.store.readers.base import ReaderError, RecordStream
+from proctrail.store.readers.evtx_python import CHUNK_SIZE, check_layout, read_partial_tail
 from proctrail.store.readers.winevent import event_from_json
 
 _CHUNK_ERROR = re.compile(r"Failed to parse chunk number (\d+)")
@@ -24,20 +25,44 @@ def _skip_for(message: str) -> Skip:
     m = _CHUNK_ERROR.search(message)
     if m and "chunk header" in message:
         return Skip("bad chunk header", message[:300])
-    if "record data size" in message or "Invalid EVTX record header" in message:
+    if "record header magic" in message:
+        return Skip("bad record header", message[:300])
+    if "record data size" in message:
         return Skip("bad record size", message[:300])
     return Skip("unparseable record", message[:300])
 
 
 def open_evtx_rust(stream: IO[bytes], name: str, threads: int = 0) -> RecordStream:
-    """Events of an EVTX file or stream through the Rust parser."""
+    """Events of an EVTX file or stream through the Rust parser.
+
+    A file cut short inside a chunk: the Rust parser ignores the partial chunk, so its
+    complete records are recovered through python-evtx (see :func:`read_partial_tail`).
+    """
+    size = _size(stream)
+    header_size = check_layout(stream, size, name)
     try:
         source: object = stream.name if _is_plain_file(stream) else stream
         parser = evtx.PyEvtxParser(source, number_of_threads=threads)
         records = parser.records_json()
     except (OSError, RuntimeError, ValueError) as exc:
         raise ReaderError(name, f"not a readable EVTX file ({exc})") from exc
-    return _iterate(records)
+    return _with_tail(_iterate(records), stream, size, header_size, name)
+
+
+def _size(stream: IO[bytes]) -> int:
+    here = stream.tell()
+    size = stream.seek(0, 2)
+    stream.seek(here)
+    return size
+
+
+def _with_tail(records: RecordStream, stream: IO[bytes], size: int, header_size: int,
+               name: str) -> RecordStream:
+    yield from records
+    tail = header_size + ((size - header_size) // CHUNK_SIZE) * CHUNK_SIZE
+    if tail < size:
+        stream.seek(tail)
+        yield from read_partial_tail(stream.read(size - tail), tail)
 
 
 def _is_plain_file(stream: IO[bytes]) -> bool:

@@ -1,0 +1,216 @@
+"""The ``proctrail`` command: subcommands over one case store."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+
+import orjson
+
+from proctrail.app.text import printable
+from proctrail.store.db import DEFAULT_DB, StoreError, open_engine
+from proctrail.store.ingest import Ingestor, IngestReport, Progress
+from proctrail.store.queries import stats
+from proctrail.store.readers.base import ReadOptions
+from proctrail.store.readers.sniff import PARSERS
+
+EXIT_OK, EXIT_SKIPPED, EXIT_USAGE = 0, 1, 2
+
+DESCRIPTION = """\
+proctrail reads process-tracking logs (Windows Security and Sysmon EVTX, XML and JSON
+exports, Linux auditd and Sysmon for Linux) into a case store, rebuilds process
+lifetimes and parent chains, and lets you investigate them from the terminal."""
+
+
+def _offset(text: str) -> timedelta:
+    """``UTC``, ``+02:00``, ``-0500`` or ``+2`` as a UTC offset."""
+    if text.upper() in ("UTC", "Z", "GMT"):
+        return timedelta(0)
+    m = re.fullmatch(r"([+-])(\d{1,2})(?::?(\d{2}))?", text.strip())
+    if not m:
+        raise argparse.ArgumentTypeError(f"not a UTC offset: {text!r} (use e.g. +02:00 or UTC)")
+    sign = -1 if m.group(1) == "-" else 1
+    return sign * timedelta(hours=int(m.group(2)), minutes=int(m.group(3) or 0))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="proctrail", description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    db_help = (f"case store: a SQLite file or a SQLAlchemy URL "
+               f"(default ./{DEFAULT_DB}, or $PROCTRAIL_DB)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    ingest = sub.add_parser(
+        "ingest", help="read log files, folders and archives into the case store",
+        description=(
+            "Read logs into the case store. Formats are detected from content: EVTX, "
+            "Windows XML exports, JSON lines (evtx_dump, Winlogbeat, NXLog), Linux auditd "
+            "(raw and ausearch -i) and Sysmon for Linux syslog lines. Folders are read "
+            "recursively; .zip and .gz archives member by member. Re-ingesting adds nothing "
+            "twice. Exit status: 0 all read, 1 something skipped or unreadable, 2 usage error."
+        ),
+    )
+    ingest.add_argument("paths", nargs="+", metavar="PATH", help="log files, folders or archives")
+    ingest.add_argument("--db", help=db_help)
+    ingest.add_argument("--parser", choices=PARSERS, default="evtx",
+                        help="EVTX parser: the fast Rust 'evtx' (default) or the reference "
+                             "'python-evtx'")
+    ingest.add_argument("--host", default="unknown",
+                        help="host name for records that carry none (raw auditd without node=)")
+    ingest.add_argument("--tz", type=_offset, default=None, metavar="OFFSET",
+                        help="UTC offset of local times written without a zone (ausearch -i "
+                             "output, collectors' local time when it cannot be derived); "
+                             "default UTC")
+    ingest.add_argument("--force", action="store_true",
+                        help="read files again even if their content is already in the store")
+    ingest.add_argument("--quiet", "-q", action="store_true", help="no progress, no summary")
+
+    st = sub.add_parser("stats", help="counts of the case store",
+                        description="Counts of the case store: events, sources, hosts, skips, "
+                                    "and events per channel and event id.")
+    st.add_argument("--db", help=db_help)
+    st.add_argument("--json", action="store_true", help="print one JSON object")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_OK
+    try:
+        if args.command == "ingest":
+            return _ingest(args)
+        if args.command == "stats":
+            return _stats(args)
+    except StoreError as exc:
+        _error(str(exc))
+        return EXIT_SKIPPED
+    except KeyboardInterrupt:
+        _error("interrupted; what was stored is consistent, run the same command to finish")
+        return 130
+    parser.print_help()
+    return EXIT_USAGE
+
+
+def _error(message: str) -> None:
+    print(f"proctrail: error: {printable(message)}", file=sys.stderr)
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    missing = [p for p in args.paths if not Path(p).exists()]
+    if missing:
+        for p in missing:
+            _error(f"{p}: no such file or folder")
+        return EXIT_USAGE
+    engine = open_engine(args.db)
+    opts = ReadOptions(default_host=args.host, local_offset=args.tz, parser=args.parser)
+    show = not args.quiet and sys.stderr.isatty()
+    with _ProgressBar(enabled=show) as bar:
+        report = Ingestor(engine, opts, progress=bar.update).run(args.paths)
+    _print_report(report, quiet=args.quiet)
+    return EXIT_OK if report.clean else EXIT_SKIPPED
+
+
+class _ProgressBar:
+    """A rich progress line on stderr: the current file, records and records/s."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._progress = None
+        self._task = None
+
+    def __enter__(self) -> _ProgressBar:
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(
+                TextColumn("[{task.fields[index]}/{task.fields[inputs]}]"),
+                TextColumn("{task.fields[name]}", markup=False),
+                BarColumn(bar_width=20),
+                TextColumn("{task.completed:,.0f} records"),
+                TextColumn("{task.fields[rate]:,.0f} rec/s"),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task("ingest", total=None, index=0, inputs=0,
+                                                 name="", rate=0.0)
+        return self
+
+    def update(self, p: Progress) -> None:
+        if self._progress is None or self._task is None:
+            return
+        elapsed = self._progress.tasks[0].elapsed or 0.0
+        rate = p.total_records / elapsed if elapsed > 0 else 0.0
+        name = printable(p.name)
+        self._progress.update(self._task, completed=p.total_records, index=p.index,
+                              inputs=p.inputs, name=name[-40:], rate=rate)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+def _print_report(report: IngestReport, quiet: bool) -> None:
+    for src in report.sources:
+        name = printable(src.name)
+        if src.status == "failed":
+            _error(f"{name}: {src.error}")
+            continue
+        if quiet:
+            continue
+        if src.status == "already":
+            print(f"{name}: already in the store (same SHA-256), skipped")
+            continue
+        line = (f"{name}: {src.format}, {src.records_read:,} read, {src.stored:,} stored, "
+                f"{src.duplicates:,} duplicates")
+        if src.skipped:
+            reasons = ", ".join(f"{r} {n:,}" for r, n in src.skipped.most_common())
+            line += f", {src.skipped_total:,} skipped ({printable(reasons)})"
+        print(line)
+    if quiet:
+        return
+    skipped = report.skipped
+    rate = report.total("records_read") / report.seconds if report.seconds else 0.0
+    print(
+        f"\n{len(report.sources)} inputs ({len(report.failed)} unreadable), "
+        f"{report.total('records_read'):,} records read, {report.total('stored'):,} stored, "
+        f"{report.total('duplicates'):,} duplicates, {sum(skipped.values()):,} skipped"
+        f" in {report.seconds:.1f}s ({rate:,.0f} records/s)"
+    )
+    for reason, n in skipped.most_common():
+        print(f"  skipped: {printable(reason)}: {n:,}")
+
+
+def _stats(args: argparse.Namespace) -> int:
+    engine = open_engine(args.db)
+    data = stats(engine)
+    if args.json:
+        sys.stdout.write(orjson.dumps(data).decode() + "\n")
+        return EXIT_OK
+    print(f"events   {data['events']:,}")
+    print(f"sources  {data['sources']:,} ({data['failed_sources']} unreadable)")
+    print(f"hosts    {', '.join(printable(h) for h in data['hosts'])}")
+    print(f"skipped  {data['skipped']:,}")
+    for kind, n in data["kinds"].items():
+        print(f"  {kind:<20} {n:,}")
+    print("\nchannel / event id")
+    for row in data["counts"]:
+        print(f"  {printable(row['channel']):<45} {row['event_id']:>6} {row['n']:>9,}")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

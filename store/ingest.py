@@ -1,0 +1,281 @@
+"""Files -> readers -> batched inserts, with progress callbacks and nothing lost.
+
+Each batch is one transaction that also advances its source's counters, so a store is
+consistent wherever an ingest stops; the natural key makes a re-run add nothing twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import orjson
+from sqlalchemy import Connection, Engine, Insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+
+from proctrail.store.db import StoreError
+from proctrail.store.events import Event, Skip
+from proctrail.store.models import Channel, EventRow, Host, Source
+from proctrail.store.readers.base import ReaderError, ReadOptions
+from proctrail.store.readers.sniff import Input, iter_inputs, open_records
+
+BATCH = 5000
+
+
+@dataclass
+class SourceReport:
+    """What happened to one input."""
+
+    name: str
+    format: str = ""
+    parser: str = ""
+    status: str = "complete"  # complete | already | failed
+    records_read: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    error: str | None = None
+    skip_examples: list[str] = field(default_factory=list)
+
+    @property
+    def skipped_total(self) -> int:
+        return sum(self.skipped.values())
+
+
+@dataclass
+class IngestReport:
+    """The summary of one ingest run."""
+
+    sources: list[SourceReport] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def total(self, attr: str) -> int:
+        return sum(getattr(s, attr) for s in self.sources)
+
+    @property
+    def skipped(self) -> Counter[str]:
+        out: Counter[str] = Counter()
+        for s in self.sources:
+            out.update(s.skipped)
+        return out
+
+    @property
+    def failed(self) -> list[SourceReport]:
+        return [s for s in self.sources if s.status == "failed"]
+
+    @property
+    def clean(self) -> bool:
+        """Everything was read: no file failed, no record skipped."""
+        return not self.failed and not self.skipped
+
+
+@dataclass
+class Progress:
+    """Where an ingest is: the input being read and the counts so far."""
+
+    name: str
+    index: int
+    inputs: int
+    records: int
+    total_records: int
+    done: bool = False
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def synthetic_record_id(event: Event) -> int:
+    """A stable negative id for a record that carries none, so re-ingest dedups it."""
+    key = orjson.dumps(
+        [event.host, event.channel, event.event_id, event.ts_us, event.fields],
+        option=orjson.OPT_SORT_KEYS,
+    )
+    return -(int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big") >> 1)
+
+
+class Ingestor:
+    """Reads inputs into one store."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        opts: ReadOptions | None = None,
+        *,
+        batch_size: int = BATCH,
+        force: bool = False,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        self.engine = engine
+        self.opts = opts or ReadOptions()
+        self.batch_size = batch_size
+        self.force = force
+        self.progress = progress
+        self._hosts: dict[str, int] = {}
+        self._channels: dict[str, int] = {}
+        self._insert = self._insert_ignore()
+        self._total_records = 0
+
+    # -- statements ------------------------------------------------------------------------
+
+    def _insert_ignore(self) -> Insert:
+        name = self.engine.dialect.name
+        if name == "sqlite":
+            return sqlite.insert(EventRow).on_conflict_do_nothing()
+        if name == "postgresql":
+            return postgresql.insert(EventRow).on_conflict_do_nothing()
+        raise StoreError(f"unsupported database {name!r}: use SQLite or PostgreSQL")
+
+    def _lookup_id(self, conn: Connection, model: type[Host] | type[Channel],
+                   cache: dict[str, int], name: str) -> int:
+        key = name.lower()
+        found = cache.get(key)
+        if found is not None:
+            return found
+        dialect = sqlite if self.engine.dialect.name == "sqlite" else postgresql
+        conn.execute(dialect.insert(model).values(key=key, name=name).on_conflict_do_nothing())
+        found = conn.execute(select(model.id).where(model.key == key)).scalar_one()
+        cache[key] = found
+        return found
+
+    # -- the run ---------------------------------------------------------------------------
+
+    def run(self, paths: Iterable[str]) -> IngestReport:
+        """Ingest every input below ``paths``; one report line per input."""
+        started = time.perf_counter()
+        report = IngestReport()
+        items = list(iter_inputs(list(paths)))
+        for index, item in enumerate(items, 1):
+            if isinstance(item, ReaderError):
+                report.sources.append(SourceReport(item.path, status="failed", error=item.reason))
+                continue
+            report.sources.append(self._ingest_one(item, index, len(items)))
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _ingest_one(self, item: Input, index: int, inputs: int) -> SourceReport:
+        result = SourceReport(item.name, parser=self.opts.parser)
+        try:
+            digest = item.sha256()
+        except (OSError, EOFError, ValueError) as exc:
+            result.status, result.error = "failed", f"cannot read ({exc})"
+            return result
+        source_id = self._find_source(item, digest, result)
+        if source_id is None:
+            return result
+        try:
+            with item.open() as stream:
+                fmt, records = open_records(item, stream, self.opts)
+                result.format = fmt
+                if fmt != "evtx":
+                    result.parser = fmt
+                self._set_source(source_id, format=fmt, parser=result.parser)
+                self._consume(records, source_id, result, index, inputs)
+        except ReaderError as exc:
+            result.status, result.error = "failed", exc.reason
+        except (OSError, EOFError) as exc:
+            result.status, result.error = "failed", f"read error ({exc})"
+        except SQLAlchemyError as exc:
+            raise StoreError(f"{item.name}: store write failed: "
+                             f"{str(exc.orig if hasattr(exc, 'orig') else exc).splitlines()[0]}"
+                             ) from exc
+        self._set_source(
+            source_id,
+            status="complete" if result.status == "complete" else "failed",
+            finished_us=_now_us(),
+            error=result.error,
+        )
+        return result
+
+    def _find_source(self, item: Input, digest: str, result: SourceReport) -> int | None:
+        """The source row to fill, or None when this content is already in the store."""
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(Source.id, Source.status, Source.path, Source.member)
+                .where(Source.sha256 == digest)
+            ).all()
+            if not self.force:
+                for row in rows:
+                    if row.status == "complete":
+                        result.status = "already"
+                        return None
+            for row in rows:
+                if row.path == item.path and row.member == item.member:
+                    conn.execute(update(Source).where(Source.id == row.id).values(
+                        status="running", started_us=_now_us(), records_read=0,
+                        events_stored=0, duplicates=0, skipped=0, skip_reasons="{}", error=None,
+                        parser=self.opts.parser))
+                    return row.id
+            return conn.execute(
+                sqlite.insert(Source) if self.engine.dialect.name == "sqlite"
+                else postgresql.insert(Source),
+                dict(path=item.path, member=item.member, sha256=digest, size=item.size,
+                     format="", parser=self.opts.parser, started_us=_now_us(),
+                     status="running"),
+            ).inserted_primary_key[0]
+
+    def _set_source(self, source_id: int, **values: object) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(Source).where(Source.id == source_id).values(**values))
+
+    def _consume(self, records: Iterable[Event | Skip], source_id: int, result: SourceReport,
+                 index: int, inputs: int) -> None:
+        batch: list[Event] = []
+        for item in records:
+            if isinstance(item, Skip):
+                result.skipped[item.reason] += 1
+                if len(result.skip_examples) < 5:
+                    result.skip_examples.append(f"{item.reason}: {item.detail}")
+                continue
+            batch.append(item)
+            if len(batch) >= self.batch_size:
+                self._flush(batch, source_id, result, index, inputs)
+                batch = []
+        self._flush(batch, source_id, result, index, inputs)
+        if self.progress:
+            self.progress(Progress(result.name, index, inputs, result.records_read,
+                                   self._total_records, done=True))
+
+    def _flush(self, batch: list[Event], source_id: int, result: SourceReport,
+               index: int, inputs: int) -> None:
+        with self.engine.begin() as conn:
+            rows = [self._row(conn, event, source_id) for event in batch]
+            stored = conn.execute(self._insert, rows).rowcount if rows else 0
+            result.records_read += len(batch)
+            result.stored += stored
+            result.duplicates += len(batch) - stored
+            conn.execute(update(Source).where(Source.id == source_id).values(
+                records_read=result.records_read, events_stored=result.stored,
+                duplicates=result.duplicates, skipped=result.skipped_total,
+                skip_reasons=orjson.dumps(dict(result.skipped)).decode()))
+        self._total_records += len(batch)
+        if self.progress and batch:
+            self.progress(Progress(result.name, index, inputs, result.records_read,
+                                   self._total_records))
+
+    def _row(self, conn: Connection, event: Event, source_id: int) -> dict[str, object]:
+        host = event.host or self.opts.default_host
+        record_id = event.record_id
+        if record_id is None:
+            record_id = synthetic_record_id(event)
+        ts = event.ts_us
+        return {
+            "source_id": source_id,
+            "host_id": self._lookup_id(conn, Host, self._hosts, host),
+            "channel_id": self._lookup_id(conn, Channel, self._channels, event.channel),
+            "provider": event.provider,
+            "event_id": event.event_id,
+            "record_id": record_id,
+            "ts_us": ts,
+            "ts_key": ts // 1_000_000 if ts is not None else 0,
+            "received_us": event.received_us,
+            "kind": event.kind,
+            "data": orjson.dumps(event.fields).decode(),
+        }

@@ -1,0 +1,312 @@
+"""JSON lines: one Windows (or Sysmon for Linux) event per line, in any of four shapes.
+
+* ``evtx_dump -o jsonl`` / the Rust ``evtx`` tree: ``{"Event": {"System": ..., ...}}``;
+* Winlogbeat / ECS: a ``winlog`` object beside ``@timestamp`` (UTC);
+* flat NXLog rows (the OTRF datasets): the event's data at the top level, mixed with
+  collector metadata, ``EventTime`` in the collector's local time with no zone;
+* Azure Sentinel syslog rows whose ``SyslogMessage`` holds a Sysmon for Linux ``<Event>``.
+
+The shape is decided per line, so a file may mix them. A line that cannot be read is a
+counted :class:`Skip`; only a file whose first line is no JSON object is refused.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from datetime import timedelta
+from typing import IO, Any
+from xml.etree.ElementTree import ParseError
+
+import defusedxml.ElementTree as safe_et
+import orjson
+from defusedxml import DefusedXmlException
+
+from proctrail.store.events import SYSMON, SYSMON_LINUX, Event, Skip, canonical_channel
+from proctrail.store.readers.base import ReaderError, ReadOptions, RecordStream, as_text, parse_time
+from proctrail.store.readers.winevent import event_from_element, event_from_json, make_event
+
+_BOM = "\ufeff"
+_JSONL_HEAD = re.compile(r'^\{\s*["}]')
+# A time of day followed by a zone: "...:54Z", "... 22:50:54+02:00", "...:54 UTC".
+_ZONED = re.compile(r"\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:[Zz]|UTC|[+-]\d{2}(?::?\d{2})?)$")
+_QUARTER_US = 15 * 60 * 1_000_000
+_MIN_OFFSET_US = -12 * 3600 * 1_000_000
+_MAX_OFFSET_US = 14 * 3600 * 1_000_000
+_SYSMON_PROVIDERS = {"microsoft-windows-sysmon", "linux-sysmon"}
+
+# Top-level keys of flat rows that NXLog, logstash or an export script added: not event data.
+_FLAT_METADATA = frozenset(
+    {
+        "EventTime", "EventReceivedTime", "@timestamp", "@version", "Hostname", "host", "port",
+        "tags", "type", "SourceModuleName", "SourceModuleType", "Severity", "SeverityValue",
+        "EventType", "EventTypeOrignal", "Keywords", "Task", "Version", "OpcodeValue", "Opcode",
+        "Category", "RecordNumber", "ProviderGuid", "SourceName", "Channel", "EventID",
+        "ExecutionProcessID", "ThreadID", "Message", "Domain", "AccountName", "UserID",
+        "AccountType", "Level", "ActivityID", "RelatedActivityID", "ERROR_EVT_UNRESOLVED",
+        "TimeCreated", "UserData",
+    }
+)
+
+
+def looks_like_jsonl(head: bytes) -> bool:
+    """True when the first non-empty line opens a one-line JSON object (``{"...``)."""
+    text = head.decode("utf-8", errors="replace").lstrip(_BOM)
+    for line in text.splitlines():
+        if line.strip():
+            return bool(_JSONL_HEAD.match(line.lstrip()))
+    return False
+
+
+def open_jsonl(stream: IO[bytes], name: str, opts: ReadOptions) -> RecordStream:
+    """Events of a JSON-lines log, read line by line; :class:`ReaderError` if it is none."""
+    lines = _lines(stream)
+    for number, line in lines:
+        if not line.strip():
+            continue
+        try:
+            first = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            first = None
+        if not isinstance(first, dict):
+            raise ReaderError(name, f"not a JSON-lines log (line {number} is no JSON object)")
+        return _records(first, number, lines, opts)
+    return iter(())
+
+
+def _lines(stream: IO[bytes]) -> Iterator[tuple[int, str]]:
+    """Numbered lines decoded as UTF-8 (bad bytes replaced), without a leading BOM."""
+    for number, raw in enumerate(stream, 1):
+        line = raw.decode("utf-8", errors="replace")
+        if number == 1:
+            line = line.lstrip(_BOM)
+        yield number, line
+
+
+def _records(
+    first: dict[str, Any], first_number: int, lines: Iterator[tuple[int, str]], opts: ReadOptions
+) -> RecordStream:
+    yield from _record(first, first_number, opts)
+    for number, line in lines:
+        if not line.strip():
+            continue
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            yield Skip("invalid JSON", f"line {number}: {exc}"[:300])
+            continue
+        yield from _record(obj, number, opts)
+
+
+def _record(obj: Any, number: int, opts: ReadOptions) -> list[Event | Skip]:
+    """One parsed line as an event (with a skip if it was cut), or a skip saying why not."""
+    records = _shaped(obj, number, opts)
+    for record in records:
+        if isinstance(record, Event) and not record.host:
+            record.host = opts.default_host
+    return records
+
+
+def _shaped(obj: Any, number: int, opts: ReadOptions) -> list[Event | Skip]:
+    """The records of one JSON value, read by its shape."""
+    if not isinstance(obj, dict):
+        return [Skip("unknown JSON shape", f"line {number}: a JSON {type(obj).__name__}")]
+    try:
+        event = obj.get("Event")
+        if isinstance(event, dict) and "System" in event:
+            return [event_from_json(obj)]
+        winlog = obj.get("winlog")
+        if isinstance(winlog, dict):
+            return [_winlogbeat(obj, winlog)]
+        if "SyslogMessage" in obj:
+            return list(_syslog(obj, number))
+        if "EventID" in obj and ("Channel" in obj or "SourceName" in obj):
+            return [_flat(obj, opts)]
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        return [Skip("malformed event", f"line {number}: {exc!r}"[:300])]
+    keys = ", ".join(list(obj)[:8])
+    return [Skip("unknown JSON shape", f"line {number}: keys {keys}"[:300])]
+
+
+# --- Winlogbeat / ECS ---------------------------------------------------------------------
+
+
+def _winlogbeat(obj: Mapping[str, Any], winlog: Mapping[str, Any]) -> Event:
+    ecs_event = obj.get("event") if isinstance(obj.get("event"), dict) else {}
+    event_id = _to_int(winlog.get("event_id"))
+    if event_id is None:
+        event_id = _to_int(ecs_event.get("code"))
+    if event_id is None:
+        raise ValueError("no event id (winlog.event_id, event.code)")
+    host = obj.get("host")
+    computer = as_text(winlog.get("computer_name")) or as_text(
+        host.get("name") if isinstance(host, dict) else host
+    )
+    fields: dict[str, str] = {}
+    for key in ("event_data", "user_data"):
+        data = winlog.get(key)
+        if isinstance(data, dict):
+            _flatten(data, fields)
+    received = ecs_event.get("created") or ecs_event.get("ingested")
+    return make_event(
+        computer=computer,
+        channel=as_text(winlog.get("channel")),
+        provider=as_text(winlog.get("provider_name")),
+        event_id=event_id,
+        record_id=_to_int(winlog.get("record_id")),
+        ts_us=parse_time(as_text(obj.get("@timestamp"))),
+        fields=fields,
+        received_us=parse_time(as_text(received)),
+    )
+
+
+def _flatten(data: Mapping[str, Any], out: dict[str, str]) -> None:
+    """Nested user data: every leaf becomes a field named by its own key."""
+    for key, value in data.items():
+        if isinstance(value, dict):
+            _flatten(value, out)
+        elif key != "xml_name":
+            out[key] = as_text(value)
+
+
+# --- flat NXLog rows ----------------------------------------------------------------------
+
+
+def _flat(obj: Mapping[str, Any], opts: ReadOptions) -> Event:
+    event_id = _to_int(obj.get("EventID"))
+    if event_id is None:
+        raise ValueError(f"no EventID ({obj.get('EventID')!r})")
+    provider = as_text(obj.get("SourceName"))
+    channel = as_text(obj.get("Channel"))
+    fields = {k: as_text(v) for k, v in obj.items() if k not in _FLAT_METADATA}
+    if "EventTypeOrignal" in obj:
+        # NXLog renamed its own EventType because the event has a field of that name.
+        fields["EventType"] = as_text(obj.get("EventType"))
+    if "SourceModuleType" in obj and "ExecutionProcessID" not in obj:
+        # Older NXLog: "ProcessID" is the logging process, and it overwrote the event's
+        # own ProcessId (field names clash case-insensitively).
+        fields.pop("ProcessID", None)
+    received_us = None
+    if "EventTime" in obj:
+        offset = _nxlog_offset(obj, opts)
+        ts_us = parse_time(as_text(obj.get("EventTime")), offset)
+        received_us = parse_time(as_text(obj.get("EventReceivedTime")), offset)
+    else:
+        ts_us = None
+        if _is_sysmon(provider, channel):
+            # Exported rows' TimeCreated is often a local 12-hour clock: UtcTime is exact.
+            ts_us = parse_time(fields.get("UtcTime"))
+        if ts_us is None:
+            when = obj.get("TimeCreated") or obj.get("@timestamp")
+            ts_us = parse_time(as_text(when), opts.local_offset)
+    return make_event(
+        computer=as_text(obj.get("Hostname") or obj.get("Computer")),
+        channel=channel,
+        provider=provider,
+        event_id=event_id,
+        record_id=_to_int(obj.get("RecordNumber")),
+        ts_us=ts_us,
+        fields=fields,
+        received_us=received_us,
+    )
+
+
+def _nxlog_offset(obj: Mapping[str, Any], opts: ReadOptions) -> timedelta | None:
+    """The collector's UTC offset: EventReceivedTime (its local clock) minus @timestamp (UTC).
+
+    Rounded to the nearest 15 minutes, which absorbs the shipping delay; ``opts``'
+    offset when the record lacks either time or the difference is no real offset.
+    """
+    received = as_text(obj.get("EventReceivedTime"))
+    stamp = parse_time(as_text(obj.get("@timestamp")))
+    if stamp is None or not received or _ZONED.search(received.strip()):
+        return opts.local_offset
+    local = parse_time(received)  # the wall-clock reading, as if it were UTC
+    if local is None:
+        return opts.local_offset
+    offset_us = (local - stamp + _QUARTER_US // 2) // _QUARTER_US * _QUARTER_US
+    if not _MIN_OFFSET_US <= offset_us <= _MAX_OFFSET_US:
+        return opts.local_offset
+    return timedelta(microseconds=offset_us)
+
+
+def _is_sysmon(provider: str, channel: str) -> bool:
+    return provider.lower() in _SYSMON_PROVIDERS or canonical_channel(channel) in (
+        SYSMON,
+        SYSMON_LINUX,
+    )
+
+
+# --- Azure Sentinel syslog rows -----------------------------------------------------------
+
+# Sysmon for Linux writes a space for the ";" of its references ("&lt unknown process&gt ",
+# "root/scx &quot SELECT ...&quot  | grep"): such a reference takes its space back.
+_LOOSE_REF = re.compile(r"&(lt|gt|amp|quot|apos) ")
+_BARE_AMP = re.compile(r"&(?!(?:lt|gt|amp|quot|apos|#[0-9]+|#x[0-9a-fA-F]+);)")
+_LAST_DATA = re.compile(r'<Data Name="([^"]*)">[^<]*</Data>$')
+
+
+def _syslog(obj: Mapping[str, Any], number: int) -> Iterator[Event | Skip]:
+    """A Sysmon for Linux ``<Event>`` from a syslog row; other messages are counted skips.
+
+    Syslog cuts long messages (about 2 KB): a cut event keeps its complete fields, and a
+    skip records what was lost.
+    """
+    message = as_text(obj.get("SyslogMessage")).strip()
+    start = message.find("<Event")
+    if start == -1 or not message[start:].startswith(("<Event>", "<Event ")):
+        yield Skip("unsupported syslog message", f"line {number}: {message[:80]!r}")
+        return
+    end = message.rfind("</Event>")
+    cut = ""
+    if end != -1:
+        xml = message[start : end + len("</Event>")]
+    else:
+        last = message.rfind("</Data>")
+        if last == -1 or message.find("<EventData>", start) == -1:
+            yield Skip("truncated syslog message", f"line {number}: {len(message)} characters")
+            return
+        xml = message[start : last + len("</Data>")]
+        found = _LAST_DATA.search(xml)
+        cut = found.group(1) if found else "?"
+        xml += "</EventData></Event>"
+    try:
+        elem = _parse_xml(xml)
+    except (ParseError, DefusedXmlException) as exc:
+        yield Skip("XML error", f"line {number}: {exc}"[:300])
+        return
+    event = event_from_element(elem, received_us=parse_time(as_text(obj.get("TimeGenerated"))))
+    if not event.host:
+        event.host = as_text(obj.get("Computer") or obj.get("HostName")).strip()
+    yield event
+    if cut:
+        yield Skip(
+            "truncated syslog message",
+            f"line {number}: event {event.event_id} record {event.record_id} kept up to {cut}",
+        )
+
+
+def _parse_xml(xml: str) -> Any:
+    """The element of one event; DTDs and entity declarations refused."""
+    try:
+        return safe_et.fromstring(xml, forbid_dtd=True)
+    except ParseError:
+        repaired = _BARE_AMP.sub("&amp;", _LOOSE_REF.sub(r"&\1;", xml))
+        if repaired == xml:
+            raise
+        return safe_et.fromstring(repaired, forbid_dtd=True)
+
+
+def _to_int(value: Any) -> int | None:
+    """An integer from a JSON number or a decimal/``0x`` string; None otherwise."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return int(text, 16) if text[:2].lower() == "0x" else int(text)
+        except ValueError:
+            return None
+    return None

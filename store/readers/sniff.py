@@ -1,0 +1,178 @@
+"""Finding inputs (files, folders, archive members) and detecting their format by content."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from proctrail.store.readers.auditd import looks_like_auditd, open_auditd
+from proctrail.store.readers.base import ReaderError, ReadOptions, RecordStream
+from proctrail.store.readers.evtx_python import FILE_MAGIC, open_evtx_python
+from proctrail.store.readers.evtx_rust import open_evtx_rust
+from proctrail.store.readers.jsonl import looks_like_jsonl, open_jsonl
+from proctrail.store.readers.xml import (
+    looks_like_sysmon_syslog,
+    open_sysmon_syslog,
+    open_xml_export,
+)
+
+HEAD = 64 * 1024
+PARSERS = ("evtx", "python-evtx")
+
+
+@dataclass(frozen=True)
+class Input:
+    """One readable thing: a plain file, or a member of a zip or gzip archive."""
+
+    path: str
+    member: str = ""
+    size: int = 0
+    kind: str = "file"  # file | zip | gzip
+
+    @property
+    def name(self) -> str:
+        """How messages name it: ``archive.zip!member`` for archive members."""
+        return f"{self.path}!{self.member}" if self.member else self.path
+
+    def open(self) -> IO[bytes]:
+        """A binary stream over the content (archive members are decompressed as read)."""
+        if self.kind == "zip":
+            archive = zipfile.ZipFile(self.path)
+            return _Closing(archive.open(self.member), archive)
+        if self.kind == "gzip":
+            return gzip.open(self.path, "rb")  # type: ignore[return-value]
+        return open(self.path, "rb")
+
+    def sha256(self) -> str:
+        """SHA-256 of the (decompressed) content."""
+        digest = hashlib.sha256()
+        with self.open() as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
+
+
+class _Closing(io.BufferedReader):
+    """A zip member stream that also closes its archive."""
+
+    def __init__(self, raw: IO[bytes], archive: zipfile.ZipFile) -> None:
+        super().__init__(raw)  # type: ignore[arg-type]
+        self._archive = archive
+
+    def close(self) -> None:
+        super().close()
+        self._archive.close()
+
+
+def iter_inputs(paths: list[str]) -> Iterator[Input | ReaderError]:
+    """Every input below ``paths`` (folders recursively, archives member by member).
+
+    A path that cannot be listed or opened comes out as a :class:`ReaderError`, so the
+    caller reports it and goes on.
+    """
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            for root, dirs, files in os.walk(path, onerror=None):
+                dirs.sort()
+                for name in sorted(files):
+                    yield from _file_inputs(Path(root) / name)
+        else:
+            yield from _file_inputs(path)
+
+
+def _file_inputs(path: Path) -> Iterator[Input | ReaderError]:
+    name = str(path)
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as stream:
+            magic = stream.read(4)
+    except OSError as exc:
+        yield ReaderError(name, f"cannot read ({exc.strerror or exc})")
+        return
+    if magic.startswith(b"PK\x03\x04") or magic.startswith(b"PK\x05\x06"):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                members = [m for m in archive.infolist() if not m.is_dir()]
+        except (zipfile.BadZipFile, OSError) as exc:
+            yield ReaderError(name, f"damaged zip archive ({exc})")
+            return
+        for member in members:
+            if member.flag_bits & 0x1:
+                yield ReaderError(f"{name}!{member.filename}", "encrypted zip member")
+                continue
+            yield Input(name, member.filename, member.file_size, "zip")
+    elif magic.startswith(b"\x1f\x8b"):
+        yield Input(name, path.name.removesuffix(".gz"), size, "gzip")
+    else:
+        yield Input(name, "", size, "file")
+
+
+Opener = Callable[[IO[bytes], str, ReadOptions], RecordStream]
+
+
+def _evtx_opener(opts: ReadOptions) -> Opener:
+    def open_evtx(stream: IO[bytes], name: str, opts: ReadOptions) -> RecordStream:
+        if opts.parser == "python-evtx":
+            return open_evtx_python(stream, name)
+        return open_evtx_rust(stream, name, opts.threads)
+
+    return open_evtx
+
+
+def detect(head: bytes, name: str) -> str:
+    """The format of an input from its first bytes; :class:`ReaderError` if unknown."""
+    if not head.strip():
+        raise ReaderError(name, "empty file")
+    if head.startswith(FILE_MAGIC):
+        return "evtx"
+    if head.startswith(b"ElfChnk\x00"):
+        raise ReaderError(name, "EVTX chunk without a file header (carved data?)")
+    text = _head_text(head)
+    stripped = text.lstrip()
+    if stripped.startswith("{") and looks_like_jsonl(head):
+        return "jsonl"
+    if looks_like_sysmon_syslog(text):
+        return "sysmon-syslog"
+    if stripped.startswith("<"):
+        return "xml"
+    if looks_like_auditd(head):
+        return "auditd"
+    if "<Event" in text and "sysmon" in text.lower():
+        return "sysmon-syslog"
+    if head[4:8] == b"LfLe":
+        raise ReaderError(name, "legacy .evt log (Windows XP/2003): convert it with wevtutil epl")
+    raise ReaderError(name, "not a log format proctrail reads (EVTX, XML, JSON lines, auditd)")
+
+
+def _head_text(head: bytes) -> str:
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return head.decode("utf-16", errors="replace")
+    return head.decode("utf-8", errors="replace").lstrip("\ufeff")
+
+
+def open_records(item: Input, stream: IO[bytes], opts: ReadOptions) -> tuple[str, RecordStream]:
+    """Detect the format of an opened input and start reading it: (format, records)."""
+    head = stream.peek(HEAD)[:HEAD] if hasattr(stream, "peek") else b""
+    if not head:
+        raise ReaderError(item.name, "empty file")
+    fmt = detect(head, item.name)
+    if fmt == "evtx":
+        if item.kind != "file":
+            # EVTX needs random access: an archive member is read into memory.
+            stream = io.BytesIO(stream.read())
+        return fmt, _evtx_opener(opts)(stream, item.name, opts)
+    openers: dict[str, Opener] = {
+        "jsonl": open_jsonl,
+        "xml": open_xml_export,
+        "sysmon-syslog": open_sysmon_syslog,
+        "auditd": open_auditd,
+    }
+    return fmt, openers[fmt](stream, item.name, opts)

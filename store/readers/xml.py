@@ -1,0 +1,195 @@
+"""Windows XML exports and Sysmon for Linux syslog lines.
+
+Exports come as Event Viewer's "Save as XML" (one ``<Events>`` root) or as
+``wevtutil qe /f:xml`` output (``<Event>`` elements with no root): both are streamed
+event by event. The parser refuses DTDs and entity declarations (defusedxml), so an
+export can never make it resolve an external or expanding entity.
+
+XML 1.0 forbids control characters even as character references, yet attackers put
+them in command lines: they are carried through the parser as private-use stand-ins and
+restored, so the stored text is exactly what was logged.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import re
+from collections.abc import Iterator
+from typing import IO, Any
+from xml.etree.ElementTree import Element, ParseError, TreeBuilder
+
+import defusedxml.ElementTree as safe_et
+from defusedxml import DefusedXmlException
+
+from proctrail.store.events import Skip
+from proctrail.store.readers.base import ReaderError, ReadOptions, RecordStream
+from proctrail.store.readers.winevent import event_from_element
+
+_CHUNK = 1 << 20
+_CONTROL = "".join(chr(c) for c in range(32) if chr(c) not in "\t\n\r")
+_STAND_IN = 0xF700  # private-use block: U+F700 + code point
+_HIDE_RAW = str.maketrans({c: chr(_STAND_IN + ord(c)) for c in _CONTROL})
+_SHOW = str.maketrans({chr(_STAND_IN + ord(c)): c for c in _CONTROL})
+_CHAR_REF = re.compile(r"&#(x[0-9a-fA-F]+|[0-9]+);")
+_DECL = re.compile(r"^\s*<\?xml[^>]*\?>")
+
+
+def _hide_ref(match: re.Match[str]) -> str:
+    body = match.group(1)
+    code = int(body[1:], 16) if body[0] in "xX" else int(body)
+    if code < 32 and chr(code) not in "\t\n\r":
+        return chr(_STAND_IN + code)
+    return match.group(0)
+
+
+def hide_controls(text: str) -> str:
+    """Control characters (raw or as references) as private-use stand-ins."""
+    return _CHAR_REF.sub(_hide_ref, text.translate(_HIDE_RAW))
+
+
+def _restore(elem: Element) -> None:
+    for node in elem.iter():
+        if node.text:
+            node.text = node.text.translate(_SHOW)
+        if node.tail:
+            node.tail = node.tail.translate(_SHOW)
+        for key, value in node.attrib.items():
+            node.attrib[key] = value.translate(_SHOW)
+
+
+class _EventCollector(TreeBuilder):
+    """A tree builder that hands out each finished ``<Event>`` and forgets it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.done: list[Element] = []
+        self.depth = 0
+        self.parents: list[Element] = []
+
+    def start(self, tag: str, attrs: dict[str, str]) -> Element:  # type: ignore[override]
+        elem = super().start(tag, attrs)
+        self.parents.append(elem)
+        return elem
+
+    def end(self, tag: str) -> Element:
+        elem = super().end(tag)
+        self.parents.pop()
+        if tag.rsplit("}", 1)[-1] == "Event":
+            self.done.append(elem)
+            if self.parents:
+                self.parents[-1].remove(elem)
+        return elem
+
+
+def _text_chunks(stream: IO[bytes]) -> Iterator[str]:
+    """The stream decoded (BOM-aware) in chunks that never split a character reference."""
+    head = stream.read(4)
+    if head.startswith(codecs.BOM_UTF16_LE) or head.startswith(codecs.BOM_UTF16_BE):
+        encoding = "utf-16"
+    else:
+        encoding = "utf-8-sig"
+    decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+    carry = ""
+    data = head + stream.read(_CHUNK)
+    while True:
+        text = carry + decoder.decode(data, final=not data)
+        if not data:
+            if text:
+                yield text
+            return
+        amp = text.rfind("&")
+        if amp != -1 and ";" not in text[amp:] and len(text) - amp < 16:
+            text, carry = text[:amp], text[amp:]
+        else:
+            carry = ""
+        if text:
+            yield text
+        data = stream.read(_CHUNK)
+
+
+def open_xml_export(stream: IO[bytes], name: str, opts: ReadOptions) -> RecordStream:
+    """Events of a Windows XML export, streamed."""
+    del opts
+    collector = _EventCollector()
+    parser = safe_et.DefusedXMLParser(target=collector, forbid_dtd=True)
+    started = False
+    seen = 0
+    try:
+        for text in _text_chunks(stream):
+            if not started:
+                text = _DECL.sub("", text, count=1).lstrip()
+                if not text:
+                    continue
+                started = True
+                # wevtutil writes events with no root element: give them one.
+                if not text.startswith("<Events"):
+                    parser.feed("<Events>")
+                    collector_has_root = False
+                else:
+                    collector_has_root = True
+            parser.feed(hide_controls(text))
+            for elem in collector.done:
+                seen += 1
+                yield _event(elem)
+            collector.done.clear()
+        if started and not collector_has_root:
+            parser.feed("</Events>")
+        parser.close()
+    except (ParseError, DefusedXmlException) as exc:
+        for elem in collector.done:
+            yield _event(elem)
+        if seen == 0 and not collector.done:
+            raise ReaderError(name, f"not a readable XML export ({_xml_reason(exc)})") from exc
+        yield Skip("XML error", f"{_xml_reason(exc)}; the rest of the file is unreadable")
+        return
+    for elem in collector.done:
+        yield _event(elem)
+
+
+def _xml_reason(exc: Exception) -> str:
+    if isinstance(exc, DefusedXmlException):
+        return f"refused: {type(exc).__name__}"
+    return str(exc)
+
+
+def _event(elem: Element) -> Any:
+    _restore(elem)
+    try:
+        return event_from_element(elem)
+    except ValueError as exc:
+        return Skip("malformed event", str(exc))
+
+
+_EVENT_SPAN = re.compile(r"<Event[\s>].*</Event>")
+
+
+def open_sysmon_syslog(stream: IO[bytes], name: str, opts: ReadOptions) -> RecordStream:
+    """Sysmon for Linux: one ``<Event>`` per syslog line (``... sysmon: <Event>...``)."""
+    del opts
+    found = False
+    text = io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline="")
+    for number, line in enumerate(text, 1):
+        match = _EVENT_SPAN.search(line)
+        if match is None:
+            if line.strip():
+                yield Skip("not a Sysmon event line", f"line {number}: {line[:80]!r}")
+            continue
+        found = True
+        try:
+            elem = safe_et.fromstring(hide_controls(match.group(0)), forbid_dtd=True)
+        except (ParseError, DefusedXmlException) as exc:
+            yield Skip("XML error", f"line {number}: {_xml_reason(exc)}")
+            continue
+        yield _event(elem)
+    if not found:
+        raise ReaderError(name, "no Sysmon <Event> lines found")
+
+
+def looks_like_sysmon_syslog(head: str) -> bool:
+    """Lines each holding one Sysmon ``<Event>`` (with or without a syslog prefix)."""
+    lines = [ln for ln in head.splitlines()[:5] if ln.strip()]
+    return bool(lines) and all(
+        "<Event" in ln and ("sysmon" in ln.lower() or ln.lstrip().startswith("<Event>"))
+        for ln in lines[:-1] or lines
+    ) and ("Linux-Sysmon" in head or "sysmon:" in head)

@@ -1,0 +1,170 @@
+"""EVTX: both parsers give the same events on every sample; damage is counted, not fatal."""
+
+from __future__ import annotations
+
+import struct
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from proctrail.store.events import SYSMON, Event, Skip
+from proctrail.store.readers.base import ReaderError
+from proctrail.store.readers.evtx_python import open_evtx_python
+from proctrail.store.readers.evtx_rust import open_evtx_rust
+
+# Records python-evtx refuses where the Rust parser substitutes (invalid UTF-16).
+PYTHON_EVTX_REFUSES = {("extra/win/sysmon_issue_43.evtx", 508)}
+
+
+def read(opener, path: Path) -> tuple[dict[int, Event], Counter[str]]:
+    events: dict[int, Event] = {}
+    skips: Counter[str] = Counter()
+    with open(path, "rb") as stream:
+        for item in opener(stream, str(path)):
+            if isinstance(item, Skip):
+                skips[item.reason] += 1
+            else:
+                assert item.record_id not in events, f"record {item.record_id} read twice"
+                events[item.record_id] = item
+    return events, skips
+
+
+def evtx_files(samples: Path) -> list[Path]:
+    return sorted(samples.rglob("*.evtx"))
+
+
+def test_parsers_agree_record_for_record(samples: Path) -> None:
+    files = evtx_files(samples)
+    assert len(files) > 250
+    compared = 0
+    for path in files:
+        rel = path.relative_to(samples).as_posix()
+        fast, fast_skips = read(open_evtx_rust, path)
+        ref, ref_skips = read(open_evtx_python, path)
+        refused = {rid for f, rid in PYTHON_EVTX_REFUSES if f == rel}
+        assert set(fast) - set(ref) == refused, rel
+        assert set(ref) <= set(fast), rel
+        expected_skips = fast_skips.copy()
+        if refused:
+            expected_skips["invalid UTF-16"] += len(refused)
+        assert ref_skips == expected_skips, rel
+        for rid, event in ref.items():
+            assert fast[rid] == event, f"{rel} record {rid}"
+            compared += 1
+    assert compared > 12_000
+
+
+def test_counts_match_the_manifest(samples: Path, manifest: dict[str, dict]) -> None:
+    for path in evtx_files(samples):
+        rel = path.relative_to(samples).as_posix()
+        entry = manifest[rel]
+        events, _ = read(open_evtx_rust, path)
+        if entry["parse_error"] is None:
+            assert len(events) == entry["records"], rel
+        else:  # the manifest's counter stopped at the damage; we read past it
+            assert len(events) >= entry["records"], rel
+        counts: Counter[str] = Counter()
+        for e in events.values():
+            counts[f"S{e.event_id}" if e.channel == SYSMON else str(e.event_id)] += 1
+        for key, n in entry["key_events"].items():
+            if entry["parse_error"] is None:
+                assert counts[key] == n, f"{rel} {key}"
+            else:
+                assert counts[key] >= n, f"{rel} {key}"
+        hosts = {e.host for e in events.values()}
+        if entry["parse_error"] is None:
+            assert sorted(hosts) == sorted(entry["hosts"]), rel
+        else:
+            assert hosts >= set(entry["hosts"]), rel
+
+
+def test_python_evtx_refusal_is_one_record(samples: Path) -> None:
+    path = samples / "extra/win/sysmon_issue_43.evtx"
+    ref, skips = read(open_evtx_python, path)
+    assert skips == {"invalid UTF-16": 1}
+    assert len(ref) == 1729
+    assert 508 not in ref and 507 in ref and 509 in ref
+
+
+@pytest.mark.parametrize("opener", [open_evtx_rust, open_evtx_python])
+def test_dirty_header_chunks_beyond_count_are_read(samples: Path, opener) -> None:
+    # system.evtx's header claims 3 chunks; 15 are there.
+    events, skips = read(opener, samples / "evtx-rs/system.evtx")
+    assert struct.unpack_from("<H", (samples / "evtx-rs/system.evtx").read_bytes(), 42)[0] == 3
+    assert len(events) == 1881 and not skips
+    # sysmon.evtx: header says 1 chunk, 9 are valid, 8 slots hold garbage.
+    events, skips = read(opener, samples / "evtx-rs/sysmon.evtx")
+    assert len(events) == 358
+    assert skips == {"bad chunk header": 8}
+    assert sum(e.kind == "process_start" for e in events.values()) == 227
+
+
+@pytest.fixture
+def sliver(samples: Path) -> bytes:
+    return (samples / "extra/win/sliver-security.evtx").read_bytes()
+
+
+def _record_offsets(data: bytes, chunk: int = 0) -> list[int]:
+    pos = 4096 + chunk * 0x10000 + 512
+    out = []
+    while struct.unpack_from("<I", data, pos)[0] == 0x2A2A:
+        out.append(pos)
+        pos += struct.unpack_from("<I", data, pos + 4)[0]
+    return out
+
+
+DAMAGE = {
+    # name: (mutation, records kept, skips)
+    "header says one chunk": (lambda d, r: _set(d, 42, struct.pack("<H", 1)), 528, {}),
+    "bad BinXML in one record": (lambda d, r: _set(d, r[5] + 24, b"\xff" * 8), 527,
+                                 {"unparseable record": 1}),
+    "bad record magic": (lambda d, r: _set(d, r[5], b"\x00"), 454, {"bad record header": 1}),
+    "bad chunk magic": (lambda d, r: _set(d, 4096, b"XXXXXXXX"), 449, {"bad chunk header": 1}),
+    "truncated inside a chunk": (lambda d, r: d[: 4096 + 0x10000 + 30000], 111,
+                                 {"truncated chunk": 1}),
+}
+
+
+def _set(data: bytes, offset: int, patch: bytes) -> bytes:
+    return data[:offset] + patch + data[offset + len(patch):]
+
+
+@pytest.mark.parametrize("opener", [open_evtx_rust, open_evtx_python])
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_damage_is_counted_and_the_rest_loads(tmp_path: Path, sliver: bytes, opener,
+                                             damage: str) -> None:
+    mutate, kept, expected = DAMAGE[damage]
+    path = tmp_path / "damaged.evtx"
+    path.write_bytes(mutate(sliver, _record_offsets(sliver)))
+    events, skips = read(opener, path)
+    assert len(events) == kept
+    assert dict(skips) == expected
+    assert sum(e.event_id == 4688 for e in events.values()) > 0
+
+
+@pytest.mark.parametrize("opener", [open_evtx_rust, open_evtx_python])
+def test_unreadable_files_give_one_clear_error(tmp_path: Path, sliver: bytes, opener) -> None:
+    cases = {
+        "header-only.evtx": (sliver[:4096], "truncated EVTX: nothing after the file header"),
+        "short.evtx": (sliver[:1000], "not an EVTX file"),
+        "text.evtx": (b"hello world\n" * 500, "not an EVTX file"),
+    }
+    for name, (data, message) in cases.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        with pytest.raises(ReaderError) as err:
+            read(opener, path)
+        assert message in str(err.value)
+        assert str(path) in str(err.value)
+        assert "\n" not in str(err.value)
+
+
+def test_sysmon_zero_header_time_falls_back_to_utctime() -> None:
+    from proctrail.store.readers.winevent import make_event
+
+    event = make_event(computer="H", channel="Microsoft-Windows-Sysmon/Operational",
+                       provider="Microsoft-Windows-Sysmon", event_id=1, record_id=1, ts_us=None,
+                       fields={"UtcTime": "2017-12-26 13:10:29.134", "ProcessId": "9112"})
+    assert event.ts_us == 1514293829134000
+    assert event.kind == "process_start"
