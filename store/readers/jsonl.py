@@ -16,15 +16,13 @@ import re
 from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from typing import IO, Any
-from xml.etree.ElementTree import ParseError
 
-import defusedxml.ElementTree as safe_et
 import orjson
-from defusedxml import DefusedXmlException
 
 from proctrail.store.events import SYSMON, SYSMON_LINUX, Event, Skip, canonical_channel
 from proctrail.store.readers.base import ReaderError, ReadOptions, RecordStream, as_text, parse_time
-from proctrail.store.readers.winevent import event_from_element, event_from_json, make_event
+from proctrail.store.readers.winevent import event_from_json, make_event
+from proctrail.store.readers.xml import sysmon_message_events
 
 _BOM = "\ufeff"
 _JSONL_HEAD = re.compile(r'^\{\s*["}]')
@@ -239,62 +237,14 @@ def _is_sysmon(provider: str, channel: str) -> bool:
 
 # --- Azure Sentinel syslog rows -----------------------------------------------------------
 
-# Sysmon for Linux writes a space for the ";" of its references ("&lt unknown process&gt ",
-# "root/scx &quot SELECT ...&quot  | grep"): such a reference takes its space back.
-_LOOSE_REF = re.compile(r"&(lt|gt|amp|quot|apos) ")
-_BARE_AMP = re.compile(r"&(?!(?:lt|gt|amp|quot|apos|#[0-9]+|#x[0-9a-fA-F]+);)")
-_LAST_DATA = re.compile(r'<Data Name="([^"]*)">[^<]*</Data>$')
-
-
 def _syslog(obj: Mapping[str, Any], number: int) -> Iterator[Event | Skip]:
-    """A Sysmon for Linux ``<Event>`` from a syslog row; other messages are counted skips.
-
-    Syslog cuts long messages (about 2 KB): a cut event keeps its complete fields, and a
-    skip records what was lost.
-    """
-    message = as_text(obj.get("SyslogMessage")).strip()
-    start = message.find("<Event")
-    if start == -1 or not message[start:].startswith(("<Event>", "<Event ")):
-        yield Skip("unsupported syslog message", f"line {number}: {message[:80]!r}")
-        return
-    end = message.rfind("</Event>")
-    cut = ""
-    if end != -1:
-        xml = message[start : end + len("</Event>")]
-    else:
-        last = message.rfind("</Data>")
-        if last == -1 or message.find("<EventData>", start) == -1:
-            yield Skip("truncated syslog message", f"line {number}: {len(message)} characters")
-            return
-        xml = message[start : last + len("</Data>")]
-        found = _LAST_DATA.search(xml)
-        cut = found.group(1) if found else "?"
-        xml += "</EventData></Event>"
-    try:
-        elem = _parse_xml(xml)
-    except (ParseError, DefusedXmlException) as exc:
-        yield Skip("XML error", f"line {number}: {exc}"[:300])
-        return
-    event = event_from_element(elem, received_us=parse_time(as_text(obj.get("TimeGenerated"))))
-    if not event.host:
-        event.host = as_text(obj.get("Computer") or obj.get("HostName")).strip()
-    yield event
-    if cut:
-        yield Skip(
-            "truncated syslog message",
-            f"line {number}: event {event.event_id} record {event.record_id} kept up to {cut}",
-        )
-
-
-def _parse_xml(xml: str) -> Any:
-    """The element of one event; DTDs and entity declarations refused."""
-    try:
-        return safe_et.fromstring(xml, forbid_dtd=True)
-    except ParseError:
-        repaired = _BARE_AMP.sub("&amp;", _LOOSE_REF.sub(r"&\1;", xml))
-        if repaired == xml:
-            raise
-        return safe_et.fromstring(repaired, forbid_dtd=True)
+    """A Sysmon for Linux ``<Event>`` from a syslog row; other messages are counted skips."""
+    message = as_text(obj.get("SyslogMessage"))
+    received = parse_time(as_text(obj.get("TimeGenerated")))
+    for item in sysmon_message_events(message, f"line {number}", received):
+        if isinstance(item, Event) and not item.host:
+            item.host = as_text(obj.get("Computer") or obj.get("HostName")).strip()
+        yield item
 
 
 def _to_int(value: Any) -> int | None:

@@ -100,7 +100,8 @@ def _file_inputs(path: Path) -> Iterator[Input | ReaderError]:
     if magic.startswith(b"PK\x03\x04") or magic.startswith(b"PK\x05\x06"):
         try:
             with zipfile.ZipFile(path) as archive:
-                members = [m for m in archive.infolist() if not m.is_dir()]
+                members = [m for m in archive.infolist()
+                           if not m.is_dir() and not _is_metadata(m.filename)]
         except (zipfile.BadZipFile, OSError) as exc:
             yield ReaderError(name, f"damaged zip archive ({exc})")
             return
@@ -113,6 +114,11 @@ def _file_inputs(path: Path) -> Iterator[Input | ReaderError]:
         yield Input(name, path.name.removesuffix(".gz"), size, "gzip")
     else:
         yield Input(name, "", size, "file")
+
+
+def _is_metadata(member: str) -> bool:
+    """macOS archive litter (``__MACOSX/``, ``._name`` AppleDouble files): not logs."""
+    return member.startswith("__MACOSX/") or member.rsplit("/", 1)[-1].startswith("._")
 
 
 Opener = Callable[[IO[bytes], str, ReadOptions], RecordStream]
@@ -145,8 +151,6 @@ def detect(head: bytes, name: str) -> str:
         return "xml"
     if looks_like_auditd(head):
         return "auditd"
-    if "<Event" in text and "sysmon" in text.lower():
-        return "sysmon-syslog"
     if head[4:8] == b"LfLe":
         raise ReaderError(name, "legacy .evt log (Windows XP/2003): convert it with wevtutil epl")
     raise ReaderError(name, "not a log format proctrail reads (EVTX, XML, JSON lines, auditd)")

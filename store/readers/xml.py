@@ -22,7 +22,7 @@ from xml.etree.ElementTree import Element, ParseError, TreeBuilder
 import defusedxml.ElementTree as safe_et
 from defusedxml import DefusedXmlException
 
-from proctrail.store.events import Skip
+from proctrail.store.events import Event, Skip
 from proctrail.store.readers.base import ReaderError, ReadOptions, RecordStream
 from proctrail.store.readers.winevent import event_from_element
 
@@ -161,7 +161,71 @@ def _event(elem: Element) -> Any:
         return Skip("malformed event", str(exc))
 
 
-_EVENT_SPAN = re.compile(r"<Event[\s>].*</Event>")
+# Sysmon for Linux writes a space for the ";" of its references ("&lt unknown process&gt ",
+# "root/scx &quot SELECT ...&quot  | grep"): such a reference takes its space back.
+_LOOSE_REF = re.compile(r"&(lt|gt|amp|quot|apos) ")
+_BARE_AMP = re.compile(r"&(?!(?:lt|gt|amp|quot|apos|#[0-9]+|#x[0-9a-fA-F]+);)")
+_LAST_DATA = re.compile(r'<Data Name="([^"]*)">[^<]*</Data>$')
+
+
+def parse_event_xml(text: str) -> Element:
+    """One ``<Event>`` element from text; DTDs and entity declarations refused.
+
+    Control characters survive (see :func:`hide_controls`); Sysmon for Linux's loose
+    references are repaired when the text does not parse as it is.
+    """
+    hidden = hide_controls(text)
+    try:
+        elem = safe_et.fromstring(hidden, forbid_dtd=True)
+    except ParseError:
+        repaired = _BARE_AMP.sub("&amp;", _LOOSE_REF.sub(r"&\1;", hidden))
+        if repaired == hidden:
+            raise
+        elem = safe_et.fromstring(repaired, forbid_dtd=True)
+    _restore(elem)
+    return elem
+
+
+def sysmon_message_events(message: str, where: str,
+                          received_us: int | None = None) -> Iterator[Event | Skip]:
+    """The Sysmon ``<Event>`` in one syslog message; anything else is a counted skip.
+
+    Syslog cuts long messages (about 2 KB): a cut event keeps its complete fields, and a
+    skip records what was lost.
+    """
+    start = message.find("<Event")
+    if start == -1 or not message[start:].startswith(("<Event>", "<Event ")):
+        if message.strip():
+            yield Skip("unsupported syslog message", f"{where}: {message.strip()[:80]!r}")
+        return
+    end = message.rfind("</Event>")
+    cut = ""
+    if end != -1:
+        xml = message[start : end + len("</Event>")]
+    else:
+        last = message.rfind("</Data>")
+        if last == -1 or message.find("<EventData>", start) == -1:
+            yield Skip("truncated syslog message", f"{where}: {len(message)} characters")
+            return
+        xml = message[start : last + len("</Data>")]
+        found = _LAST_DATA.search(xml)
+        cut = found.group(1) if found else "?"
+        xml += "</EventData></Event>"
+    try:
+        elem = parse_event_xml(xml)
+        event = event_from_element(elem, received_us=received_us)
+    except (ParseError, DefusedXmlException) as exc:
+        yield Skip("XML error", f"{where}: {_xml_reason(exc)}"[:300])
+        return
+    except ValueError as exc:
+        yield Skip("malformed event", f"{where}: {exc}"[:300])
+        return
+    yield event
+    if cut:
+        yield Skip(
+            "truncated syslog message",
+            f"{where}: event {event.event_id} record {event.record_id} kept up to {cut}",
+        )
 
 
 def open_sysmon_syslog(stream: IO[bytes], name: str, opts: ReadOptions) -> RecordStream:
@@ -170,18 +234,9 @@ def open_sysmon_syslog(stream: IO[bytes], name: str, opts: ReadOptions) -> Recor
     found = False
     text = io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline="")
     for number, line in enumerate(text, 1):
-        match = _EVENT_SPAN.search(line)
-        if match is None:
-            if line.strip():
-                yield Skip("not a Sysmon event line", f"line {number}: {line[:80]!r}")
-            continue
-        found = True
-        try:
-            elem = safe_et.fromstring(hide_controls(match.group(0)), forbid_dtd=True)
-        except (ParseError, DefusedXmlException) as exc:
-            yield Skip("XML error", f"line {number}: {_xml_reason(exc)}")
-            continue
-        yield _event(elem)
+        if "<Event" in line:
+            found = True
+        yield from sysmon_message_events(line.rstrip("\r\n"), f"line {number}")
     if not found:
         raise ReaderError(name, "no Sysmon <Event> lines found")
 
