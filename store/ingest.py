@@ -11,6 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import orjson
 from sqlalchemy import Connection, Engine, Insert, select, update
@@ -151,7 +152,7 @@ class Ingestor:
         """Ingest every input below ``paths``; one report line per input."""
         started = time.perf_counter()
         report = IngestReport()
-        items = list(iter_inputs(list(paths)))
+        items = list(iter_inputs(list(paths), self._store_files()))
         for index, item in enumerate(items, 1):
             if isinstance(item, ReaderError):
                 report.sources.append(SourceReport(item.path, status="failed", error=item.reason))
@@ -159,6 +160,15 @@ class Ingestor:
             report.sources.append(self._ingest_one(item, index, len(items)))
         report.seconds = time.perf_counter() - started
         return report
+
+    def _store_files(self) -> frozenset[Path]:
+        """The SQLite store's own files, never read as logs when a folder holds them."""
+        database = self.engine.url.database
+        if self.engine.dialect.name != "sqlite" or not database or database == ":memory:":
+            return frozenset()
+        base = Path(database).resolve()
+        return frozenset(Path(f"{base}{suffix}")
+                         for suffix in ("", "-wal", "-shm", "-journal"))
 
     def _ingest_one(self, item: Input, index: int, inputs: int) -> SourceReport:
         result = SourceReport(item.name, parser=self.opts.parser)

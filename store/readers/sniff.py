@@ -71,11 +71,13 @@ class _Closing(io.BufferedReader):
         self._archive.close()
 
 
-def iter_inputs(paths: list[str]) -> Iterator[Input | ReaderError]:
+def iter_inputs(paths: list[str], exclude: frozenset[Path] = frozenset()
+                ) -> Iterator[Input | ReaderError]:
     """Every input below ``paths`` (folders recursively, archives member by member).
 
-    A path that cannot be listed or opened comes out as a :class:`ReaderError`, so the
-    caller reports it and goes on.
+    Files in ``exclude`` (the case store itself) are passed over. A path that cannot be
+    listed or opened comes out as a :class:`ReaderError`, so the caller reports it and
+    goes on.
     """
     for raw in paths:
         path = Path(raw)
@@ -83,7 +85,9 @@ def iter_inputs(paths: list[str]) -> Iterator[Input | ReaderError]:
             for root, dirs, files in os.walk(path, onerror=None):
                 dirs.sort()
                 for name in sorted(files):
-                    yield from _file_inputs(Path(root) / name)
+                    file = Path(root) / name
+                    if file.resolve() not in exclude:
+                        yield from _file_inputs(file)
         else:
             yield from _file_inputs(path)
 

@@ -1,0 +1,95 @@
+"""The ``proctrail`` command as other tools and analysts use it: output, exit codes, JSON."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = shutil.which("proctrail", path=str(Path(sys.executable).parent))
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    assert SCRIPT, "the proctrail console script is installed with the project"
+    return subprocess.run([SCRIPT, *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=300)
+
+
+def test_help_explains_itself() -> None:
+    top = run("--help")
+    assert top.returncode == 0
+    assert "ingest" in top.stdout and "stats" in top.stdout
+    sub = run("ingest", "--help")
+    assert sub.returncode == 0
+    for word in ("--db", "--parser", "python-evtx", "auditd", "Exit status", "--tz"):
+        assert word in sub.stdout
+
+
+def test_ingest_then_stats_json_contract(tmp_path: Path) -> None:
+    db = tmp_path / "case.db"
+    done = run("ingest", "--db", str(db), str(ROOT / "sample_logs"))
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""  # no progress bar without a terminal, no errors
+    assert "3 inputs (0 unreadable), 119 records read, 119 stored" in done.stdout
+    out = run("stats", "--db", str(db), "--json")
+    assert out.returncode == 0
+    data = json.loads(out.stdout)
+    assert data["events"] == 119 and data["sources"] == 3 and data["skipped"] == 0
+    assert data["hosts"] == ["lnx01", "WS01.corp.example"]
+    assert {"channel": "Security", "event_id": 4688, "n": 17} in data["counts"]
+    assert sum(c["n"] for c in data["counts"]) == 119
+    # A second run reads nothing new and still exits 0.
+    again = run("ingest", "--db", str(db), str(ROOT / "sample_logs"))
+    assert again.returncode == 0 and "already in the store" in again.stdout
+
+
+def test_default_store_is_proctrail_db_in_the_working_folder(tmp_path: Path) -> None:
+    done = run("ingest", str(ROOT / "sample_logs/lnx01-audit.log"), cwd=tmp_path)
+    assert done.returncode == 0
+    assert (tmp_path / "proctrail.db").is_file()
+
+
+def test_bad_input_gives_one_line_errors_and_exit_1(tmp_path: Path, samples: Path) -> None:
+    (tmp_path / "junk.bin").write_bytes(b"\x00\x01garbage" * 100)
+    shutil.copy(samples / "evtx-rs/sysmon.evtx", tmp_path)
+    done = run("ingest", "--db", str(tmp_path / "c.db"), str(tmp_path))
+    assert done.returncode == 1
+    errors = done.stderr.strip().splitlines()
+    assert errors == [f"proctrail: error: {tmp_path / 'junk.bin'}: not a log format proctrail "
+                      "reads (EVTX, XML, JSON lines, auditd)"]
+    assert "Traceback" not in done.stderr
+    assert "358 read, 358 stored, 0 duplicates, 8 skipped (bad chunk header 8)" in done.stdout
+    assert "skipped: bad chunk header: 8" in done.stdout
+
+
+@pytest.mark.parametrize("args", [
+    ("ingest", "/no/such/path.evtx"),
+    ("ingest",),
+    ("ingest", "--parser", "nope", "x"),
+    ("ingest", "--tz", "Mars/Olympus", "x"),
+    ("frobnicate",),
+])
+def test_usage_errors_exit_2(args: tuple[str, ...], tmp_path: Path) -> None:
+    done = run(*args, cwd=tmp_path)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr and done.stderr.strip()
+
+
+def test_unopenable_store_is_a_clear_error(tmp_path: Path) -> None:
+    done = run("ingest", "--db", str(tmp_path / "missing/dir/c.db"),
+               str(ROOT / "sample_logs/lnx01-audit.log"))
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1 and "does not exist" in done.stderr
+
+
+def test_control_characters_in_names_are_shown_harmlessly(tmp_path: Path) -> None:
+    evil = tmp_path / "evil\x1b[31mname.txt"
+    evil.write_text("nothing here\n")
+    done = run("ingest", "--db", str(tmp_path / "c.db"), str(evil))
+    assert done.returncode == 1
+    assert "\x1b" not in done.stderr and "\\x1b[31m" in done.stderr
