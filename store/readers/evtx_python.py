@@ -8,9 +8,7 @@ the file header's chunk count says: logs copied from a live system are dirty.
 
 from __future__ import annotations
 
-import io
 import logging
-import mmap
 import struct
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -231,27 +229,28 @@ def read_partial_tail(data: bytes, offset: int) -> RecordStream:
         yield _record_event(item)
 
 
-def read_evtx_python(data: Any, name: str) -> RecordStream:
-    """Events of an EVTX image (bytes or mmap) through python-evtx."""
-    header_size = check_layout(io.BytesIO(data[:4096 + 512]), len(data), name)
-    offset = header_size
-    while offset + CHUNK_SIZE <= len(data):
-        magic = data[offset : offset + 8]
-        if magic != CHUNK_MAGIC:
-            if data[offset : offset + CHUNK_SIZE] != _ZERO_CHUNK:
-                index = (offset - header_size) // CHUNK_SIZE
-                yield Skip("bad chunk header", f"chunk {index}: magic {bytes(magic)!r}")
-            offset += CHUNK_SIZE
-            continue
-        chunk = e_evtx.ChunkHeader(data, offset)
-        for item in _records_in_chunk(data, offset, chunk):
-            if isinstance(item, Skip):
-                yield item
-                continue
-            yield _record_event(item)
-        offset += CHUNK_SIZE
-    if offset < len(data):
-        yield from read_partial_tail(bytes(data[offset:]), offset)
+def read_evtx_python(stream: IO[bytes], name: str) -> RecordStream:
+    """Events of an EVTX stream through python-evtx, one 64 KiB chunk in memory at a time."""
+    size = stream.seek(0, 2)
+    stream.seek(0)
+    header_size = check_layout(stream, size, name)
+    stream.seek(header_size)
+    index = 0
+    while True:
+        offset = stream.tell()
+        data = stream.read(CHUNK_SIZE)
+        if len(data) < CHUNK_SIZE:
+            if data:
+                yield from read_partial_tail(data, offset)
+            return
+        if data[:8] != CHUNK_MAGIC:
+            if data != _ZERO_CHUNK:
+                yield Skip("bad chunk header", f"chunk {index}: magic {data[:8]!r}")
+        else:
+            chunk = e_evtx.ChunkHeader(data, 0)
+            for item in _records_in_chunk(data, 0, chunk):
+                yield item if isinstance(item, Skip) else _record_event(item)
+        index += 1
 
 
 def _record_event(record: Any) -> Event | Skip:
@@ -277,9 +276,5 @@ def _safe_num(record: Any) -> str:
 
 
 def open_evtx_python(stream: IO[bytes], name: str) -> RecordStream:
-    """Map a real file; read a stream (an archive member) into memory."""
-    try:
-        data: Any = mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ)
-    except (OSError, ValueError, AttributeError):
-        data = stream.read()
-    return read_evtx_python(data, name)
+    """Events of an EVTX file or seekable stream through python-evtx."""
+    return read_evtx_python(stream, name)
