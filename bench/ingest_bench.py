@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import io
 import json
 import os
@@ -92,6 +93,33 @@ def _run_bare(spec: Spec) -> dict[str, Any]:
     return {"seconds": time.perf_counter() - started, "records": records, "errors": errors}
 
 
+def _run_reader(spec: Spec) -> dict[str, Any]:
+    """proctrail's readers alone (parse, JSON decode, normalize): every input, no store."""
+    from proctrail.store.events import Skip
+    from proctrail.store.readers.base import ReaderError, ReadOptions
+    from proctrail.store.readers.sniff import iter_inputs, open_records
+
+    opts = ReadOptions(parser=spec["parser"])
+    records = skipped = failed = 0
+    started = time.perf_counter()
+    for item in iter_inputs(spec["paths"]):
+        if isinstance(item, ReaderError):
+            failed += 1
+            continue
+        try:
+            with item.open() as stream:
+                _fmt, events = open_records(item, stream, opts)
+                for event in events:
+                    if isinstance(event, Skip):
+                        skipped += 1
+                    else:
+                        records += 1
+        except (ReaderError, OSError, EOFError):
+            failed += 1
+    return {"seconds": time.perf_counter() - started, "records": records,
+            "skipped": skipped, "failed": failed}
+
+
 def _db_size_mb(url: str) -> float | None:
     from sqlalchemy.engine import make_url
 
@@ -141,16 +169,16 @@ def _child() -> int:
     spec = json.loads(sys.stdin.read())
     tracing = spec.get("tracemalloc", False)
     # Import everything the run needs before measuring, so the timer sees only the work.
-    if spec["mode"] == "bare":
-        import evtx  # noqa: F401
-    else:
-        import proctrail.store.ingest  # noqa: F401
+    preload = {"bare": "evtx", "reader": "proctrail.store.readers.sniff",
+               "ingest": "proctrail.store.ingest"}
+    importlib.import_module(preload[spec["mode"]])
     baseline = _peak_rss_mb()
     if tracing:
         import tracemalloc
 
         tracemalloc.start()
-    out = _run_bare(spec) if spec["mode"] == "bare" else _run_ingest(spec)
+    run = {"bare": _run_bare, "reader": _run_reader, "ingest": _run_ingest}[spec["mode"]]
+    out = run(spec)
     if tracing:
         out["tracemalloc_peak_mb"] = tracemalloc.get_traced_memory()[1] / (1 << 20)
         tracemalloc.stop()
@@ -261,6 +289,7 @@ def _measure_group(args: argparse.Namespace, name: str, group: dict[str, list[An
                    tmp: Path) -> dict[str, Any]:
     evtx_group = name == "evtx"
     bare_runs: list[dict[str, Any]] = []
+    reader_runs: list[dict[str, Any]] = []
     ingest_runs: list[dict[str, Any]] = []
     for run in range(1, args.repeat + 1):
         if evtx_group:
@@ -268,6 +297,11 @@ def _measure_group(args: argparse.Namespace, name: str, group: dict[str, list[An
             bare_runs.append(bare)
             _log(args, f"  [{name} {run}/{args.repeat}] bare: {bare['records']:,} records "
                        f"in {bare['seconds']:.2f}s, peak {bare['peak_rss_mb']:.0f} MB")
+        if not args.no_reader:
+            reader = _spawn({"mode": "reader", "paths": group["files"], "parser": args.parser})
+            reader_runs.append(reader)
+            _log(args, f"  [{name} {run}/{args.repeat}] reader: {reader['records']:,} records "
+                       f"in {reader['seconds']:.2f}s, peak {reader['peak_rss_mb']:.0f} MB")
         db = _fresh_db(args, tmp, f"{name}-run{run}")
         ingest = _spawn({"mode": "ingest", "paths": group["files"], "db": db,
                          "parser": args.parser, "force": bool(args.db)})
@@ -291,6 +325,9 @@ def _measure_group(args: argparse.Namespace, name: str, group: dict[str, list[An
         "ingest_peak_rss_mb": max(r["peak_rss_mb"] or 0.0 for r in ingest_runs),
         "ingest_baseline_rss_mb": best_ingest["baseline_rss_mb"],
         "db_mb": best_ingest["db_mb"],
+        "reader_rec_s": None,
+        "reader_seconds": None,
+        "reader_peak_rss_mb": None,
         "bare_records": None,
         "bare_errors": None,
         "bare_seconds": None,
@@ -299,6 +336,13 @@ def _measure_group(args: argparse.Namespace, name: str, group: dict[str, list[An
         "bare_baseline_rss_mb": None,
         "ratio": None,
     }
+    if reader_runs:
+        best_reader = min(reader_runs, key=lambda r: r["seconds"])
+        result.update(
+            reader_rec_s=_rate(best_reader),
+            reader_seconds=best_reader["seconds"],
+            reader_peak_rss_mb=max(r["peak_rss_mb"] or 0.0 for r in reader_runs),
+        )
     if bare_runs:
         best_bare = min(bare_runs, key=lambda r: r["seconds"])
         result.update(
@@ -427,13 +471,14 @@ def _print_table(result: dict[str, Any]) -> None:
     print(f"proctrail ingest benchmark: --parser {m['parser']}, best of {m['repeat']}, "
           f"{m['cpus']} CPUs, Python {m['python']}, evtx {m['evtx']}, "
           f"SQLAlchemy {m['sqlalchemy']}")
-    head = ("group", "inputs", "records", "bare rec/s", "ingest rec/s", "ratio",
+    head = ("group", "inputs", "records", "bare rec/s", "reader rec/s", "ingest rec/s", "ratio",
             "bare peak MB", "ingest peak MB", "DB MB")
     rows = [head]
     for g in result["groups"]:
         rows.append((
             g["group"], f"{g['inputs']:,}", f"{g['records']:,}",
-            _fmt(g["bare_rec_s"], ",.0f"), _fmt(g["ingest_rec_s"], ",.0f"),
+            _fmt(g["bare_rec_s"], ",.0f"), _fmt(g["reader_rec_s"], ",.0f"),
+            _fmt(g["ingest_rec_s"], ",.0f"),
             _fmt(g["ratio"], ".2f"), _fmt(g["bare_peak_rss_mb"], ".0f"),
             _fmt(g["ingest_peak_rss_mb"], ".0f"), _fmt(g["db_mb"], ".1f"),
         ))
@@ -522,6 +567,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "peak of Python allocations")
     parser.add_argument("--profile", type=_positive, default=0, metavar="N",
                         help="one more (untimed) ingest under cProfile: top N functions")
+    parser.add_argument("--no-reader", action="store_true",
+                        help="skip the reader-only runs (proctrail's readers without the store)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)

@@ -84,10 +84,18 @@ _SYSMON_PROVIDERS = {"microsoft-windows-sysmon", "linux-sysmon"}
 _SYSMON_CHANNELS = {SYSMON.lower(), SYSMON_LINUX.lower()}
 
 
+_CHANNEL_CACHE: dict[str, str] = {}
+
+
 def canonical_channel(name: str) -> str:
     """One spelling per channel: known channels get Windows' own, others keep theirs."""
-    name = name.strip()
-    return _CANONICAL_CHANNELS.get(name.lower(), name)
+    found = _CHANNEL_CACHE.get(name)
+    if found is None:
+        stripped = name.strip()
+        found = _CANONICAL_CHANNELS.get(stripped.lower(), stripped)
+        if len(_CHANNEL_CACHE) < 4096:
+            _CHANNEL_CACHE[name] = found
+    return found
 
 
 _SECURITY_KINDS: dict[int, Kind] = {
@@ -138,8 +146,23 @@ _SYSTEM_KINDS: dict[tuple[str, int], Kind] = {
 _AUDITD_KINDS = {"execve": Kind.PROCESS_START, "exit": Kind.PROCESS_END}
 
 
+_KIND_CACHE: dict[tuple[str, str, int], str | None] = {}
+
+
 def classify(channel: str, provider: str, event_id: int) -> str | None:
     """The kind of an event from its channel or provider and its id, or None."""
+    key = (channel, provider, event_id)
+    try:
+        return _KIND_CACHE[key]
+    except KeyError:
+        pass
+    kind = _classify(channel, provider, event_id)
+    if len(_KIND_CACHE) < 65536:
+        _KIND_CACHE[key] = kind
+    return kind
+
+
+def _classify(channel: str, provider: str, event_id: int) -> str | None:
     prov = provider.lower()
     chan = channel.lower()
     if prov in _SYSMON_PROVIDERS or chan in _SYSMON_CHANNELS:
@@ -169,10 +192,15 @@ def canonical_guid(value: str) -> str:
     return "{" + m.group(1).lower() + "}" if m else value
 
 
+# How GUID field names end in the wild (ProcessGuid, SourceProcessGUID, ...).
+_GUID_SUFFIXES = frozenset(("Guid", "GUID", "guid"))
+
+
 def canonical_fields(fields: dict[str, str]) -> dict[str, str]:
     """Apply the few spelling rules all readers share (GUID fields), in place."""
-    for name, value in fields.items():
-        if name[-4:].lower() == "guid" and value:
+    for name in [n for n in fields if n[-4:] in _GUID_SUFFIXES]:
+        value = fields[name]
+        if value:
             fields[name] = canonical_guid(value)
     return fields
 

@@ -127,6 +127,8 @@ def json_fields(event: Mapping[str, Any], channel: str, event_id: int) -> dict[s
                     continue
                 values = raw if isinstance(raw, list) else [raw]
                 fields.update(name_positional(channel, event_id, [as_text(v) for v in values]))
+            elif type(value) is str:  # the common case, kept cheap
+                fields[key] = value
             else:
                 fields[key] = _json_text(value)
     elif data not in (None, ""):
@@ -152,7 +154,7 @@ def event_from_json(record: Mapping[str, Any], header_time: str | None = None) -
     event_id = _int(eid)
     if event_id is None:
         raise ValueError(f"no EventID in record ({eid!r})")
-    channel = canonical_channel(as_text(system.get("Channel")) or provider)
+    channel = as_text(system.get("Channel")) or provider
     created = system.get("TimeCreated")
     time_text = None
     if isinstance(created, dict):
