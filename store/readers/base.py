@@ -103,6 +103,21 @@ def parse_time(text: str | None, assume_offset: timedelta | None = None) -> int 
     return real_time(to_us(dt))
 
 
+def to_int(value: object) -> int | None:
+    """An integer from a JSON number or a decimal or ``0x`` string; None otherwise."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return int(text, 16) if text[:2].lower() == "0x" else int(text)
+        except ValueError:
+            return None
+    return None
+
+
 def as_text(value: object) -> str:
     """A field value as the text a Windows XML rendering would show."""
     if isinstance(value, str):

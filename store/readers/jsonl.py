@@ -20,7 +20,14 @@ from typing import IO, Any
 import orjson
 
 from proctrail.store.events import SYSMON, SYSMON_LINUX, Event, Skip, canonical_channel
-from proctrail.store.readers.base import ReaderError, ReadOptions, RecordStream, as_text, parse_time
+from proctrail.store.readers.base import (
+    ReaderError,
+    ReadOptions,
+    RecordStream,
+    as_text,
+    parse_time,
+    to_int,
+)
 from proctrail.store.readers.winevent import event_from_json, make_event
 from proctrail.store.readers.xml import sysmon_message_events
 
@@ -131,9 +138,9 @@ def _shaped(obj: Any, number: int, opts: ReadOptions) -> list[Event | Skip]:
 
 def _winlogbeat(obj: Mapping[str, Any], winlog: Mapping[str, Any]) -> Event:
     ecs_event = obj.get("event") if isinstance(obj.get("event"), dict) else {}
-    event_id = _to_int(winlog.get("event_id"))
+    event_id = to_int(winlog.get("event_id"))
     if event_id is None:
-        event_id = _to_int(ecs_event.get("code"))
+        event_id = to_int(ecs_event.get("code"))
     if event_id is None:
         raise ValueError("no event id (winlog.event_id, event.code)")
     host = obj.get("host")
@@ -151,7 +158,7 @@ def _winlogbeat(obj: Mapping[str, Any], winlog: Mapping[str, Any]) -> Event:
         channel=as_text(winlog.get("channel")),
         provider=as_text(winlog.get("provider_name")),
         event_id=event_id,
-        record_id=_to_int(winlog.get("record_id")),
+        record_id=to_int(winlog.get("record_id")),
         ts_us=parse_time(as_text(obj.get("@timestamp"))),
         fields=fields,
         received_us=parse_time(as_text(received)),
@@ -171,7 +178,7 @@ def _flatten(data: Mapping[str, Any], out: dict[str, str]) -> None:
 
 
 def _flat(obj: Mapping[str, Any], opts: ReadOptions) -> Event:
-    event_id = _to_int(obj.get("EventID"))
+    event_id = to_int(obj.get("EventID"))
     if event_id is None:
         raise ValueError(f"no EventID ({obj.get('EventID')!r})")
     provider = as_text(obj.get("SourceName"))
@@ -202,7 +209,7 @@ def _flat(obj: Mapping[str, Any], opts: ReadOptions) -> Event:
         channel=channel,
         provider=provider,
         event_id=event_id,
-        record_id=_to_int(obj.get("RecordNumber")),
+        record_id=to_int(obj.get("RecordNumber")),
         ts_us=ts_us,
         fields=fields,
         received_us=received_us,
@@ -245,18 +252,3 @@ def _syslog(obj: Mapping[str, Any], number: int) -> Iterator[Event | Skip]:
         if isinstance(item, Event) and not item.host:
             item.host = as_text(obj.get("Computer") or obj.get("HostName")).strip()
         yield item
-
-
-def _to_int(value: Any) -> int | None:
-    """An integer from a JSON number or a decimal/``0x`` string; None otherwise."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            return int(text, 16) if text[:2].lower() == "0x" else int(text)
-        except ValueError:
-            return None
-    return None

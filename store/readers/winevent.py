@@ -18,7 +18,7 @@ from proctrail.store.events import (
     classify,
     name_positional,
 )
-from proctrail.store.readers.base import as_text, parse_time
+from proctrail.store.readers.base import as_text, parse_time, to_int
 
 
 class ElementLike(Protocol):
@@ -59,20 +59,6 @@ def make_event(
         received_us=received_us,
         kind=classify(channel, provider, event_id),
     )
-
-
-def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str):
-        value = value.strip()
-        try:
-            return int(value, 16) if value[:2].lower() == "0x" else int(value)
-        except ValueError:
-            return None
-    return None
 
 
 def _local(tag: str) -> str:
@@ -151,7 +137,7 @@ def event_from_json(record: Mapping[str, Any], header_time: str | None = None) -
     eid = system.get("EventID")
     if isinstance(eid, dict):
         eid = eid.get("#text")
-    event_id = _int(eid)
+    event_id = to_int(eid)
     if event_id is None:
         raise ValueError(f"no EventID in record ({eid!r})")
     channel = as_text(system.get("Channel")) or provider
@@ -165,7 +151,7 @@ def event_from_json(record: Mapping[str, Any], header_time: str | None = None) -
         channel=channel,
         provider=provider,
         event_id=event_id,
-        record_id=_int(system.get("EventRecordID")),
+        record_id=to_int(system.get("EventRecordID")),
         ts_us=ts_us,
         fields=json_fields(event, channel, event_id),
     )
@@ -233,7 +219,7 @@ def event_from_element(event: ElementLike, received_us: int | None = None) -> Ev
     if provider_el is not None:
         provider = provider_el.attrib.get("Name") or provider_el.attrib.get("EventSourceName", "")
     eid_el = values.get("EventID")
-    event_id = _int(eid_el.text) if eid_el is not None else None
+    event_id = to_int(eid_el.text) if eid_el is not None else None
     if event_id is None:
         raise ValueError("no EventID in record")
     channel_el = values.get("Channel")
@@ -247,7 +233,7 @@ def event_from_element(event: ElementLike, received_us: int | None = None) -> Ev
         channel=channel,
         provider=provider,
         event_id=event_id,
-        record_id=_int(rid_el.text) if rid_el is not None else None,
+        record_id=to_int(rid_el.text) if rid_el is not None else None,
         ts_us=ts_us,
         fields=element_fields(event, channel, event_id),
         received_us=received_us,
