@@ -190,69 +190,72 @@ class Ingestor:
                          for suffix in ("", "-wal", "-shm", "-journal"))
 
     def _ingest_one(self, item: Input, index: int, inputs: int) -> SourceReport:
+        """One input: detect, claim a source row, stream batches; two transactions at least."""
         result = SourceReport(item.name, parser=self.opts.parser)
+        source_id: int | None = None
         try:
             digest = item.sha256()
-        except (OSError, EOFError, ValueError) as exc:
-            result.status, result.error = "failed", f"cannot read ({exc})"
-            return result
-        source_id = self._find_source(item, digest, result)
-        if source_id is None:
-            return result
-        try:
             with item.open() as stream:
                 fmt, records = open_records(item, stream, self.opts)
                 result.format = fmt
                 if fmt != "evtx":
                     result.parser = fmt
-                self._set_source(source_id, format=fmt, parser=result.parser)
+                source_id = self._claim_source(item, digest, result)
+                if source_id is None:
+                    return result
                 self._consume(records, source_id, result, index, inputs)
         except ReaderError as exc:
             result.status, result.error = "failed", exc.reason
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, ValueError) as exc:
             result.status, result.error = "failed", f"read error ({exc})"
         except SQLAlchemyError as exc:
-            raise StoreError(f"{item.name}: store write failed: "
-                             f"{str(exc.orig if hasattr(exc, 'orig') else exc).splitlines()[0]}"
-                             ) from exc
-        self._set_source(
-            source_id,
-            status="complete" if result.status == "complete" else "failed",
-            finished_us=_now_us(),
-            error=result.error,
-        )
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            raise StoreError(f"{item.name}: store write failed: {reason}") from exc
+        if result.status == "failed":
+            self._record_failure(item, source_id, result)
         return result
 
-    def _find_source(self, item: Input, digest: str, result: SourceReport) -> int | None:
+    def _claim_source(self, item: Input, digest: str, result: SourceReport) -> int | None:
         """The source row to fill, or None when this content is already in the store."""
+        values = dict(status="running", started_us=_now_us(), finished_us=None,
+                      records_read=0, events_stored=0, duplicates=0, skipped=0,
+                      skip_reasons="{}", error=None, format=result.format, parser=result.parser)
         with self.engine.begin() as conn:
             rows = conn.execute(
                 select(Source.id, Source.status, Source.path, Source.member)
                 .where(Source.sha256 == digest)
             ).all()
-            if not self.force:
-                for row in rows:
-                    if row.status == "complete":
-                        result.status = "already"
-                        return None
+            if not self.force and any(row.status == "complete" for row in rows):
+                result.status = "already"
+                return None
             for row in rows:
                 if row.path == item.path and row.member == item.member:
-                    conn.execute(update(Source).where(Source.id == row.id).values(
-                        status="running", started_us=_now_us(), records_read=0,
-                        events_stored=0, duplicates=0, skipped=0, skip_reasons="{}", error=None,
-                        parser=self.opts.parser))
+                    conn.execute(update(Source).where(Source.id == row.id).values(**values))
                     return row.id
-            return conn.execute(
-                sqlite.insert(Source) if self.engine.dialect.name == "sqlite"
-                else postgresql.insert(Source),
-                dict(path=item.path, member=item.member, sha256=digest, size=item.size,
-                     format="", parser=self.opts.parser, started_us=_now_us(),
-                     status="running"),
-            ).inserted_primary_key[0]
+            return self._insert_source(conn, item, digest, values)
 
-    def _set_source(self, source_id: int, **values: object) -> None:
+    def _insert_source(self, conn: Connection, item: Input, digest: str,
+                       values: dict[str, Any]) -> int:
+        stmt = sqlite.insert(Source) if self.engine.dialect.name == "sqlite" \
+            else postgresql.insert(Source)
+        return conn.execute(stmt, dict(values, path=item.path, member=item.member,
+                                       sha256=digest, size=item.size)).inserted_primary_key[0]
+
+    def _record_failure(self, item: Input, source_id: int | None, result: SourceReport) -> None:
+        """Keep an unreadable input in the case, with its reason, so it shows in stats."""
+        values = dict(status="failed", finished_us=_now_us(), error=result.error,
+                      format=result.format, parser=result.parser)
         with self.engine.begin() as conn:
-            conn.execute(update(Source).where(Source.id == source_id).values(**values))
+            if source_id is not None:
+                conn.execute(update(Source).where(Source.id == source_id).values(**values))
+                return
+            found = conn.execute(select(Source.id).where(
+                Source.path == item.path, Source.member == item.member,
+                Source.status == "failed")).scalars().first()
+            if found is not None:
+                conn.execute(update(Source).where(Source.id == found).values(**values))
+            else:
+                self._insert_source(conn, item, "", dict(values, started_us=_now_us()))
 
     def _consume(self, records: Iterable[Event | Skip], source_id: int, result: SourceReport,
                  index: int, inputs: int) -> None:
@@ -267,13 +270,14 @@ class Ingestor:
             if len(batch) >= self.batch_size:
                 self._flush(batch, source_id, result, index, inputs)
                 batch = []
-        self._flush(batch, source_id, result, index, inputs)
+        self._flush(batch, source_id, result, index, inputs, final=True)
         if self.progress:
             self.progress(Progress(result.name, index, inputs, result.records_read,
                                    self._total_records, done=True))
 
     def _flush(self, batch: list[Event], source_id: int, result: SourceReport,
-               index: int, inputs: int) -> None:
+               index: int, inputs: int, final: bool = False) -> None:
+        """One transaction: a batch of events and its source's counters (and, last, status)."""
         with self.engine.begin() as conn:
             rows = [self._row(conn, event, source_id) for event in batch]
             stored = 0
@@ -284,10 +288,12 @@ class Ingestor:
             result.records_read += len(batch)
             result.stored += stored
             result.duplicates += len(batch) - stored
-            conn.execute(update(Source).where(Source.id == source_id).values(
-                records_read=result.records_read, events_stored=result.stored,
-                duplicates=result.duplicates, skipped=result.skipped_total,
-                skip_reasons=orjson.dumps(dict(result.skipped)).decode()))
+            progress = dict(records_read=result.records_read, events_stored=result.stored,
+                            duplicates=result.duplicates, skipped=result.skipped_total,
+                            skip_reasons=orjson.dumps(dict(result.skipped)).decode())
+            if final:
+                progress.update(status="complete", finished_us=_now_us())
+            conn.execute(update(Source).where(Source.id == source_id).values(**progress))
         self._total_records += len(batch)
         if self.progress and batch:
             self.progress(Progress(result.name, index, inputs, result.records_read,
