@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,13 +97,37 @@ def _now_us() -> int:
     return time.time_ns() // 1000
 
 
-def synthetic_record_id(event: Event) -> int:
-    """A stable negative id for a record that carries none, so re-ingest dedups it."""
+def synthetic_record_id(event: Event, occurrence: int = 0) -> int:
+    """A stable negative id for a record that carries none, so re-ingest dedups it.
+
+    ``occurrence`` tells apart records of one file that are identical in every field
+    (Sysmon repeats registry and process-access events within a millisecond): the n-th
+    copy gets its own id, and the same file read again gives the same ids.
+    """
     key = orjson.dumps(
-        [event.host, event.channel, event.event_id, event.ts_us, event.fields],
+        [event.host, event.channel, event.event_id, event.ts_us, event.fields, occurrence],
         option=orjson.OPT_SORT_KEYS,
     )
     return -(int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big") >> 1)
+
+
+class _Occurrences:
+    """How often each synthetic id was seen lately in one source (bounded memory).
+
+    Identical records share a timestamp, so they arrive close together: a window of the
+    most recent ids is enough to number them.
+    """
+
+    def __init__(self, size: int = 65536) -> None:
+        self.size = size
+        self.seen: OrderedDict[int, int] = OrderedDict()
+
+    def next(self, base: int) -> int:
+        count = self.seen.pop(base, 0)
+        self.seen[base] = count + 1
+        if len(self.seen) > self.size:
+            self.seen.popitem(last=False)
+        return count
 
 
 class Ingestor:
@@ -127,6 +151,7 @@ class Ingestor:
         self._channels: dict[str, int] = {}
         self._insert_sql, self._insert_keys = self._compile_insert()
         self._total_records = 0
+        self._occurrences = _Occurrences()
 
     # -- statements ------------------------------------------------------------------------
 
@@ -260,6 +285,7 @@ class Ingestor:
     def _consume(self, records: Iterable[Event | Skip], source_id: int, result: SourceReport,
                  index: int, inputs: int) -> None:
         batch: list[Event] = []
+        self._occurrences = _Occurrences()
         for item in records:
             if isinstance(item, Skip):
                 result.skipped[item.reason] += 1
@@ -304,6 +330,9 @@ class Ingestor:
         record_id = event.record_id
         if record_id is None:
             record_id = synthetic_record_id(event)
+            occurrence = self._occurrences.next(record_id)
+            if occurrence:
+                record_id = synthetic_record_id(event, occurrence)
         ts = event.ts_us
         host = event.host or self.opts.default_host
         host_id = self._hosts.get(host) or self._lookup_id(conn, Host, self._hosts, host)

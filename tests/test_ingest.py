@@ -249,3 +249,21 @@ def test_otrf_dataset_counts_and_times(db_url: str, samples: Path,
                             .where(EventRow.kind == "process_start")).all()
     assert rows and all(r.received_us is not None and r.received_us >= r.ts_us - 1_000_000
                         for r in rows)
+
+
+def test_identical_records_without_ids_are_all_kept_once(db_url: str, tmp_path: Path) -> None:
+    # Exports that lost record numbers hold identical rows (Sysmon repeats registry and
+    # process-access events within a millisecond): each is a record, none may be lost.
+    line = orjson.dumps({"EventID": 12, "Channel": SYSMON, "SourceName": "Microsoft-Windows-Sysmon",
+                         "Hostname": "WS1", "UtcTime": "2020-10-18 02:17:19.851",
+                         "TargetObject": "HKLM\\x"}).decode()
+    other = line.replace("HKLM\\\\x", "HKLM\\\\y")
+    path = tmp_path / "export.json"
+    path.write_text("\n".join([line, line, other, line]) + "\n")
+    engine, report = ingest(db_url, path)
+    assert report.total("stored") == 4 and report.total("duplicates") == 0
+    _, again = ingest(db_url, path, force=True)
+    assert again.total("stored") == 0 and again.total("duplicates") == 4
+    with engine.connect() as conn:
+        ids = conn.execute(select(EventRow.record_id)).scalars().all()
+    assert len(set(ids)) == 4 and all(i < 0 for i in ids)
