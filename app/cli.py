@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -95,6 +96,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StoreError as exc:
         _error(str(exc))
         return EXIT_SKIPPED
+    except BrokenPipeError:
+        # The reader of our output went away (``| head``): not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except KeyboardInterrupt:
         _error("interrupted; what was stored is consistent, run the same command to finish")
         return 130
@@ -194,6 +199,12 @@ def _print_report(report: IngestReport, quiet: bool) -> None:
         print(f"  skipped: {printable(reason)}: {n:,}")
 
 
+def _when(us: int | None) -> str:
+    if us is None:
+        return "unknown"
+    return (datetime(1970, 1, 1) + timedelta(microseconds=us)).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def _stats(args: argparse.Namespace) -> int:
     engine = open_engine(args.db)
     data = stats(engine)
@@ -203,7 +214,11 @@ def _stats(args: argparse.Namespace) -> int:
     print(f"events   {data['events']:,}")
     print(f"sources  {data['sources']:,} ({data['failed_sources']} unreadable)")
     print(f"hosts    {', '.join(printable(h) for h in data['hosts'])}")
+    print(f"span     {_when(data['first_us'])} .. {_when(data['last_us'])} (UTC)")
     print(f"skipped  {data['skipped']:,}")
+    for reason, n in sorted(data["skip_reasons"].items()):
+        print(f"  {printable(reason):<20} {n:,}")
+    print("kinds")
     for kind, n in data["kinds"].items():
         print(f"  {kind:<20} {n:,}")
     print("\nchannel / event id")
