@@ -6,7 +6,7 @@
 With no PATHS, every ``*.evtx`` under ``../shared/samples`` (next to the repository).
 Every measured run is a fresh child process (this script with a hidden ``--child`` flag,
 its spec as JSON on stdin) that times its own work with ``time.perf_counter`` after its
-imports and reports its own peak RSS (``getrusage(RUSAGE_SELF).ru_maxrss``), so the bare
+imports and reports its own peak RSS (``VmHWM``; see :func:`_peak_rss_mb`), so the bare
 parser's and the ingest's numbers are taken the same way. Rates are the best of
 ``--repeat`` runs; peak RSS is the highest seen. See bench/README.md for what every
 number means.
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import importlib.util
 import io
 import json
 import os
@@ -44,7 +45,17 @@ Spec = dict[str, Any]
 
 
 def _peak_rss_mb() -> float | None:
-    """This process's peak resident set size in MB (ru_maxrss: KiB on Linux, bytes on macOS)."""
+    """This process image's peak resident set size in MB.
+
+    Linux: ``VmHWM`` of /proc/self/status. Not ``ru_maxrss``: Linux carries the spawning
+    process's peak over fork and exec into it (and so into ``RUSAGE_CHILDREN``), so a
+    child started by a 50 MB parent never reports less than 50 MB. Elsewhere ru_maxrss
+    (KiB, bytes on macOS), with that caveat.
+    """
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     try:
         import resource
     except ImportError:  # Windows
@@ -114,7 +125,7 @@ def _run_reader(spec: Spec) -> dict[str, Any]:
                         skipped += 1
                     else:
                         records += 1
-        except (ReaderError, OSError, EOFError):
+        except (ReaderError, OSError, EOFError, ValueError):
             failed += 1
     return {"seconds": time.perf_counter() - started, "records": records,
             "skipped": skipped, "failed": failed}
@@ -161,6 +172,7 @@ def _run_ingest(spec: Spec) -> dict[str, Any]:
         "duplicates": report.total("duplicates"),
         "skipped": sum(report.skipped.values()),
         "failed": len(report.failed),
+        "inputs": len(report.sources),
         "db_mb": _db_size_mb(url),
     }
 
@@ -326,7 +338,7 @@ def _measure_group(args: argparse.Namespace, name: str, group: dict[str, list[An
         "group": name,
         "files": len(group["files"]),
         "inputs": (len(group["inputs"]) + len(group["same_content"]) if evtx_group
-                   else len(group["files"])),
+                   else best_ingest["inputs"]),
         "same_content_inputs": len(group["same_content"]),
         "records": best_ingest["records"],
         "stored": best_ingest["stored"],
@@ -448,6 +460,8 @@ def _short_name(func: str, file_name: str, line: int) -> str:
             path = path.split(marker, 1)[1]
             break
     else:
+        if "/proctrail/" in path:  # an installed or unpacked copy: name it from the package
+            path = path.rsplit("/proctrail/", 1)[1]
         with contextlib.suppress(ValueError):
             path = str(Path(file_name).resolve().relative_to(REPO))
     return f"{path}:{line}({func})"
@@ -472,7 +486,25 @@ def _machine(args: argparse.Namespace) -> dict[str, Any]:
         "parser": args.parser,
         "repeat": args.repeat,
         "db": args.db or "fresh SQLite file in a temp dir",
+        **_code_measured(),
     }
+
+
+def _code_measured() -> dict[str, Any]:
+    """Which proctrail the children import, and its git commit (``+dirty`` if edited)."""
+    spec = importlib.util.find_spec("proctrail.store.ingest")
+    if spec is None or spec.origin is None:
+        return {"proctrail": None, "commit": None}
+    where = Path(spec.origin).resolve().parents[1]
+    commit = None
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        head = subprocess.run(["git", "-C", str(where), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(where), "status", "--porcelain", "--",
+                                "store", "app"], capture_output=True, text=True,
+                               check=True).stdout.strip()
+        commit = head + ("+dirty" if dirty else "")
+    return {"proctrail": str(where), "commit": commit}
 
 
 def _fmt(value: float | None, spec: str) -> str:
@@ -484,6 +516,7 @@ def _print_table(result: dict[str, Any]) -> None:
     print(f"proctrail ingest benchmark: --parser {m['parser']}, best of {m['repeat']}, "
           f"{m['cpus']} CPUs, Python {m['python']}, evtx {m['evtx']}, "
           f"SQLAlchemy {m['sqlalchemy']}")
+    print(f"proctrail from {m['proctrail']}" + (f" at {m['commit']}" if m["commit"] else ""))
     head = ("group", "inputs", "records", "bare rec/s", "reader rec/s", "ingest rec/s", "ratio",
             "bare peak MB", "ingest peak MB", "DB MB")
     rows = [head]

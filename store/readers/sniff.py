@@ -52,11 +52,8 @@ class Input:
 
     def sha256(self) -> str:
         """SHA-256 of the (decompressed) content."""
-        digest = hashlib.sha256()
         with self.open() as stream:
-            for block in iter(lambda: stream.read(1 << 20), b""):
-                digest.update(block)
-        return digest.hexdigest()
+            return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
 class _Closing(io.BufferedReader):
