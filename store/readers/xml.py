@@ -16,8 +16,8 @@ import codecs
 import io
 import re
 from collections.abc import Iterator
-from typing import IO, Any
-from xml.etree.ElementTree import Element, ParseError, TreeBuilder
+from typing import IO
+from xml.etree.ElementTree import Element, ParseError
 
 import defusedxml.ElementTree as safe_et
 from defusedxml import DefusedXmlException
@@ -32,7 +32,6 @@ _STAND_IN = 0xF700  # private-use block: U+F700 + code point
 _HIDE_RAW = str.maketrans({c: chr(_STAND_IN + ord(c)) for c in _CONTROL})
 _SHOW = str.maketrans({chr(_STAND_IN + ord(c)): c for c in _CONTROL})
 _CHAR_REF = re.compile(r"&#(x[0-9a-fA-F]+|[0-9]+);")
-_DECL = re.compile(r"^\s*<\?xml[^>]*\?>")
 
 
 def _hide_ref(match: re.Match[str]) -> str:
@@ -56,30 +55,6 @@ def _restore(elem: Element) -> None:
             node.tail = node.tail.translate(_SHOW)
         for key, value in node.attrib.items():
             node.attrib[key] = value.translate(_SHOW)
-
-
-class _EventCollector(TreeBuilder):
-    """A tree builder that hands out each finished ``<Event>`` and forgets it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.done: list[Element] = []
-        self.depth = 0
-        self.parents: list[Element] = []
-
-    def start(self, tag: str, attrs: dict[str, str]) -> Element:  # type: ignore[override]
-        elem = super().start(tag, attrs)
-        self.parents.append(elem)
-        return elem
-
-    def end(self, tag: str) -> Element:
-        elem = super().end(tag)
-        self.parents.pop()
-        if tag.rsplit("}", 1)[-1] == "Event":
-            self.done.append(elem)
-            if self.parents:
-                self.parents[-1].remove(elem)
-        return elem
 
 
 def _text_chunks(stream: IO[bytes]) -> Iterator[str]:
@@ -108,57 +83,56 @@ def _text_chunks(stream: IO[bytes]) -> Iterator[str]:
         data = stream.read(_CHUNK)
 
 
+_EVENT_START = re.compile(r"<Event[\s>]")
+_EVENT_END = "</Event>"
+
+
 def open_xml_export(stream: IO[bytes], name: str, opts: ReadOptions) -> RecordStream:
-    """Events of a Windows XML export, streamed."""
+    """Events of a Windows XML export, streamed one ``<Event>`` element at a time.
+
+    Each event is parsed on its own, so one damaged event is a counted skip and the
+    rest of the export still loads; whatever stands outside events (the ``<Events>``
+    root, a declaration, a DTD) is never given to the parser.
+    """
     del opts
-    collector = _EventCollector()
-    parser = safe_et.DefusedXMLParser(target=collector, forbid_dtd=True)
-    started = False
+    buffer = ""
     seen = 0
+    for text in _text_chunks(stream):
+        buffer += text
+        pos = 0
+        while True:
+            start = _EVENT_START.search(buffer, pos)
+            if start is None:
+                pos = max(pos, len(buffer) - 8)  # keep a possibly split "<Event"
+                break
+            end = buffer.find(_EVENT_END, start.start())
+            if end == -1:
+                pos = start.start()
+                break
+            end += len(_EVENT_END)
+            seen += 1
+            yield _parsed(buffer[start.start():end], f"event {seen}")
+            pos = end
+        buffer = buffer[pos:]
+    if seen == 0:
+        raise ReaderError(name, "no <Event> elements: not a Windows event XML export")
+    if _EVENT_START.search(buffer):
+        yield Skip("truncated event", f"the file ends inside event {seen + 1}")
+
+
+def _parsed(xml: str, where: str) -> Event | Skip:
     try:
-        for text in _text_chunks(stream):
-            if not started:
-                text = _DECL.sub("", text, count=1).lstrip()
-                if not text:
-                    continue
-                started = True
-                # wevtutil writes events with no root element: give them one.
-                if not text.startswith("<Events"):
-                    parser.feed("<Events>")
-                    collector_has_root = False
-                else:
-                    collector_has_root = True
-            parser.feed(hide_controls(text))
-            for elem in collector.done:
-                seen += 1
-                yield _event(elem)
-            collector.done.clear()
-        if started and not collector_has_root:
-            parser.feed("</Events>")
-        parser.close()
+        return event_from_element(parse_event_xml(xml))
     except (ParseError, DefusedXmlException) as exc:
-        for elem in collector.done:
-            yield _event(elem)
-        if seen == 0 and not collector.done:
-            raise ReaderError(name, f"not a readable XML export ({_xml_reason(exc)})") from exc
-        yield Skip("XML error", f"{_xml_reason(exc)}; the rest of the file is unreadable")
-        return
-    for elem in collector.done:
-        yield _event(elem)
+        return Skip("XML error", f"{where}: {_xml_reason(exc)}"[:300])
+    except ValueError as exc:
+        return Skip("malformed event", f"{where}: {exc}"[:300])
 
 
 def _xml_reason(exc: Exception) -> str:
     if isinstance(exc, DefusedXmlException):
         return f"refused: {type(exc).__name__}"
     return str(exc)
-
-
-def _event(elem: Element) -> Any:
-    _restore(elem)
-    try:
-        return event_from_element(elem)
-    except ValueError as exc:
-        return Skip("malformed event", str(exc))
 
 
 # Sysmon for Linux writes a space for the ";" of its references ("&lt unknown process&gt ",
