@@ -2,8 +2,9 @@
 
 Exports come as Event Viewer's "Save as XML" (one ``<Events>`` root) or as
 ``wevtutil qe /f:xml`` output (``<Event>`` elements with no root): both are streamed
-event by event. The parser refuses DTDs and entity declarations (defusedxml), so an
-export can never make it resolve an external or expanding entity.
+event by event, each event parsed on its own with DTDs and entity declarations refused
+(defusedxml). A DTD in the file is never given to the parser, so an export can never make
+it resolve an external or expanding entity.
 
 XML 1.0 forbids control characters even as character references, yet attackers put
 them in command lines: they are carried through the parser as private-use stand-ins and
