@@ -1,0 +1,241 @@
+"""Process lifetimes from process starts and ends, host by host.
+
+The rules (issue 3): one lifetime per start, keyed by Sysmon's ProcessGuid where known,
+else by (host, pid, start); its end is the first end for that PID after the start;
+a start for a PID still open closes the old lifetime as ``end_missing`` and flags the new
+one ``pid_reused``; an end with no start makes a ``start_missing`` lifetime; Security and
+Sysmon records of one process (same PID and image, within two seconds) are one lifetime.
+Parents are the lifetime alive under the creator PID at the child's start (or the
+ParentProcessGuid); a disagreeing parent image is not taken (``parent_mismatch``); a
+creator never seen starting becomes a ``start_missing`` placeholder that its children
+describe, so siblings share it.
+
+Pure Python over :class:`ProcEvent` values: no database here, so it is easy to test and
+to feed from any store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from itertools import groupby
+
+from proctrail.store.correlate.extract import AUDITD, ProcEvent
+
+MERGE_US = 2_000_000  # Security and Sysmon records of one process lie within this
+
+
+@dataclass(slots=True, eq=False)
+class Lifetime:
+    """One process from start to end, with what its events said about it."""
+
+    id: int
+    host_id: int
+    pid: int
+    start_us: int | None = None
+    end_us: int | None = None
+    guid: str | None = None
+    image: str = ""
+    command_line: str = ""
+    cwd: str = ""
+    hashes: str = ""
+    integrity: str = ""
+    user: str = ""
+    creator_user: str = ""
+    end_user: str = ""
+    logon_id: str = ""
+    exit_status: str = ""
+    parent: Lifetime | None = None
+    parent_pid: int | None = None
+    parent_image: str = ""
+    flags: set[str] = field(default_factory=set)
+    start_events: list[int] = field(default_factory=list)
+    end_events: list[int] = field(default_factory=list)
+    start_sources: set[str] = field(default_factory=set)
+    end_sources: set[str] = field(default_factory=set)
+
+    @property
+    def duration_us(self) -> int | None:
+        if self.start_us is None or self.end_us is None:
+            return None
+        return self.end_us - self.start_us
+
+
+def _norm_image(image: str) -> str:
+    text = image.strip().strip('"').lower().replace("/", "\\")
+    return text.removeprefix("\\??\\")
+
+
+def same_image(a: str, b: str) -> bool:
+    """Whether two image names can be one program: full paths compare whole, else names."""
+    if not a or not b:
+        return True
+    x, y = _norm_image(a), _norm_image(b)
+    if "\\" in x and "\\" in y:
+        return x == y
+    return x.rsplit("\\", 1)[-1] == y.rsplit("\\", 1)[-1]
+
+
+def _order(e: ProcEvent) -> tuple[int, int, int]:
+    return (e.ts_us if e.ts_us is not None else -1, 0 if e.is_start else 1, e.record_id)
+
+
+class _Host:
+    """The state of one host while its events are replayed in time order."""
+
+    def __init__(self, host_id: int, out: list[Lifetime]) -> None:
+        self.host_id = host_id
+        self.out = out
+        self.open: dict[int, Lifetime] = {}
+        self.by_guid: dict[str, Lifetime] = {}
+        self.closed: dict[int, Lifetime] = {}
+
+    def new(self, pid: int, **values: object) -> Lifetime:
+        lt = Lifetime(id=len(self.out) + 1, host_id=self.host_id, pid=pid, **values)
+        self.out.append(lt)
+        return lt
+
+    # -- starts ----------------------------------------------------------------------------
+
+    def start(self, e: ProcEvent) -> None:
+        known = self.by_guid.get(e.guid) if e.guid else None
+        if known is not None:
+            self._merge_start(known, e)
+            return
+        current = self.open.get(e.pid)
+        if current is not None and self._mergeable(current, e):
+            self._merge_start(current, e)
+            return
+        exec_parent = None
+        if current is not None:
+            del self.open[e.pid]
+            if e.source == AUDITD and AUDITD in current.start_sources:
+                # execve in place: the same process now runs another image.
+                current.end_us = e.ts_us
+                current.flags.add("exec_replaced")
+                exec_parent = current
+            else:
+                current.flags.add("end_missing")
+        lt = self.new(e.pid, start_us=e.ts_us)
+        if current is not None and exec_parent is None:
+            lt.flags.add("pid_reused")
+        if exec_parent is not None:
+            lt.flags.add("exec")
+        self._merge_start(lt, e)
+        lt.parent_pid = e.pid if exec_parent is not None else e.ppid
+        lt.parent = exec_parent or self._parent_of(lt, e)
+        self.open[e.pid] = lt
+
+    def _mergeable(self, lt: Lifetime, e: ProcEvent) -> bool:
+        return (e.source not in lt.start_sources and lt.start_us is not None
+                and e.ts_us is not None and abs(e.ts_us - lt.start_us) <= MERGE_US
+                and same_image(lt.image, e.image))
+
+    def _merge_start(self, lt: Lifetime, e: ProcEvent) -> None:
+        """Fill a lifetime from a start event; Sysmon's richer fields win where both speak."""
+        lt.start_events.append(e.event_pk)
+        lt.start_sources.add(e.source)
+        if e.ts_us is not None and (lt.start_us is None or e.ts_us < lt.start_us):
+            lt.start_us = e.ts_us
+        if e.guid and not lt.guid:
+            lt.guid = e.guid
+            self.by_guid[e.guid] = lt
+        for name in ("image", "command_line", "cwd", "hashes", "integrity", "logon_id"):
+            value = getattr(e, name)
+            if value and (not getattr(lt, name) or e.source == "sysmon"):
+                setattr(lt, name, value)
+        runs_as = e.target_user or e.user
+        if runs_as and not lt.user:
+            lt.user = runs_as
+        if e.user and not lt.creator_user and e.target_user and e.target_user != e.user:
+            lt.creator_user = e.user
+            lt.flags.add("user_changed")
+        if e.parent_image and not lt.parent_image:
+            lt.parent_image = e.parent_image
+
+    def _parent_of(self, child: Lifetime, e: ProcEvent) -> Lifetime | None:
+        candidate = self.by_guid.get(e.parent_guid) if e.parent_guid else None
+        if candidate is None and e.ppid is not None:
+            candidate = self.open.get(e.ppid)
+        if candidate is not None:
+            if e.parent_image and not same_image(candidate.image, e.parent_image):
+                child.flags.add("parent_mismatch")
+                return None
+            if e.parent_guid and not candidate.guid:
+                candidate.guid = e.parent_guid
+                self.by_guid[e.parent_guid] = candidate
+            return candidate
+        if e.ppid is None or (e.ppid == 0 and not e.parent_image):
+            return None
+        # The creator started before the log: a placeholder its children describe.
+        holder = self.new(e.ppid, image=e.parent_image, guid=e.parent_guid,
+                          command_line=e.parent_command_line)
+        holder.flags.update(("start_missing", "placeholder"))
+        self.open[e.ppid] = holder
+        if e.parent_guid:
+            self.by_guid[e.parent_guid] = holder
+        return holder
+
+    # -- ends ------------------------------------------------------------------------------
+
+    def end(self, e: ProcEvent) -> None:
+        lt = self.by_guid.get(e.guid) if e.guid else None
+        if lt is None or lt.end_us is not None:
+            lt = self.open.get(e.pid)
+        if lt is not None and lt.end_us is None:
+            if e.image and not same_image(lt.image, e.image):
+                # Another image under this PID: its start is lost, and so is the old end.
+                del self.open[e.pid]
+                lt.flags.add("end_missing")
+                lt = None
+            else:
+                self.open.pop(e.pid, None)
+                self._close(lt, e)
+                return
+        recent = self.closed.get(e.pid)
+        if (recent is not None and e.source not in recent.end_sources
+                and recent.end_us is not None and e.ts_us is not None
+                and abs(e.ts_us - recent.end_us) <= MERGE_US
+                and same_image(recent.image, e.image)):
+            self._close(recent, e)
+            return
+        orphan = self.new(e.pid, image=e.image, guid=e.guid)
+        orphan.flags.add("start_missing")
+        if e.guid:
+            self.by_guid[e.guid] = orphan
+        self._close(orphan, e)
+
+    def _close(self, lt: Lifetime, e: ProcEvent) -> None:
+        lt.end_events.append(e.event_pk)
+        lt.end_sources.add(e.source)
+        if lt.end_us is None:
+            lt.end_us = e.ts_us
+        lt.exit_status = lt.exit_status or e.exit_status
+        lt.end_user = lt.end_user or e.user
+        if not lt.image:
+            lt.image = e.image
+        self.closed[e.pid] = lt
+
+    def finish(self) -> None:
+        for lt in self.open.values():
+            lt.flags.add("end_missing")
+        self.open.clear()
+
+
+def build_lifetimes(events: Iterable[ProcEvent]) -> list[Lifetime]:
+    """Every lifetime of the given starts and ends, host by host, in time order.
+
+    The result depends only on the events, not on their order of arrival: running it
+    twice, or over files ingested in another order, gives the same lifetimes.
+    """
+    out: list[Lifetime] = []
+    ordered = sorted(events, key=lambda e: (e.host_id, *_order(e)))
+    for host_id, host_events in groupby(ordered, key=lambda e: e.host_id):
+        host = _Host(host_id, out)
+        for e in host_events:
+            if e.is_start:
+                host.start(e)
+            else:
+                host.end(e)
+        host.finish()
+    return out
