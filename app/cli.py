@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import csv
 import os
 import re
 import sys
@@ -13,9 +15,10 @@ from pathlib import Path
 import orjson
 
 from proctrail.app.text import printable
+from proctrail.store.correlate import CorrelationReport, correlate
 from proctrail.store.db import DEFAULT_DB, StoreError, open_engine
 from proctrail.store.ingest import Ingestor, IngestReport, Progress
-from proctrail.store.queries import stats
+from proctrail.store.queries import export_processes, export_sessions, stats
 from proctrail.store.readers.base import ReadOptions
 from proctrail.store.readers.sniff import PARSERS
 
@@ -72,6 +75,23 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--force", action="store_true",
                         help="read files again even if their content is already in the store")
     ingest.add_argument("--quiet", "-q", action="store_true", help="no progress, no summary")
+    ingest.add_argument("--no-correlate", action="store_true",
+                        help="do not rebuild process lifetimes and sessions after reading")
+
+    cor = sub.add_parser("correlate", help="rebuild process lifetimes and logon sessions",
+                         description="Rebuild process lifetimes and logon sessions from every "
+                                     "stored event (ingest does this after reading).")
+    cor.add_argument("--db", help=db_help)
+
+    exp = sub.add_parser("export", help="write processes or sessions as JSON lines or CSV",
+                         description="Write one record per process lifetime or logon session "
+                                     "to stdout (or --out). Times are ISO 8601 UTC.")
+    exp.add_argument("what", choices=("processes", "sessions"))
+    exp.add_argument("--db", help=db_help)
+    exp.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    exp.add_argument("--host", help="only this host (case-insensitive)")
+    exp.add_argument("--session", type=int, metavar="ID", help="only this session's processes")
+    exp.add_argument("--out", metavar="FILE", help="write here instead of stdout")
 
     st = sub.add_parser("stats", help="counts of the case store",
                         description="Counts of the case store: events, sources, hosts, skips, "
@@ -93,6 +113,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _ingest(args)
         if args.command == "stats":
             return _stats(args)
+        if args.command == "correlate":
+            _print_correlation(correlate(open_engine(args.db)))
+            return EXIT_OK
+        if args.command == "export":
+            return _export(args)
     except StoreError as exc:
         _error(str(exc))
         return EXIT_SKIPPED
@@ -123,7 +148,41 @@ def _ingest(args: argparse.Namespace) -> int:
     with _ProgressBar(enabled=show) as bar:
         report = Ingestor(engine, opts, progress=bar.update).run(args.paths)
     _print_report(report, quiet=args.quiet)
+    if not args.no_correlate:
+        result = correlate(engine)
+        if not args.quiet:
+            _print_correlation(result)
     return EXIT_OK if report.clean else EXIT_SKIPPED
+
+
+def _print_correlation(result: CorrelationReport) -> None:
+    flags = ", ".join(f"{k} {v:,}" for k, v in result.flags.items()) or "none"
+    print(f"correlated: {result.processes:,} process lifetimes, {result.sessions:,} sessions "
+          f"(flags: {flags})")
+
+
+def _export(args: argparse.Namespace) -> int:
+    engine = open_engine(args.db)
+    if args.what == "processes":
+        records = export_processes(engine, host=args.host, session=args.session)
+    else:
+        records = export_sessions(engine, host=args.host)
+    with contextlib.ExitStack() as stack:
+        out = (stack.enter_context(open(args.out, "w", newline="", encoding="utf-8"))
+               if args.out else sys.stdout)
+        if args.format == "jsonl":
+            for record in records:
+                out.write(orjson.dumps(record).decode() + "\n")
+            return EXIT_OK
+        writer: csv.DictWriter[str] | None = None
+        for record in records:
+            row = {k: (orjson.dumps(v).decode() if isinstance(v, (list, dict)) else v)
+                   for k, v in record.items()}
+            if writer is None:
+                writer = csv.DictWriter(out, fieldnames=list(row))
+                writer.writeheader()
+            writer.writerow(row)
+    return EXIT_OK
 
 
 class _ProgressBar:

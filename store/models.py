@@ -87,3 +87,70 @@ class EventRow(Base):
     received_us: Mapped[int | None] = mapped_column(BigInteger)
     kind: Mapped[str | None] = mapped_column(String(32))
     data: Mapped[str] = mapped_column(Text)
+
+
+class LogonSession(Base):
+    """A logon session on one host: from its logon event, or inferred from its processes."""
+
+    __tablename__ = "sessions"
+    __table_args__ = (Index("ix_sessions_host_logon", "host_id", "logon_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"))
+    logon_id: Mapped[str] = mapped_column(String(64))
+    user: Mapped[str] = mapped_column(Text, default="")
+    logon_type: Mapped[str] = mapped_column(String(64), default="")
+    source_ip: Mapped[str] = mapped_column(String(64), default="")
+    workstation: Mapped[str] = mapped_column(Text, default="")
+    auth_package: Mapped[str] = mapped_column(String(64), default="")
+    elevated: Mapped[bool] = mapped_column(default=False)
+    start_us: Mapped[int | None] = mapped_column(BigInteger)
+    end_us: Mapped[int | None] = mapped_column(BigInteger)
+    logon_event: Mapped[int | None] = mapped_column(BigInteger)
+    logoff_event: Mapped[int | None] = mapped_column(BigInteger)
+    flags: Mapped[str] = mapped_column(Text, default="")
+
+
+class Process(Base):
+    """One process lifetime, from its start (or the log's start) to its end."""
+
+    __tablename__ = "processes"
+    __table_args__ = (
+        Index("ix_processes_host_pid", "host_id", "pid"),
+        Index("ix_processes_parent", "parent_id"),
+        Index("ix_processes_session", "session_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"))
+    pid: Mapped[int] = mapped_column(BigInteger)
+    process_guid: Mapped[str | None] = mapped_column(String(64))
+    image: Mapped[str] = mapped_column(Text, default="")
+    command_line: Mapped[str] = mapped_column(Text, default="")
+    cwd: Mapped[str] = mapped_column(Text, default="")
+    hashes: Mapped[str] = mapped_column(Text, default="")
+    integrity: Mapped[str] = mapped_column(String(64), default="")
+    user: Mapped[str] = mapped_column(Text, default="")
+    creator_user: Mapped[str] = mapped_column(Text, default="")
+    end_user: Mapped[str] = mapped_column(Text, default="")
+    logon_id: Mapped[str] = mapped_column(String(64), default="")
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("sessions.id"))
+    start_us: Mapped[int | None] = mapped_column(BigInteger)
+    end_us: Mapped[int | None] = mapped_column(BigInteger)
+    exit_status: Mapped[str] = mapped_column(String(32), default="")
+    # Deferred: a placeholder parent is numbered after the child that revealed it.
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("processes.id", deferrable=True, initially="DEFERRED"))
+    parent_pid: Mapped[int | None] = mapped_column(BigInteger)
+    parent_image: Mapped[str] = mapped_column(Text, default="")
+    flags: Mapped[str] = mapped_column(Text, default="")
+
+
+class ProcessSource(Base):
+    """Which stored event started or ended which lifetime: the raw evidence behind it."""
+
+    __tablename__ = "process_sources"
+
+    process_id: Mapped[int] = mapped_column(ForeignKey("processes.id"), primary_key=True)
+    event_pk: Mapped[int] = mapped_column(ForeignKey("events.id"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(8))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
 from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
 
 from proctrail.store.models import Channel, EventRow, Host, Source
 
@@ -55,3 +57,87 @@ def stats(engine: Engine) -> dict[str, Any]:
         "kinds": kinds,
         "counts": counts,
     }
+
+
+def _iso(us: int | None) -> str | None:
+    if us is None:
+        return None
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(us / 1_000_000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _flags(text: str) -> list[str]:
+    return [f for f in text.split(",") if f]
+
+
+def export_processes(engine: Engine, host: str | None = None,
+                     session: int | None = None) -> Iterator[dict[str, Any]]:
+    """One record per lifetime, with the events behind it, in start order per host."""
+    from proctrail.store.models import Process, ProcessSource
+
+    parent = Process.__table__.alias("parent")
+    query = (
+        select(Process, Host.name.label("host_name"), parent.c.image.label("p_image"),
+               parent.c.pid.label("p_pid"))
+        .join(Host, Host.id == Process.host_id)
+        .outerjoin(parent, parent.c.id == Process.parent_id)
+        .order_by(Host.name, Process.start_us.is_(None).desc(), Process.start_us, Process.id)
+    )
+    if host is not None:
+        query = query.where(Host.key == host.lower())
+    if session is not None:
+        query = query.where(Process.session_id == session)
+    sources_q = (
+        select(ProcessSource.process_id, ProcessSource.role, Channel.name, EventRow.event_id,
+               EventRow.record_id, Source.path, Source.member)
+        .join(EventRow, EventRow.id == ProcessSource.event_pk)
+        .join(Channel, Channel.id == EventRow.channel_id)
+        .join(Source, Source.id == EventRow.source_id)
+    )
+    with Session(engine) as conn:
+        evidence: dict[int, list[dict[str, Any]]] = {}
+        for r in conn.execute(sources_q):
+            evidence.setdefault(r.process_id, []).append({
+                "role": r.role, "channel": r.name, "event_id": r.event_id,
+                "record_id": r.record_id,
+                "file": f"{r.path}!{r.member}" if r.member else r.path})
+        for row in conn.execute(query):
+            p = row.Process
+            duration = (p.end_us - p.start_us) / 1_000_000 \
+                if p.end_us is not None and p.start_us is not None else None
+            yield {
+                "id": p.id, "host": row.host_name, "pid": p.pid,
+                "process_guid": p.process_guid, "image": p.image,
+                "command_line": p.command_line, "cwd": p.cwd, "hashes": p.hashes,
+                "integrity": p.integrity, "user": p.user, "creator_user": p.creator_user,
+                "end_user": p.end_user, "logon_id": p.logon_id, "session_id": p.session_id,
+                "start": _iso(p.start_us), "end": _iso(p.end_us), "duration_s": duration,
+                "exit_status": p.exit_status, "parent_id": p.parent_id,
+                "parent_pid": p.parent_pid if p.parent_pid is not None else row.p_pid,
+                "parent_image": row.p_image or p.parent_image, "flags": _flags(p.flags),
+                "sources": evidence.get(p.id, []),
+            }
+
+
+def export_sessions(engine: Engine, host: str | None = None) -> Iterator[dict[str, Any]]:
+    """One record per logon session with its process count."""
+    from proctrail.store.models import LogonSession, Process
+
+    count = (select(func.count()).select_from(Process)
+             .where(Process.session_id == LogonSession.id).scalar_subquery())
+    query = (select(LogonSession, Host.name.label("host_name"), count.label("n"))
+             .join(Host, Host.id == LogonSession.host_id)
+             .order_by(Host.name, LogonSession.start_us, LogonSession.id))
+    if host is not None:
+        query = query.where(Host.key == host.lower())
+    with Session(engine) as conn:
+        for row in conn.execute(query):
+            s = row.LogonSession
+            yield {
+                "id": s.id, "host": row.host_name, "logon_id": s.logon_id, "user": s.user,
+                "logon_type": s.logon_type, "source_ip": s.source_ip,
+                "workstation": s.workstation, "auth_package": s.auth_package,
+                "start": _iso(s.start_us), "end": _iso(s.end_us), "elevated": s.elevated,
+                "process_count": row.n, "flags": _flags(s.flags),
+            }

@@ -1,15 +1,33 @@
-"""Correlation: process lifetimes (and, next, sessions, trees and anomalies) from events."""
+"""Correlation: process lifetimes and logon sessions from stored events, saved in the store.
+
+Correlation is recomputed from every stored event each time it runs, so it is repeatable
+and independent of the order files were ingested in; processes left open by one file are
+closed by exit events from the next.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import orjson
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, delete, insert, select
 
 from proctrail.store.correlate.extract import ProcEvent, extract
 from proctrail.store.correlate.lifetimes import Lifetime, build_lifetimes
-from proctrail.store.models import Channel, EventRow
+from proctrail.store.correlate.sessions import Session, SessionEvent, build_sessions
+from proctrail.store.models import Channel, EventRow, LogonSession, Process, ProcessSource
 
-__all__ = ["Lifetime", "ProcEvent", "build_lifetimes", "lifetimes_from_store", "process_events"]
+__all__ = ["Lifetime", "ProcEvent", "Session", "build_lifetimes", "build_sessions",
+           "correlate", "lifetimes_from_store", "process_events"]
+
+
+@dataclass
+class CorrelationReport:
+    """What one correlation run produced."""
+
+    processes: int
+    sessions: int
+    flags: dict[str, int]
 
 
 def process_events(engine: Engine) -> list[ProcEvent]:
@@ -30,6 +48,68 @@ def process_events(engine: Engine) -> list[ProcEvent]:
     return out
 
 
+def session_events(engine: Engine) -> list[SessionEvent]:
+    """Every logon, logoff and special-privilege event in the store."""
+    query = (
+        select(EventRow.id, EventRow.host_id, EventRow.event_id, EventRow.kind,
+               EventRow.ts_us, EventRow.record_id, EventRow.data)
+        .where(EventRow.kind.in_(("logon", "logoff", "special_privileges")))
+    )
+    with engine.connect() as conn:
+        return [SessionEvent(r.id, r.host_id, r.event_id, r.kind, r.ts_us, r.record_id,
+                             orjson.loads(r.data)) for r in conn.execute(query)]
+
+
 def lifetimes_from_store(engine: Engine) -> list[Lifetime]:
     """The process lifetimes of everything in the store (recomputed, so repeatable)."""
     return build_lifetimes(process_events(engine))
+
+
+def correlate(engine: Engine) -> CorrelationReport:
+    """Rebuild the processes and sessions tables from the stored events, in one transaction."""
+    lifetimes = lifetimes_from_store(engine)
+    sessions = build_sessions(session_events(engine), lifetimes)
+    session_of = {id(lt): s.id for s in sessions for lt in s.processes}
+    flags: dict[str, int] = {}
+    for lt in lifetimes:
+        for flag in lt.flags:
+            flags[flag] = flags.get(flag, 0) + 1
+    with engine.begin() as conn:
+        conn.execute(delete(ProcessSource))
+        conn.execute(delete(Process))
+        conn.execute(delete(LogonSession))
+        if sessions:
+            conn.execute(insert(LogonSession), [_session_row(s) for s in sessions])
+        if lifetimes:
+            conn.execute(insert(Process), [_process_row(lt, session_of.get(id(lt)))
+                                           for lt in lifetimes])
+            conn.execute(insert(ProcessSource), [
+                {"process_id": lt.id, "event_pk": pk, "role": role}
+                for lt in lifetimes
+                for role, pks in (("start", lt.start_events), ("end", lt.end_events))
+                for pk in pks
+            ])
+    return CorrelationReport(len(lifetimes), len(sessions), dict(sorted(flags.items())))
+
+
+def _process_row(lt: Lifetime, session_id: int | None) -> dict[str, object]:
+    return {
+        "id": lt.id, "host_id": lt.host_id, "pid": lt.pid, "process_guid": lt.guid,
+        "image": lt.image, "command_line": lt.command_line, "cwd": lt.cwd,
+        "hashes": lt.hashes, "integrity": lt.integrity, "user": lt.user,
+        "creator_user": lt.creator_user, "end_user": lt.end_user, "logon_id": lt.logon_id,
+        "session_id": session_id, "start_us": lt.start_us, "end_us": lt.end_us,
+        "exit_status": lt.exit_status, "parent_id": lt.parent.id if lt.parent else None,
+        "parent_pid": lt.parent_pid, "parent_image": lt.parent_image,
+        "flags": ",".join(sorted(lt.flags)),
+    }
+
+
+def _session_row(s: Session) -> dict[str, object]:
+    return {
+        "id": s.id, "host_id": s.host_id, "logon_id": s.logon_id, "user": s.user,
+        "logon_type": s.logon_type, "source_ip": s.source_ip, "workstation": s.workstation,
+        "auth_package": s.auth_package, "elevated": s.elevated, "start_us": s.start_us,
+        "end_us": s.end_us, "logon_event": s.logon_event, "logoff_event": s.logoff_event,
+        "flags": ",".join(sorted(s.flags)),
+    }

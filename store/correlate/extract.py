@@ -56,7 +56,7 @@ def _user(domain: str | None, name: str | None) -> str:
     return f"{domain}\\{name}" if domain and domain != "-" else name
 
 
-def _logon(text: str | None) -> str:
+def logon_hex(text: str | None) -> str:
     """Logon ids as lower-case hex (``0x3e7``), however the source spelled them."""
     if not text:
         return ""
@@ -90,7 +90,7 @@ def extract(event_pk: int, host_id: int, channel: str, event_id: int, record_id:
                          command_line=f.get("CommandLine", ""),
                          parent_command_line=f.get("ParentCommandLine", ""),
                          cwd=f.get("CurrentDirectory", ""), user=f.get("User", ""),
-                         logon_id=_logon(f.get("LogonId")), hashes=f.get("Hashes", ""),
+                         logon_id=logon_hex(f.get("LogonId")), hashes=f.get("Hashes", ""),
                          integrity=f.get("IntegrityLevel", ""))
     legacy = event_id in (592, 593)
     if start:
@@ -104,7 +104,7 @@ def extract(event_pk: int, host_id: int, channel: str, event_id: int, record_id:
                          parent_image=f.get("ParentProcessName", ""),
                          command_line=f.get("CommandLine", ""),
                          user=_user(f.get("SubjectDomainName"), f.get("SubjectUserName")),
-                         logon_id=_logon(f.get("SubjectLogonId")), target_user=target,
+                         logon_id=logon_hex(f.get("SubjectLogonId")), target_user=target,
                          integrity=f.get("MandatoryLabel", ""))
     pid = _pid(f.get("ProcessId"), not legacy)
     if pid is None:
@@ -112,4 +112,4 @@ def extract(event_pk: int, host_id: int, channel: str, event_id: int, record_id:
     return ProcEvent(event_pk, host_id, False, SECURITY, ts_us, record_id, pid,
                      image=f.get("ProcessName", ""),
                      user=_user(f.get("SubjectDomainName"), f.get("SubjectUserName")),
-                     logon_id=_logon(f.get("SubjectLogonId")), exit_status=f.get("Status", ""))
+                     logon_id=logon_hex(f.get("SubjectLogonId")), exit_status=f.get("Status", ""))
