@@ -15,10 +15,17 @@ from pathlib import Path
 import orjson
 
 from proctrail.app.text import printable
+from proctrail.app.tree_text import render, render_chain
 from proctrail.store.correlate import CorrelationReport, correlate
 from proctrail.store.db import DEFAULT_DB, StoreError, open_engine
+from proctrail.store.graph import ancestors, process_graph, roots, session_tree, subtree
 from proctrail.store.ingest import Ingestor, IngestReport, Progress
-from proctrail.store.queries import export_processes, export_sessions, stats
+from proctrail.store.queries import (
+    export_processes,
+    export_sessions,
+    process_summaries,
+    stats,
+)
 from proctrail.store.readers.base import ReadOptions
 from proctrail.store.readers.sniff import PARSERS
 
@@ -93,6 +100,18 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--session", type=int, metavar="ID", help="only this session's processes")
     exp.add_argument("--out", metavar="FILE", help="write here instead of stdout")
 
+    tree = sub.add_parser("tree", help="print a process tree, like pstree",
+                          description="Print process trees with lifetimes: one session's, "
+                                      "one process's subtree, or a host's forest. "
+                                      "--ancestors prints the parent chain instead.")
+    which = tree.add_mutually_exclusive_group(required=True)
+    which.add_argument("--session", type=int, metavar="ID")
+    which.add_argument("--process", type=int, metavar="ID")
+    which.add_argument("--host", metavar="H")
+    tree.add_argument("--ancestors", action="store_true",
+                      help="with --process: its parent chain up to the root")
+    tree.add_argument("--db", help=db_help)
+
     st = sub.add_parser("stats", help="counts of the case store",
                         description="Counts of the case store: events, sources, hosts, skips, "
                                     "and events per channel and event id.")
@@ -118,6 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_OK
         if args.command == "export":
             return _export(args)
+        if args.command == "tree":
+            return _tree(args)
     except StoreError as exc:
         _error(str(exc))
         return EXIT_SKIPPED
@@ -159,6 +180,33 @@ def _print_correlation(result: CorrelationReport) -> None:
     flags = ", ".join(f"{k} {v:,}" for k, v in result.flags.items()) or "none"
     print(f"correlated: {result.processes:,} process lifetimes, {result.sessions:,} sessions "
           f"(flags: {flags})")
+
+
+def _tree(args: argparse.Namespace) -> int:
+    engine = open_engine(args.db)
+    graph = process_graph(engine, host=args.host)
+    if args.process is not None:
+        if args.process not in graph:
+            _error(f"no process with id {args.process}")
+            return EXIT_SKIPPED
+        nodes = (ancestors(graph, args.process) if args.ancestors
+                 else list(subtree(graph, args.process)))
+    elif args.session is not None:
+        nodes = list(session_tree(graph, args.session))
+    else:
+        nodes = list(graph)
+    if not nodes:
+        _error("nothing to show (no such session or host, or no processes)")
+        return EXIT_SKIPPED
+    info = process_summaries(engine, nodes)
+    if args.process is not None and args.ancestors:
+        lines = render_chain(nodes, info)
+    else:
+        shown = graph.subgraph(nodes)
+        lines = render(shown, roots(shown), info)
+    for line in lines:
+        print(line)
+    return EXIT_OK
 
 
 def _export(args: argparse.Namespace) -> int:

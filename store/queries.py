@@ -141,3 +141,22 @@ def export_sessions(engine: Engine, host: str | None = None) -> Iterator[dict[st
                 "start": _iso(s.start_us), "end": _iso(s.end_us), "elevated": s.elevated,
                 "process_count": row.n, "flags": _flags(s.flags),
             }
+
+
+def process_summaries(engine: Engine, ids: list[int]) -> dict[int, dict[str, Any]]:
+    """The fields a tree line shows, for the given process ids."""
+    from proctrail.store.models import Process
+
+    out: dict[int, dict[str, Any]] = {}
+    with engine.connect() as conn:
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            for row in conn.execute(
+                select(Process.id, Process.pid, Process.image, Process.user, Process.start_us,
+                       Process.end_us, Process.flags, Process.command_line)
+                .where(Process.id.in_(chunk))
+            ):
+                out[row.id] = {"pid": row.pid, "image": row.image, "user": row.user,
+                               "start_us": row.start_us, "end_us": row.end_us,
+                               "flags": _flags(row.flags), "command_line": row.command_line}
+    return out

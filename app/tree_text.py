@@ -1,0 +1,61 @@
+"""Process trees as text, like ``pstree``, with lifetimes: for the ``tree`` command."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import networkx as nx
+
+from proctrail.app.text import printable
+
+
+def _clock(us: int | None) -> str:
+    if us is None:
+        return "?"
+    return datetime.fromtimestamp(us / 1_000_000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _duration(start: int | None, end: int | None) -> str:
+    if start is None or end is None:
+        return ""
+    seconds = (end - start) // 1_000_000
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    text = f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+    return f" ({text})"
+
+
+def describe(info: dict[str, Any]) -> str:
+    """One process as a line: ``image  pid  user  start -> end (duration) [flags]``."""
+    image = info["image"].replace("/", "\\").rsplit("\\", 1)[-1] or "?"
+    flags = f" [{', '.join(info['flags'])}]" if info["flags"] else ""
+    line = (f"{image}  {info['pid']}  {info['user'] or '-'}  {_clock(info['start_us'])} -> "
+            f"{_clock(info['end_us'])}{_duration(info['start_us'], info['end_us'])}{flags}")
+    return printable(line)
+
+
+def render(graph: nx.DiGraph, roots: list[int], info: dict[int, dict[str, Any]]
+           ) -> Iterator[str]:
+    """Lines of the forest below ``roots``, children in start order."""
+    def order(node: int) -> tuple[int, int]:
+        start = info[node]["start_us"]
+        return (start if start is not None else -1, node)
+
+    def walk(node: int, prefix: str, last: bool, top: bool) -> Iterator[str]:
+        branch = "" if top else ("└─ " if last else "├─ ")
+        yield prefix + branch + describe(info[node])
+        children = sorted(graph.successors(node), key=order)
+        inner = prefix if top else prefix + ("   " if last else "│  ")
+        for i, child in enumerate(children):
+            yield from walk(child, inner, i == len(children) - 1, False)
+
+    for root in sorted(roots, key=order):
+        yield from walk(root, "", True, True)
+
+
+def render_chain(chain: list[int], info: dict[int, dict[str, Any]]) -> Iterator[str]:
+    """The ancestor chain, root first, each generation indented."""
+    for depth, node in enumerate(reversed(chain)):
+        yield "   " * depth + ("└─ " if depth else "") + describe(info[node])

@@ -1,0 +1,56 @@
+"""networkx views over the stored process lifetimes.
+
+Nodes are process ids and carry only their host and session (details stay in the
+store and are read through :mod:`proctrail.store.queries`), so a case with a million
+lifetimes fits in memory; edges run parent -> child.
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+from sqlalchemy import Engine, select
+
+from proctrail.store.models import Host, Process
+
+
+def process_graph(engine: Engine, host: str | None = None) -> nx.DiGraph:
+    """The case's process forest (one host's, if named)."""
+    graph = nx.DiGraph()
+    query = select(Process.id, Process.parent_id, Process.host_id, Process.session_id)
+    if host is not None:
+        query = query.join(Host, Host.id == Process.host_id).where(Host.key == host.lower())
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    for pid, _parent, host_id, session_id in rows:
+        graph.add_node(pid, host=host_id, session=session_id)
+    for pid, parent, _host, _session in rows:
+        if parent is not None and parent in graph:
+            graph.add_edge(parent, pid)
+    return graph
+
+
+def ancestors(graph: nx.DiGraph, node: int) -> list[int]:
+    """The parent chain from ``node`` up to its root: ``[node, parent, ..., root]``."""
+    chain = [node]
+    seen = {node}
+    while True:
+        parents = list(graph.predecessors(chain[-1]))
+        if not parents or parents[0] in seen:
+            return chain
+        chain.append(parents[0])
+        seen.add(parents[0])
+
+
+def subtree(graph: nx.DiGraph, node: int) -> nx.DiGraph:
+    """``node`` and everything it started, transitively."""
+    return graph.subgraph({node} | nx.descendants(graph, node))
+
+
+def session_tree(graph: nx.DiGraph, session_id: int) -> nx.DiGraph:
+    """The processes of one logon session; roots are those whose parent lies outside it."""
+    return graph.subgraph(n for n, s in graph.nodes(data="session") if s == session_id)
+
+
+def roots(graph: nx.DiGraph) -> list[int]:
+    """Nodes with no parent in ``graph``, in id order."""
+    return sorted(n for n in graph if graph.in_degree(n) == 0)
