@@ -178,8 +178,9 @@ def _ingest(args: argparse.Namespace) -> int:
 
 def _print_correlation(result: CorrelationReport) -> None:
     flags = ", ".join(f"{k} {v:,}" for k, v in result.flags.items()) or "none"
+    found = ", ".join(f"{k} {v:,}" for k, v in result.anomalies.items()) or "none"
     print(f"correlated: {result.processes:,} process lifetimes, {result.sessions:,} sessions "
-          f"(flags: {flags})")
+          f"(flags: {flags}); integrity anomalies: {found}")
 
 
 def _tree(args: argparse.Namespace) -> int:

@@ -154,3 +154,18 @@ class ProcessSource(Base):
     process_id: Mapped[int] = mapped_column(ForeignKey("processes.id"), primary_key=True)
     event_pk: Mapped[int] = mapped_column(ForeignKey("events.id"), primary_key=True)
     role: Mapped[str] = mapped_column(String(8))
+
+
+class Anomaly(Base):
+    """An integrity anomaly of the logs themselves: a gap, a cleared log, a clock change."""
+
+    __tablename__ = "anomalies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"))
+    channel_id: Mapped[int | None] = mapped_column(ForeignKey("channels.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    start_us: Mapped[int | None] = mapped_column(BigInteger)
+    end_us: Mapped[int | None] = mapped_column(BigInteger)
+    event_pk: Mapped[int | None] = mapped_column(BigInteger)
+    detail: Mapped[str] = mapped_column(Text, default="")

@@ -13,9 +13,17 @@ import orjson
 from sqlalchemy import Engine, delete, insert, select
 
 from proctrail.store.correlate.extract import ProcEvent, extract
+from proctrail.store.correlate.integrity import Found, event_anomalies, record_gaps
 from proctrail.store.correlate.lifetimes import Lifetime, build_lifetimes
 from proctrail.store.correlate.sessions import Session, SessionEvent, build_sessions
-from proctrail.store.models import Channel, EventRow, LogonSession, Process, ProcessSource
+from proctrail.store.models import (
+    Anomaly,
+    Channel,
+    EventRow,
+    LogonSession,
+    Process,
+    ProcessSource,
+)
 
 __all__ = ["Lifetime", "ProcEvent", "Session", "build_lifetimes", "build_sessions",
            "correlate", "lifetimes_from_store", "process_events"]
@@ -28,6 +36,23 @@ class CorrelationReport:
     processes: int
     sessions: int
     flags: dict[str, int]
+    anomalies: dict[str, int]
+
+
+def anomalies(engine: Engine) -> list[Found]:
+    """Record gaps, cleared logs, audit stops and clock changes in the store."""
+    gaps_q = (select(EventRow.host_id, EventRow.channel_id, EventRow.record_id, EventRow.ts_us)
+              .order_by(EventRow.host_id, EventRow.channel_id, EventRow.record_id))
+    kinds = ("log_cleared", "time_change", "audit_stop", "audit_start")
+    events_q = (select(EventRow.id, EventRow.host_id, EventRow.channel_id, EventRow.kind,
+                       EventRow.ts_us, EventRow.data)
+                .where(EventRow.kind.in_(kinds))
+                .order_by(EventRow.host_id, EventRow.ts_us, EventRow.record_id))
+    with engine.connect() as conn:
+        found = record_gaps(tuple(r) for r in conn.execute(gaps_q))
+        found += event_anomalies((r.id, r.host_id, r.channel_id, r.kind, r.ts_us,
+                                  orjson.loads(r.data)) for r in conn.execute(events_q))
+    return found
 
 
 def process_events(engine: Engine) -> list[ProcEvent]:
@@ -70,6 +95,7 @@ def correlate(engine: Engine) -> CorrelationReport:
     lifetimes = lifetimes_from_store(engine)
     sessions = build_sessions(session_events(engine), lifetimes)
     session_of = {id(lt): s.id for s in sessions for lt in s.processes}
+    found = anomalies(engine)
     flags: dict[str, int] = {}
     for lt in lifetimes:
         for flag in lt.flags:
@@ -78,6 +104,12 @@ def correlate(engine: Engine) -> CorrelationReport:
         conn.execute(delete(ProcessSource))
         conn.execute(delete(Process))
         conn.execute(delete(LogonSession))
+        conn.execute(delete(Anomaly))
+        if found:
+            conn.execute(insert(Anomaly), [
+                {"host_id": a.host_id, "channel_id": a.channel_id, "kind": a.kind,
+                 "start_us": a.start_us, "end_us": a.end_us, "event_pk": a.event_pk,
+                 "detail": a.detail} for a in found])
         if sessions:
             conn.execute(insert(LogonSession), [_session_row(s) for s in sessions])
         if lifetimes:
@@ -89,7 +121,11 @@ def correlate(engine: Engine) -> CorrelationReport:
                 for role, pks in (("start", lt.start_events), ("end", lt.end_events))
                 for pk in pks
             ])
-    return CorrelationReport(len(lifetimes), len(sessions), dict(sorted(flags.items())))
+    counts: dict[str, int] = {}
+    for a in found:
+        counts[a.kind] = counts.get(a.kind, 0) + 1
+    return CorrelationReport(len(lifetimes), len(sessions), dict(sorted(flags.items())),
+                             dict(sorted(counts.items())))
 
 
 def _process_row(lt: Lifetime, session_id: int | None) -> dict[str, object]:
