@@ -147,7 +147,8 @@ class Process(Base):
 
 
 class ProcessSource(Base):
-    """Which stored event started or ended which lifetime: the raw evidence behind it."""
+    """Which stored event started, ended or was done by which lifetime (role start, end or
+    activity: Sysmon network connections and DNS queries): the raw evidence behind it."""
 
     __tablename__ = "process_sources"
 

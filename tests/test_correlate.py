@@ -60,9 +60,10 @@ def test_process_export_links_parents_sessions_and_evidence(db_url: str) -> None
     assert isinstance(ps["pid"], int) and ps["logon_id"] == "0x5b3f21"
     assert ps["parent_image"].lower().endswith("winword.exe")
     assert ps["start"].endswith("Z") and ps["duration_s"] > 0
-    assert {(s["channel"], s["role"]) for s in ps["sources"]} == {
-        ("Security", "start"), ("Microsoft-Windows-Sysmon/Operational", "start"),
-        ("Security", "end"), ("Microsoft-Windows-Sysmon/Operational", "end")}
+    assert {(s["channel"], s["role"], s["event_id"]) for s in ps["sources"]} == {
+        ("Security", "start", 4688), ("Microsoft-Windows-Sysmon/Operational", "start", 1),
+        ("Security", "end", 4689), ("Microsoft-Windows-Sysmon/Operational", "end", 5),
+        ("Microsoft-Windows-Sysmon/Operational", "activity", 22)}  # its DNS query
     assert all(s["file"].endswith((".xml", ".log")) for s in ps["sources"])
     sessions = {s["id"]: s for s in export_sessions(engine)}
     assert all(set(s) >= SESSION_KEYS for s in sessions.values())
@@ -74,7 +75,8 @@ def test_process_export_links_parents_sessions_and_evidence(db_url: str) -> None
     system = [s for s in sessions.values() if s["logon_id"] == "0x3e7"]
     assert len(system) == 1 and system[0]["elevated"]  # one SYSTEM session, 4672 seen
     # Every start/end event of the case is behind exactly one lifetime.
-    behind = [(s["channel"], s["record_id"]) for p in procs for s in p["sources"]]
+    behind = [(s["channel"], s["record_id"]) for p in procs for s in p["sources"]
+              if s["role"] != "activity"]
     assert len(behind) == len(set(behind)) == 47 + 41  # process_start + process_end events
 
 

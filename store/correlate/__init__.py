@@ -62,7 +62,8 @@ def process_events(engine: Engine) -> list[ProcEvent]:
         select(EventRow.id, EventRow.host_id, Channel.name, EventRow.event_id,
                EventRow.record_id, EventRow.ts_us, EventRow.kind, EventRow.data)
         .join(Channel, Channel.id == EventRow.channel_id)
-        .where(EventRow.kind.in_(("process_start", "process_end")))
+        .where(EventRow.kind.in_(("process_start", "process_end", "network_connect",
+                                  "dns_query")))
     )
     with engine.connect() as conn:
         for row in conn.execute(query):
@@ -118,7 +119,8 @@ def correlate(engine: Engine) -> CorrelationReport:
             conn.execute(insert(ProcessSource), [
                 {"process_id": lt.id, "event_pk": pk, "role": role}
                 for lt in lifetimes
-                for role, pks in (("start", lt.start_events), ("end", lt.end_events))
+                for role, pks in (("start", lt.start_events), ("end", lt.end_events),
+                                  ("activity", lt.activity_events))
                 for pk in pks
             ])
     counts: dict[str, int] = {}

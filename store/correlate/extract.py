@@ -36,6 +36,7 @@ class ProcEvent:
     hashes: str = ""
     integrity: str = ""
     exit_status: str = ""
+    activity: str = ""  # network_connect | dns_query: something the process did
 
 
 def _pid(text: str | None, hex_pid: bool) -> int | None:
@@ -70,6 +71,13 @@ def extract(event_pk: int, host_id: int, channel: str, event_id: int, record_id:
             ts_us: int | None, kind: str, f: dict[str, str]) -> ProcEvent | None:
     """The process start or end in one stored event, or None when it names no process."""
     start = kind == "process_start"
+    if kind in ("network_connect", "dns_query"):
+        pid = _pid(f.get("ProcessId"), False)
+        if pid is None:
+            return None
+        return ProcEvent(event_pk, host_id, False, SYSMON, ts_us, record_id, pid,
+                         guid=f.get("ProcessGuid") or None, image=f.get("Image", ""),
+                         activity=kind)
     if channel == "auditd":
         pid = _pid(f.get("pid"), False)
         if pid is None:

@@ -53,6 +53,7 @@ class Lifetime:
     end_events: list[int] = field(default_factory=list)
     start_sources: set[str] = field(default_factory=set)
     end_sources: set[str] = field(default_factory=set)
+    activity_events: list[int] = field(default_factory=list)
 
     @property
     def duration_us(self) -> int | None:
@@ -77,7 +78,8 @@ def same_image(a: str, b: str) -> bool:
 
 
 def _order(e: ProcEvent) -> tuple[int, int, int]:
-    return (e.ts_us if e.ts_us is not None else -1, 0 if e.is_start else 1, e.record_id)
+    rank = 0 if e.is_start else 1 if e.activity else 2
+    return (e.ts_us if e.ts_us is not None else -1, rank, e.record_id)
 
 
 class _Host:
@@ -176,6 +178,20 @@ class _Host:
             self.by_guid[e.parent_guid] = holder
         return holder
 
+    # -- what a process did ----------------------------------------------------------------
+
+    def activity(self, e: ProcEvent) -> bool:
+        """Attach a network connection or DNS query to its process; False if none is known."""
+        lt = self.by_guid.get(e.guid) if e.guid else None
+        if lt is None:
+            lt = self.open.get(e.pid)
+            if lt is not None and e.image and not same_image(lt.image, e.image):
+                lt = None
+        if lt is None:
+            return False
+        lt.activity_events.append(e.event_pk)
+        return True
+
     # -- ends ------------------------------------------------------------------------------
 
     def end(self, e: ProcEvent) -> None:
@@ -235,6 +251,8 @@ def build_lifetimes(events: Iterable[ProcEvent]) -> list[Lifetime]:
         for e in host_events:
             if e.is_start:
                 host.start(e)
+            elif e.activity:
+                host.activity(e)
             else:
                 host.end(e)
         host.finish()
