@@ -217,3 +217,26 @@ def test_sliver_security_and_sysmon_merge(tmp_path: Path, samples: Path) -> None
     for lt in lts:
         if lt.parent is not None and lt.parent_image and "placeholder" not in lt.parent.flags:
             assert same_image(lt.parent.image, lt.parent_image)
+
+
+def test_rules_hold_on_every_evtx_sample(tmp_path: Path, samples: Path) -> None:
+    engine = open_engine(f"sqlite:///{tmp_path / 'all.db'}")
+    Ingestor(engine).run([str(p) for p in sorted(samples.rglob("*.evtx"))])
+    events = process_events(engine)
+    lts = lifetimes_from_store(engine)
+    starts = Counter(pk for lt in lts for pk in lt.start_events)
+    ends = Counter(pk for lt in lts for pk in lt.end_events)
+    # Every start event is in exactly one lifetime; every end closes exactly one.
+    assert set(starts) == {e.event_pk for e in events if e.is_start}
+    assert set(ends) == {e.event_pk for e in events if not e.is_start and not e.activity}
+    assert max(starts.values()) == 1 and max(ends.values()) == 1
+    # A lifetime without a start event is exactly one flagged start_missing.
+    for lt in lts:
+        assert bool(lt.start_events) != ("start_missing" in lt.flags), lt
+    # Wherever 4688/Sysmon name the parent and it is in the log, the linked parent agrees.
+    checked = 0
+    for lt in lts:
+        if lt.parent is not None and lt.parent_image and "placeholder" not in lt.parent.flags:
+            assert same_image(lt.parent.image, lt.parent_image), (lt.image, lt.parent.image)
+            checked += 1
+    assert checked > 500
