@@ -182,18 +182,21 @@ def demo_engine(db_url: str):
     return engine
 
 
-def test_demo_case_lifetimes(demo_engine) -> None:
-    events = process_events(demo_engine)
-    lts = lifetimes_from_store(demo_engine)
-    # Every start and end event lands in exactly one lifetime.
+def assert_each_event_in_one_lifetime(events: list[ProcEvent], lts: list) -> None:
+    """Every start event is in exactly one lifetime; every end closes exactly one."""
     starts = Counter(pk for lt in lts for pk in lt.start_events)
     ends = Counter(pk for lt in lts for pk in lt.end_events)
     assert set(starts) == {e.event_pk for e in events if e.is_start}
     assert set(ends) == {e.event_pk for e in events if not e.is_start and not e.activity}
+    assert max(starts.values()) == 1 and max(ends.values()) == 1
+
+
+def test_demo_case_lifetimes(demo_engine) -> None:
+    lts = lifetimes_from_store(demo_engine)
+    assert_each_event_in_one_lifetime(process_events(demo_engine), lts)
     # Sysmon's network connection and DNS query belong to the processes that made them.
     talkers = {lt.image.rsplit("\\", 1)[-1].lower() for lt in lts if lt.activity_events}
     assert sum(len(lt.activity_events) for lt in lts) == 2 and talkers
-    assert max(starts.values()) == 1 and max(ends.values()) == 1
     word = next(lt for lt in lts if lt.image.lower().endswith("winword.exe"))
     ps = next(lt for lt in lts if lt.image.lower().endswith("powershell.exe"))
     assert ps.parent is word and word.parent.image.lower().endswith("outlook.exe")
@@ -222,14 +225,8 @@ def test_sliver_security_and_sysmon_merge(tmp_path: Path, samples: Path) -> None
 def test_rules_hold_on_every_evtx_sample(tmp_path: Path, samples: Path) -> None:
     engine = open_engine(f"sqlite:///{tmp_path / 'all.db'}")
     Ingestor(engine).run([str(p) for p in sorted(samples.rglob("*.evtx"))])
-    events = process_events(engine)
     lts = lifetimes_from_store(engine)
-    starts = Counter(pk for lt in lts for pk in lt.start_events)
-    ends = Counter(pk for lt in lts for pk in lt.end_events)
-    # Every start event is in exactly one lifetime; every end closes exactly one.
-    assert set(starts) == {e.event_pk for e in events if e.is_start}
-    assert set(ends) == {e.event_pk for e in events if not e.is_start and not e.activity}
-    assert max(starts.values()) == 1 and max(ends.values()) == 1
+    assert_each_event_in_one_lifetime(process_events(engine), lts)
     # A lifetime without a start event is exactly one flagged start_missing.
     for lt in lts:
         assert bool(lt.start_events) != ("start_missing" in lt.flags), lt
