@@ -156,12 +156,13 @@ class Ingestor:
 
     # -- statements ------------------------------------------------------------------------
 
-    def _insert_ignore(self) -> Insert:
+    def _insert(self, model: type[Any]) -> Insert:
+        """The dialect's INSERT for ``model`` (it has ON CONFLICT DO NOTHING)."""
         name = self.engine.dialect.name
         if name == "sqlite":
-            return sqlite.insert(EventRow).on_conflict_do_nothing()
+            return sqlite.insert(model)
         if name == "postgresql":
-            return postgresql.insert(EventRow).on_conflict_do_nothing()
+            return postgresql.insert(model)
         raise StoreError(f"unsupported database {name!r}: use SQLite or PostgreSQL")
 
     def _compile_insert(self) -> tuple[str, tuple[str, ...] | None]:
@@ -170,7 +171,8 @@ class Ingestor:
         Batches go straight to the driver's ``executemany`` with bound parameters: the
         per-row work of the ORM layer was most of the ingest time.
         """
-        stmt = self._insert_ignore().values({c: bindparam(c) for c in ROW_COLUMNS})
+        stmt = (self._insert(EventRow).on_conflict_do_nothing()
+                .values({c: bindparam(c) for c in ROW_COLUMNS}))
         compiled = stmt.compile(dialect=self.engine.dialect)
         if compiled.positional:
             assert tuple(compiled.positiontup or ()) == ROW_COLUMNS
@@ -183,8 +185,7 @@ class Ingestor:
         key = name.lower()
         found = cache.get(key)
         if found is None:
-            dialect = sqlite if self.engine.dialect.name == "sqlite" else postgresql
-            conn.execute(dialect.insert(model).values(key=key, name=name)
+            conn.execute(self._insert(model).values(key=key, name=name)
                          .on_conflict_do_nothing())
             found = conn.execute(select(model.id).where(model.key == key)).scalar_one()
             cache[key] = found
@@ -265,10 +266,8 @@ class Ingestor:
 
     def _insert_source(self, conn: Connection, item: Input, digest: str,
                        values: dict[str, Any]) -> int:
-        stmt = sqlite.insert(Source) if self.engine.dialect.name == "sqlite" \
-            else postgresql.insert(Source)
-        return conn.execute(stmt, dict(values, path=item.path, member=item.member,
-                                       sha256=digest, size=item.size)).inserted_primary_key[0]
+        row = dict(values, path=item.path, member=item.member, sha256=digest, size=item.size)
+        return conn.execute(self._insert(Source), row).inserted_primary_key[0]
 
     def _record_failure(self, item: Input, source_id: int | None, result: SourceReport) -> None:
         """Keep an unreadable input in the case, with its reason, so it shows in stats."""

@@ -51,7 +51,8 @@ def _pid(text: str | None, hex_pid: bool) -> int | None:
         return None
 
 
-def _user(domain: str | None, name: str | None) -> str:
+def account(domain: str | None, name: str | None) -> str:
+    """``DOMAIN\\name`` (or the name alone); empty for Windows' ``-`` placeholder."""
     if not name or name == "-":
         return ""
     return f"{domain}\\{name}" if domain and domain != "-" else name
@@ -105,13 +106,13 @@ def extract(event_pk: int, host_id: int, channel: str, event_id: int, record_id:
         pid = _pid(f.get("NewProcessId"), not legacy)
         if pid is None:
             return None
-        target = _user(f.get("TargetDomainName"), f.get("TargetUserName"))
+        target = account(f.get("TargetDomainName"), f.get("TargetUserName"))
         return ProcEvent(event_pk, host_id, True, SECURITY, ts_us, record_id, pid,
                          ppid=_pid(f.get("ProcessId"), not legacy),
                          image=f.get("NewProcessName", ""),
                          parent_image=f.get("ParentProcessName", ""),
                          command_line=f.get("CommandLine", ""),
-                         user=_user(f.get("SubjectDomainName"), f.get("SubjectUserName")),
+                         user=account(f.get("SubjectDomainName"), f.get("SubjectUserName")),
                          logon_id=logon_hex(f.get("SubjectLogonId")), target_user=target,
                          integrity=f.get("MandatoryLabel", ""))
     pid = _pid(f.get("ProcessId"), not legacy)
@@ -119,5 +120,5 @@ def extract(event_pk: int, host_id: int, channel: str, event_id: int, record_id:
         return None
     return ProcEvent(event_pk, host_id, False, SECURITY, ts_us, record_id, pid,
                      image=f.get("ProcessName", ""),
-                     user=_user(f.get("SubjectDomainName"), f.get("SubjectUserName")),
+                     user=account(f.get("SubjectDomainName"), f.get("SubjectUserName")),
                      logon_id=logon_hex(f.get("SubjectLogonId")), exit_status=f.get("Status", ""))

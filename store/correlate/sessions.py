@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from proctrail.store.correlate.extract import AUDITD, logon_hex
+from proctrail.store.correlate.extract import AUDITD, account, logon_hex
 from proctrail.store.correlate.lifetimes import Lifetime
 
 LOGON_TYPES = {
@@ -60,11 +60,7 @@ class Session:
 
 
 def _user(f: dict[str, str], prefix: str) -> str:
-    name = f.get(f"{prefix}UserName", "")
-    domain = f.get(f"{prefix}DomainName", "")
-    if not name or name == "-":
-        return ""
-    return f"{domain}\\{name}" if domain and domain != "-" else name
+    return account(f.get(f"{prefix}DomainName"), f.get(f"{prefix}UserName"))
 
 
 def _value(text: str) -> str:
