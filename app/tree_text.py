@@ -3,28 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import networkx as nx
 
 from proctrail.app.text import printable
-
-
-def _clock(us: int | None) -> str:
-    if us is None:
-        return "?"
-    return datetime.fromtimestamp(us / 1_000_000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+from proctrail.store.timefmt import clock as _clock
+from proctrail.store.timefmt import span
 
 
 def _duration(start: int | None, end: int | None) -> str:
     if start is None or end is None:
         return ""
-    seconds = (end - start) // 1_000_000
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    text = f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
-    return f" ({text})"
+    return f" ({span(end - start)})"
 
 
 def describe(info: dict[str, Any]) -> str:

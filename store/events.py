@@ -143,7 +143,8 @@ _SYSTEM_KINDS: dict[tuple[str, int], Kind] = {
     ("microsoft-windows-eventlog", 6006): Kind.AUDIT_STOP,
 }
 
-_AUDITD_KINDS = {"execve": Kind.PROCESS_START, "exit": Kind.PROCESS_END}
+_AUDITD_KINDS = {"execve": Kind.PROCESS_START, "exit": Kind.PROCESS_END,
+                 "session_open": Kind.LOGON, "session_close": Kind.LOGOFF}
 
 
 _KIND_CACHE: dict[tuple[str, str, int], str | None] = {}
@@ -177,7 +178,8 @@ def _classify(channel: str, provider: str, event_id: int) -> str | None:
 
 
 def classify_auditd(what: str) -> str | None:
-    """The kind of an auditd event group: ``execve`` or ``exit``."""
+    """The kind of an auditd event group: ``execve``, ``exit``, ``session_open`` (USER_START)
+    or ``session_close`` (USER_END)."""
     kind = _AUDITD_KINDS.get(what)
     return kind.value if kind is not None else None
 
@@ -222,6 +224,9 @@ LEGACY_FIELD_NAMES: dict[int, tuple[str, ...]] = {
     538: ("TargetUserName", "TargetDomainName", "TargetLogonId", "LogonType"),
     551: ("TargetUserName", "TargetDomainName", "TargetLogonId"),
     576: ("SubjectUserName", "SubjectDomainName", "SubjectLogonId", "PrivilegeList"),
+    600: ("ProcessId", "ProcessName", "SubjectUserName", "SubjectDomainName", "SubjectLogonId",
+          "NewProcessId", "NewProcessName", "TargetUserName", "TargetDomainName",
+          "TargetLogonId"),
 }
 
 

@@ -134,7 +134,9 @@ class Process(Base):
     creator_user: Mapped[str] = mapped_column(Text, default="")
     end_user: Mapped[str] = mapped_column(Text, default="")
     logon_id: Mapped[str] = mapped_column(String(64), default="")
-    session_id: Mapped[int | None] = mapped_column(ForeignKey("sessions.id"))
+    # Deferred: correlation writes a session once it has ended, after its first processes.
+    session_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sessions.id", deferrable=True, initially="DEFERRED"))
     start_us: Mapped[int | None] = mapped_column(BigInteger)
     end_us: Mapped[int | None] = mapped_column(BigInteger)
     exit_status: Mapped[str] = mapped_column(String(32), default="")
@@ -144,11 +146,13 @@ class Process(Base):
     parent_pid: Mapped[int | None] = mapped_column(BigInteger)
     parent_image: Mapped[str] = mapped_column(Text, default="")
     flags: Mapped[str] = mapped_column(Text, default="")
+    # JSON list of token changes between start and end (600, 4703): time, user, detail.
+    token_changes: Mapped[str] = mapped_column(Text, default="")
 
 
 class ProcessSource(Base):
-    """Which stored event started, ended or was done by which lifetime (role start, end or
-    activity: Sysmon network connections and DNS queries): the raw evidence behind it."""
+    """Which stored event started, ended or was done by which lifetime (role start, end,
+    activity: Sysmon network connections and DNS queries, or token): the evidence behind it."""
 
     __tablename__ = "process_sources"
 

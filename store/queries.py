@@ -10,6 +10,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from proctrail.store.models import Channel, EventRow, Host, Source
+from proctrail.store.timefmt import iso as _iso
 
 
 def stats(engine: Engine) -> dict[str, Any]:
@@ -57,14 +58,6 @@ def stats(engine: Engine) -> dict[str, Any]:
         "kinds": kinds,
         "counts": counts,
     }
-
-
-def _iso(us: int | None) -> str | None:
-    if us is None:
-        return None
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(us / 1_000_000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _flags(text: str) -> list[str]:
@@ -116,6 +109,7 @@ def export_processes(engine: Engine, host: str | None = None,
                 "exit_status": p.exit_status, "parent_id": p.parent_id,
                 "parent_pid": p.parent_pid if p.parent_pid is not None else row.p_pid,
                 "parent_image": row.p_image or p.parent_image, "flags": _flags(p.flags),
+                "token_changes": orjson.loads(p.token_changes) if p.token_changes else [],
                 "sources": evidence.get(p.id, []),
             }
 

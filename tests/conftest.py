@@ -29,3 +29,30 @@ def manifest(samples: Path) -> dict[str, dict]:
 def db_url(tmp_path: Path) -> str:
     """A fresh SQLite store per test."""
     return f"sqlite:///{tmp_path / 'case.db'}"
+
+
+def event_xml(eid: int, rid: int, time: str, data: dict[str, str] | list[str],
+              channel: str = "Security", host: str = "ws1",
+              provider: str = "Microsoft-Windows-Security-Auditing") -> str:
+    """One event as Windows' XML export writes it (a list of values is positional data)."""
+    if isinstance(data, dict):
+        body = "".join(f'<Data Name="{k}">{v}</Data>' for k, v in data.items())
+    else:
+        body = "".join(f"<Data>{v}</Data>" for v in data)
+    return (f'<Event><System><Provider Name="{provider}"/><EventID>{eid}</EventID>'
+            f"<TimeCreated SystemTime='{time}'/><EventRecordID>{rid}</EventRecordID>"
+            f"<Channel>{channel}</Channel><Computer>{host}</Computer></System>"
+            f"<EventData>{body}</EventData></Event>")
+
+
+@pytest.fixture
+def xml_log(tmp_path: Path):
+    """``xml_log(name, [xml_log.event(...), ...])`` writes one XML export, returns its path;
+    ``xml_log.event`` is :func:`event_xml`."""
+    def write(name: str, events: list[str]) -> Path:
+        path = tmp_path / name
+        path.write_text("<Events>" + "".join(events) + "</Events>", encoding="utf-8")
+        return path
+    write.event = event_xml  # type: ignore[attr-defined]
+    return write
+

@@ -183,7 +183,9 @@ def test_rhel7_groups_and_skip() -> None:
     # DAEMON_CONFIG has no colon after its id: still read.
     assert ev[34].fields["type"] == "DAEMON_CONFIG" and ev[34].fields["pid"] == "1512"
     assert ev[1095517].fields["key"] == "kill_signals"
-    assert not any(e.kind for e in events)
+    # PAM's session open and close (sshd) are the only logon-session records here.
+    assert {e.record_id: e.kind for e in events if e.kind} == {416: "logon", 423: "logoff"}
+    assert (ev[416].fields["acct"], ev[416].fields["ses"]) == ("andrew_kroh", "1")
 
 
 @needs_samples

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from proctrail.store.correlate import lifetimes_from_store, process_events
+from proctrail.store.correlate import correlated, process_events
 from proctrail.store.correlate.extract import AUDITD, SECURITY, SYSMON, ProcEvent
 from proctrail.store.correlate.lifetimes import build_lifetimes, same_image
 from proctrail.store.db import open_engine
@@ -192,7 +192,7 @@ def assert_each_event_in_one_lifetime(events: list[ProcEvent], lts: list) -> Non
 
 
 def test_demo_case_lifetimes(demo_engine) -> None:
-    lts = lifetimes_from_store(demo_engine)
+    lts, _sessions = correlated(demo_engine)
     assert_each_event_in_one_lifetime(process_events(demo_engine), lts)
     # Sysmon's network connection and DNS query belong to the processes that made them.
     talkers = {lt.image.rsplit("\\", 1)[-1].lower() for lt in lts if lt.activity_events}
@@ -210,7 +210,7 @@ def test_sliver_security_and_sysmon_merge(tmp_path: Path, samples: Path) -> None
     Ingestor(engine).run([str(samples / "extra/win/sliver-security.evtx"),
                           str(samples / "extra/win/sliver-sysmon.evtx")])
     events = process_events(engine)
-    lts = lifetimes_from_store(engine)
+    lts, _sessions = correlated(engine)
     assert sum(e.is_start for e in events) == 28 + 13
     starts = Counter(pk for lt in lts for pk in lt.start_events)
     assert sum(starts.values()) == 41 and max(starts.values()) == 1
@@ -225,7 +225,7 @@ def test_sliver_security_and_sysmon_merge(tmp_path: Path, samples: Path) -> None
 def test_rules_hold_on_every_evtx_sample(tmp_path: Path, samples: Path) -> None:
     engine = open_engine(f"sqlite:///{tmp_path / 'all.db'}")
     Ingestor(engine).run([str(p) for p in sorted(samples.rglob("*.evtx"))])
-    lts = lifetimes_from_store(engine)
+    lts, _sessions = correlated(engine)
     assert_each_event_in_one_lifetime(process_events(engine), lts)
     # A lifetime without a start event is exactly one flagged start_missing.
     for lt in lts:

@@ -36,7 +36,11 @@ class ProcEvent:
     hashes: str = ""
     integrity: str = ""
     exit_status: str = ""
-    activity: str = ""  # network_connect | dns_query: something the process did
+    activity: str = ""  # network_connect | dns_query | token_change: what the process did
+    login_user: str = ""  # auditd auid
+    event_id: int = 0
+    detail: str = ""  # a token change's privileges
+    order_us: int | None = None  # ts_us corrected for clock jumps, for ordering only
 
 
 def _pid(text: str | None, hex_pid: bool) -> int | None:
@@ -72,6 +76,8 @@ def extract(event_pk: int, host_id: int, channel: str, event_id: int, record_id:
             ts_us: int | None, kind: str, f: dict[str, str]) -> ProcEvent | None:
     """The process start or end in one stored event, or None when it names no process."""
     start = kind == "process_start"
+    if kind == "token_change":
+        return _token(event_pk, host_id, event_id, record_id, ts_us, f)
     if kind in ("network_connect", "dns_query"):
         pid = _pid(f.get("ProcessId"), False)
         if pid is None:
@@ -86,7 +92,8 @@ def extract(event_pk: int, host_id: int, channel: str, event_id: int, record_id:
         return ProcEvent(event_pk, host_id, start, AUDITD, ts_us, record_id, pid,
                          ppid=_pid(f.get("ppid"), False), image=f.get("exe", ""),
                          command_line=f.get("CommandLine", ""), cwd=f.get("cwd", ""),
-                         user=f.get("uid", ""), logon_id=f.get("ses", ""))
+                         user=f.get("uid", ""), logon_id=f.get("ses", ""),
+                         login_user=f.get("auid", ""))
     if channel.endswith("Sysmon/Operational"):
         pid = _pid(f.get("ProcessId"), False)
         if pid is None:
@@ -122,3 +129,33 @@ def extract(event_pk: int, host_id: int, channel: str, event_id: int, record_id:
                      image=f.get("ProcessName", ""),
                      user=account(f.get("SubjectDomainName"), f.get("SubjectUserName")),
                      logon_id=logon_hex(f.get("SubjectLogonId")), exit_status=f.get("Status", ""))
+
+
+def _token(event_pk: int, host_id: int, event_id: int, record_id: int, ts_us: int | None,
+           f: dict[str, str]) -> ProcEvent | None:
+    """A token change: 600 (a primary token assigned to a new process, Windows 2003) or
+    4703 (token rights adjusted)."""
+    if event_id == 600:
+        pid = _pid(f.get("NewProcessId"), False)
+        if pid is None:
+            return None
+        return ProcEvent(event_pk, host_id, False, SECURITY, ts_us, record_id, pid,
+                         image=f.get("NewProcessName", ""), activity="token_change",
+                         user=account(f.get("SubjectDomainName"), f.get("SubjectUserName")),
+                         target_user=account(f.get("TargetDomainName"),
+                                             f.get("TargetUserName")),
+                         logon_id=logon_hex(f.get("TargetLogonId")), event_id=event_id,
+                         detail=f"primary token assigned by {f.get('ProcessName', '')}".strip())
+    pid = _pid(f.get("ProcessId"), True)
+    if pid is None:
+        return None
+    changes = [f"{label}: {' '.join(value.split())}"
+               for label, value in (("enabled", f.get("EnabledPrivilegeList", "")),
+                                    ("disabled", f.get("DisabledPrivilegeList", "")))
+               if value.strip() not in ("", "-")]
+    return ProcEvent(event_pk, host_id, False, SECURITY, ts_us, record_id, pid,
+                     image=f.get("ProcessName", ""), activity="token_change",
+                     user=account(f.get("SubjectDomainName"), f.get("SubjectUserName")),
+                     target_user=account(f.get("TargetDomainName"), f.get("TargetUserName")),
+                     logon_id=logon_hex(f.get("TargetLogonId")), event_id=event_id,
+                     detail="; ".join(changes))

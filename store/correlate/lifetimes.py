@@ -16,13 +16,17 @@ to feed from any store.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import itertools
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import groupby
+from typing import Any
 
 from proctrail.store.correlate.extract import AUDITD, ProcEvent
 
 MERGE_US = 2_000_000  # Security and Sysmon records of one process lie within this
+KEEP_US = 60_000_000  # an ended lifetime stays findable this long for late records
 
 
 @dataclass(slots=True, eq=False)
@@ -44,6 +48,8 @@ class Lifetime:
     creator_user: str = ""
     end_user: str = ""
     logon_id: str = ""
+    login_user: str = ""  # auditd auid: who logged in, whatever uid the process runs as
+    session_id: int | None = None
     exit_status: str = ""
     parent: Lifetime | None = None
     parent_pid: int | None = None
@@ -54,6 +60,12 @@ class Lifetime:
     start_sources: set[str] = field(default_factory=set)
     end_sources: set[str] = field(default_factory=set)
     activity_events: list[int] = field(default_factory=list)
+    token_events: list[int] = field(default_factory=list)
+    token_changes: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def source_is_auditd(self) -> bool:
+        return AUDITD in self.start_sources or AUDITD in self.end_sources
 
     @property
     def duration_us(self) -> int | None:
@@ -77,25 +89,66 @@ def same_image(a: str, b: str) -> bool:
     return x.rsplit("\\", 1)[-1] == y.rsplit("\\", 1)[-1]
 
 
-def _order(e: ProcEvent) -> tuple[int, int, int]:
-    rank = 0 if e.is_start else 1 if e.activity else 2
-    return (e.ts_us if e.ts_us is not None else -1, rank, e.record_id)
+def order_key(e: ProcEvent) -> tuple[int, int, int]:
+    """Where an event sits in its host's stream: time (clock-corrected), then starts
+    before what processes do before ends, then record number."""
+    rank = 0 if e.is_start else 2 if e.activity == "token_change" else 1 if e.activity else 3
+    ts = e.order_us if e.order_us is not None else e.ts_us
+    return (ts if ts is not None else -1, rank, e.record_id)
 
 
-class _Host:
-    """The state of one host while its events are replayed in time order."""
+class HostLifetimes:
+    """The lifetimes of one host, built while its events stream past in time order.
 
-    def __init__(self, host_id: int, out: list[Lifetime]) -> None:
+    Memory stays bounded by what is open: a lifetime that has ended is handed out by
+    :meth:`drain` once the stream is :data:`KEEP_US` past its end (late Sysmon network
+    events and the other source's end record arrive within that), and forgotten.
+    """
+
+    def __init__(self, host_id: int, ids: Iterator[int],
+                 link: Callable[[Lifetime], None] | None = None) -> None:
         self.host_id = host_id
-        self.out = out
+        self.ids = ids
+        self.link = link or (lambda lt: None)
         self.open: dict[int, Lifetime] = {}
         self.by_guid: dict[str, Lifetime] = {}
         self.closed: dict[int, Lifetime] = {}
+        self.done: deque[tuple[int, Lifetime]] = deque()
+        self.now = -1
+
+    def feed(self, e: ProcEvent) -> None:
+        """Take the next event of this host's stream."""
+        ts = e.order_us if e.order_us is not None else e.ts_us
+        if ts is not None and ts > self.now:
+            self.now = ts
+        if e.is_start:
+            self.start(e)
+        elif e.activity == "token_change":
+            self.token(e)
+        elif e.activity:
+            self.activity(e)
+        else:
+            self.end(e)
 
     def new(self, pid: int, **values: object) -> Lifetime:
-        lt = Lifetime(id=len(self.out) + 1, host_id=self.host_id, pid=pid, **values)
-        self.out.append(lt)
-        return lt
+        return Lifetime(id=next(self.ids), host_id=self.host_id, pid=pid, **values)
+
+    def retire(self, lt: Lifetime) -> None:
+        """A lifetime that nothing but late records can still change."""
+        self.done.append((self.now, lt))
+
+    def drain(self, keep_us: int | None = None) -> list[Lifetime]:
+        """Lifetimes ended more than ``keep_us`` ago (of stream time), now final."""
+        horizon = self.now - (KEEP_US if keep_us is None else keep_us)
+        out: list[Lifetime] = []
+        while self.done and self.done[0][0] < horizon:
+            lt = self.done.popleft()[1]
+            if lt.guid and self.by_guid.get(lt.guid) is lt:
+                del self.by_guid[lt.guid]
+            if self.closed.get(lt.pid) is lt:
+                del self.closed[lt.pid]
+            out.append(lt)
+        return out
 
     # -- starts ----------------------------------------------------------------------------
 
@@ -118,6 +171,7 @@ class _Host:
                 exec_parent = current
             else:
                 current.flags.add("end_missing")
+            self.retire(current)
         lt = self.new(e.pid, start_us=e.ts_us)
         if current is not None and exec_parent is None:
             lt.flags.add("pid_reused")
@@ -126,7 +180,15 @@ class _Host:
         self._merge_start(lt, e)
         lt.parent_pid = e.pid if exec_parent is not None else e.ppid
         lt.parent = exec_parent or self._parent_of(lt, e)
-        self.open[e.pid] = lt
+        self._set_open(e.pid, lt)
+
+    def _set_open(self, pid: int, lt: Lifetime) -> None:
+        """``lt`` now runs under ``pid``; whatever ran there before ended unseen."""
+        before = self.open.get(pid)
+        if before is not None and before is not lt:
+            before.flags.add("end_missing")
+            self.retire(before)
+        self.open[pid] = lt
 
     def _mergeable(self, lt: Lifetime, e: ProcEvent) -> bool:
         return (e.source not in lt.start_sources and lt.start_us is not None
@@ -142,7 +204,9 @@ class _Host:
         if e.guid and not lt.guid:
             lt.guid = e.guid
             self.by_guid[e.guid] = lt
-        for name in ("image", "command_line", "cwd", "hashes", "integrity", "logon_id"):
+        logon_before = lt.logon_id
+        for name in ("image", "command_line", "cwd", "hashes", "integrity", "logon_id",
+                     "login_user"):
             value = getattr(e, name)
             if value and (not getattr(lt, name) or e.source == "sysmon"):
                 setattr(lt, name, value)
@@ -154,6 +218,8 @@ class _Host:
             lt.flags.add("user_changed")
         if e.parent_image and not lt.parent_image:
             lt.parent_image = e.parent_image
+        if lt.logon_id != logon_before or lt.session_id is None:
+            self.link(lt)
 
     def _parent_of(self, child: Lifetime, e: ProcEvent) -> Lifetime | None:
         candidate = self.by_guid.get(e.parent_guid) if e.parent_guid else None
@@ -173,23 +239,40 @@ class _Host:
         holder = self.new(e.ppid, image=e.parent_image, guid=e.parent_guid,
                           command_line=e.parent_command_line)
         holder.flags.update(("start_missing", "placeholder"))
-        self.open[e.ppid] = holder
+        self._set_open(e.ppid, holder)
         if e.parent_guid:
             self.by_guid[e.parent_guid] = holder
         return holder
 
     # -- what a process did ----------------------------------------------------------------
 
-    def activity(self, e: ProcEvent) -> bool:
-        """Attach a network connection or DNS query to its process; False if none is known."""
+    def _running(self, e: ProcEvent) -> Lifetime | None:
+        """The lifetime an activity or token record speaks of, if it is known."""
         lt = self.by_guid.get(e.guid) if e.guid else None
         if lt is None:
             lt = self.open.get(e.pid)
             if lt is not None and e.image and not same_image(lt.image, e.image):
                 lt = None
+        return lt
+
+    def activity(self, e: ProcEvent) -> bool:
+        """Attach a network connection or DNS query to its process; False if none is known."""
+        lt = self._running(e)
         if lt is None:
             return False
         lt.activity_events.append(e.event_pk)
+        return True
+
+    def token(self, e: ProcEvent) -> bool:
+        """Record a token change (600, 4703) on the running process; False if none is known."""
+        lt = self._running(e)
+        if lt is None:
+            return False
+        lt.token_events.append(e.event_pk)
+        lt.token_changes.append({"time_us": e.ts_us, "event_id": e.event_id,
+                                 "user": e.target_user, "by": e.user, "detail": e.detail})
+        if e.target_user and e.target_user != lt.user:
+            lt.flags.add("token_changed")
         return True
 
     # -- ends ------------------------------------------------------------------------------
@@ -203,6 +286,7 @@ class _Host:
                 # Another image under this PID: its start is lost, and so is the old end.
                 del self.open[e.pid]
                 lt.flags.add("end_missing")
+                self.retire(lt)
                 lt = None
             else:
                 self.open.pop(e.pid, None)
@@ -215,45 +299,55 @@ class _Host:
                 and same_image(recent.image, e.image)):
             self._close(recent, e)
             return
-        orphan = self.new(e.pid, image=e.image, guid=e.guid)
+        orphan = self.new(e.pid, image=e.image, guid=e.guid, logon_id=e.logon_id)
         orphan.flags.add("start_missing")
         if e.guid:
             self.by_guid[e.guid] = orphan
         self._close(orphan, e)
+        self.link(orphan)
 
     def _close(self, lt: Lifetime, e: ProcEvent) -> None:
         lt.end_events.append(e.event_pk)
         lt.end_sources.add(e.source)
-        if lt.end_us is None:
+        first = lt.end_us is None
+        if first:
             lt.end_us = e.ts_us
         lt.exit_status = lt.exit_status or e.exit_status
         lt.end_user = lt.end_user or e.user
         if not lt.image:
             lt.image = e.image
-        self.closed[e.pid] = lt
+        if (lt.start_us is not None and lt.end_us is not None and lt.end_us < lt.start_us):
+            lt.flags.add("clock_jump")  # ends before it starts: the clock went back
+        if first:
+            self.closed[e.pid] = lt
+            self.retire(lt)
 
-    def finish(self) -> None:
+    def finish(self) -> list[Lifetime]:
+        """The end of the stream: whatever is still open ran on past the log's end."""
         for lt in self.open.values():
             lt.flags.add("end_missing")
+            self.retire(lt)
         self.open.clear()
+        out = self.drain(keep_us=-(1 << 62))
+        self.by_guid.clear()
+        self.closed.clear()
+        return out
 
 
 def build_lifetimes(events: Iterable[ProcEvent]) -> list[Lifetime]:
-    """Every lifetime of the given starts and ends, host by host, in time order.
+    """Every lifetime of the given events, host by host, in id order (all in memory).
 
     The result depends only on the events, not on their order of arrival: running it
     twice, or over files ingested in another order, gives the same lifetimes.
     """
     out: list[Lifetime] = []
-    ordered = sorted(events, key=lambda e: (e.host_id, *_order(e)))
+    ids = itertools.count(1)
+    ordered = sorted(events, key=lambda e: (e.host_id, *order_key(e)))
     for host_id, host_events in groupby(ordered, key=lambda e: e.host_id):
-        host = _Host(host_id, out)
+        host = HostLifetimes(host_id, ids)
         for e in host_events:
-            if e.is_start:
-                host.start(e)
-            elif e.activity:
-                host.activity(e)
-            else:
-                host.end(e)
-        host.finish()
+            host.feed(e)
+            out.extend(host.drain())
+        out.extend(host.finish())
+    out.sort(key=lambda lt: lt.id)
     return out

@@ -8,11 +8,14 @@ opened is a session too: the well-known system sessions by name, others flagged
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from proctrail.store.correlate.extract import AUDITD, account, logon_hex
+from proctrail.store.correlate.extract import account, logon_hex
 from proctrail.store.correlate.lifetimes import Lifetime
+
+KEEP_US = 3_600_000_000  # an ended session still claims its logon id's processes this long
 
 LOGON_TYPES = {
     "0": "System", "2": "Interactive", "3": "Network", "4": "Batch", "5": "Service",
@@ -23,6 +26,9 @@ WELL_KNOWN = {"0x3e7": "NT AUTHORITY\\SYSTEM", "0x3e4": "NT AUTHORITY\\NETWORK S
               "0x3e5": "NT AUTHORITY\\LOCAL SERVICE"}
 _SESSION_LOGONS = {4624, 528, 540}
 _AUDIT_UNSET = {"", "4294967295", "-1", "unset"}
+_PAM_TYPES = {"sshd": "ssh", "login": "console", "cron": "cron", "crond": "cron",
+              "sudo": "sudo", "su": "su", "gdm-session-worker": "graphical",
+              "lightdm": "graphical", "systemd": "systemd user"}
 
 
 @dataclass(slots=True)
@@ -36,6 +42,7 @@ class SessionEvent:
     ts_us: int | None
     record_id: int
     fields: dict[str, str]
+    order_us: int | None = None  # ts_us corrected for clock jumps, for ordering only
 
 
 @dataclass(slots=True, eq=False)
@@ -56,7 +63,6 @@ class Session:
     logon_event: int | None = None
     logoff_event: int | None = None
     flags: set[str] = field(default_factory=set)
-    processes: list[Lifetime] = field(default_factory=list)
 
 
 def _user(f: dict[str, str], prefix: str) -> str:
@@ -67,69 +73,140 @@ def _value(text: str) -> str:
     return "" if text in ("-", "") else text
 
 
-def build_sessions(events: Iterable[SessionEvent], lifetimes: list[Lifetime]) -> list[Session]:
-    """Sessions from their events, with every lifetime linked to its session where known."""
-    out: list[Session] = []
-    latest: dict[tuple[int, str], Session] = {}
+class HostSessions:
+    """The sessions of one host, built while its events stream past in time order.
 
-    def new(host_id: int, logon_id: str, **values: object) -> Session:
-        s = Session(id=len(out) + 1, host_id=host_id, logon_id=logon_id, **values)
-        out.append(s)
-        latest[(host_id, logon_id)] = s
+    :meth:`link` gives a lifetime the session of its logon id that is active at the
+    lifetime's start (the stream's present). Sessions that ended :data:`KEEP_US` ago are
+    handed out by :meth:`drain`; a process still naming that logon id later gets a new
+    ``logon_missing`` session.
+    """
+
+    def __init__(self, host_id: int, ids: Iterator[int]) -> None:
+        self.host_id = host_id
+        self.ids = ids
+        self.latest: dict[str, Session] = {}
+        self.ended: deque[tuple[int, Session]] = deque()
+        self.now = -1
+
+    def new(self, logon_id: str, **values: object) -> Session:
+        s = Session(id=next(self.ids), host_id=self.host_id, logon_id=logon_id, **values)
+        old = self.latest.get(logon_id)
+        if old is not None and old.end_us is None:
+            self.ended.append((self.now, old))  # replaced while open: final now
+        self.latest[logon_id] = s
         return s
 
-    ordered = sorted(events, key=lambda e: (e.host_id, e.ts_us or -1, e.record_id))
-    for e in ordered:
+    def feed(self, e: SessionEvent) -> None:
+        """Take the next logon, logoff or privilege event of this host's stream."""
+        ts = e.order_us if e.order_us is not None else e.ts_us
+        if ts is not None and ts > self.now:
+            self.now = ts
         f = e.fields
-        if e.kind == "logon" and e.event_id in _SESSION_LOGONS:
+        if "ses" in f and e.kind in ("logon", "logoff"):
+            self._auditd(e)
+        elif e.kind == "logon" and e.event_id in _SESSION_LOGONS:
             logon_id = logon_hex(f.get("TargetLogonId"))
             if not logon_id:
-                continue
-            current = latest.get((e.host_id, logon_id))
+                return
+            current = self.latest.get(logon_id)
             if current is not None and current.end_us is None:
                 # The same logon id again while open (SYSTEM's 0x3e7 for every service
                 # logon): one session.
-                continue
+                return
             raw_type = f.get("LogonType", "").strip()
-            new(e.host_id, logon_id, user=_user(f, "Target"),
-                logon_type=LOGON_TYPES.get(raw_type, raw_type),
-                source_ip=_value(f.get("IpAddress", "")),
-                workstation=_value(f.get("WorkstationName", "")),
-                auth_package=f.get("AuthenticationPackageName", "").strip(),
-                start_us=e.ts_us, logon_event=e.event_pk)
+            self.new(logon_id, user=_user(f, "Target"),
+                     logon_type=LOGON_TYPES.get(raw_type, raw_type),
+                     source_ip=_value(f.get("IpAddress", "")),
+                     workstation=_value(f.get("WorkstationName", "")),
+                     auth_package=f.get("AuthenticationPackageName", "").strip(),
+                     start_us=e.ts_us, logon_event=e.event_pk)
         elif e.kind == "logoff":
             logon_id = logon_hex(f.get("TargetLogonId"))
             if not logon_id:
-                continue
-            s = latest.get((e.host_id, logon_id))
+                return
+            s = self.latest.get(logon_id)
             if s is None or s.end_us is not None:
-                s = new(e.host_id, logon_id, user=_user(f, "Target"))
+                s = self.new(logon_id, user=_user(f, "Target"))
                 s.flags.add("logon_missing")
             s.end_us, s.logoff_event = e.ts_us, e.event_pk
+            self.ended.append((self.now, s))
         elif e.kind == "special_privileges":
-            s = latest.get((e.host_id, logon_hex(f.get("SubjectLogonId"))))
+            s = self.latest.get(logon_hex(f.get("SubjectLogonId")))
             if s is not None:
                 s.elevated = True
 
-    for lt in sorted(lifetimes, key=lambda x: (x.host_id, x.start_us or -1, x.id)):
+    def _auditd(self, e: SessionEvent) -> None:
+        """PAM's USER_START and USER_END (auditd): ``ses`` opens and closes a session."""
+        f = e.fields
+        ses = f.get("ses", "")
+        if ses in _AUDIT_UNSET:
+            return
+        s = self.latest.get(ses)
+        if e.kind == "logon":
+            if s is not None and s.end_us is None:
+                return
+            exe = f.get("exe", "").rsplit("/", 1)[-1]
+            auid = f.get("auid", "")
+            self.new(ses, user=f.get("acct") or ("" if auid in _AUDIT_UNSET else auid),
+                     logon_type=_PAM_TYPES.get(exe, f"auditd {exe}".strip()),
+                     source_ip=_value(f.get("addr", "").strip("?")),
+                     workstation=_value(f.get("hostname", "").strip("?")),
+                     auth_package="PAM", start_us=e.ts_us, logon_event=e.event_pk)
+            return
+        if s is None or s.end_us is not None:
+            s = self.new(ses, user=f.get("acct", ""), logon_type="auditd session")
+            s.flags.add("logon_missing")
+        s.end_us, s.logoff_event = e.ts_us, e.event_pk
+        self.ended.append((self.now, s))
+
+    def link(self, lt: Lifetime) -> None:
+        """Set ``lt.session_id`` to the session its logon id names, making one if needed."""
         key_id = _session_key(lt)
         if not key_id:
-            continue
-        s = latest.get((lt.host_id, key_id))
+            lt.session_id = None
+            return
+        s = self.latest.get(key_id)
         if s is None:
             if key_id in WELL_KNOWN:
-                s = new(lt.host_id, key_id, user=WELL_KNOWN[key_id], logon_type="System")
+                s = self.new(key_id, user=WELL_KNOWN[key_id], logon_type="System")
                 s.flags.add("well_known")
-            elif AUDITD in lt.start_sources:
-                s = new(lt.host_id, key_id, user=lt.user, logon_type="auditd session")
+            elif lt.source_is_auditd:
+                s = self.new(key_id, user=_login_user(lt), logon_type="auditd session",
+                             start_us=lt.start_us)
             else:
-                s = new(lt.host_id, key_id, user=lt.user)
+                s = self.new(key_id, user=lt.user)
                 s.flags.add("logon_missing")
-        s.processes.append(lt)
-    return out
+        elif lt.source_is_auditd and s.start_us is not None and lt.start_us is not None \
+                and lt.start_us < s.start_us:
+            s.start_us = lt.start_us  # auditd sessions start at their first process
+        lt.session_id = s.id
+
+    def drain(self, keep_us: int = KEEP_US) -> list[Session]:
+        """Sessions ended more than ``keep_us`` ago (of stream time), now final."""
+        out: list[Session] = []
+        while self.ended and self.ended[0][0] < self.now - keep_us:
+            s = self.ended.popleft()[1]
+            if self.latest.get(s.logon_id) is s:
+                del self.latest[s.logon_id]
+            out.append(s)
+        return out
+
+    def finish(self) -> list[Session]:
+        """The end of the stream: every session not yet handed out."""
+        out = self.drain(keep_us=-(1 << 62))
+        seen = {id(s) for s in out}
+        out += [s for s in self.latest.values() if id(s) not in seen]
+        self.latest.clear()
+        out.sort(key=lambda s: s.id)
+        return out
+
+
+def _login_user(lt: Lifetime) -> str:
+    return "" if lt.login_user in _AUDIT_UNSET else lt.login_user or lt.user
 
 
 def _session_key(lt: Lifetime) -> str:
-    if AUDITD in lt.start_sources:
+    if lt.source_is_auditd:
         return "" if lt.logon_id in _AUDIT_UNSET else lt.logon_id
     return lt.logon_id

@@ -210,6 +210,10 @@ def _event(group: _Group, opts: ReadOptions) -> Event | None:
             kind = classify_auditd("execve")
         elif what == "exit_group":
             kind = classify_auditd("exit")
+    elif "USER_START" in types:
+        kind = classify_auditd("session_open")
+    elif "USER_END" in types:
+        kind = classify_auditd("session_close")
     return Event(
         host=group.node or opts.default_host,
         channel=AUDITD,

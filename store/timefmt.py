@@ -1,0 +1,40 @@
+"""Times as people read them: every module formats microseconds through these."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def iso(us: int | None) -> str | None:
+    """ISO 8601 UTC with microseconds (``2026-01-02T03:04:05.000000Z``), None for None."""
+    if us is None:
+        return None
+    return datetime.fromtimestamp(us / 1_000_000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def clock(us: int | None) -> str:
+    """``2026-01-02 03:04:05`` (UTC), ``?`` when unknown."""
+    if us is None:
+        return "?"
+    return datetime.fromtimestamp(us / 1_000_000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def span(us: int | None) -> str:
+    """A duration, short: ``3d 4h``, ``2h05m``, ``4m07s``, ``12s``, ``0.25s``."""
+    if us is None:
+        return ""
+    if us < 0:
+        return "-" + span(-us)
+    if us < 10_000_000:
+        return f"{us / 1_000_000:.2f}".rstrip("0").rstrip(".") + "s"
+    seconds = us // 1_000_000
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    if minutes:
+        return f"{minutes}m{secs:02d}s"
+    return f"{secs}s"
