@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, Insert, bindparam, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
+from proctrail.store.bulk import BulkInsert, dialect_insert
 from proctrail.store.db import StoreError
 from proctrail.store.events import Event, Skip
 from proctrail.store.models import Channel, EventRow, Host, Source
@@ -150,34 +150,11 @@ class Ingestor:
         self.progress = progress
         self._hosts: dict[str, int] = {}
         self._channels: dict[str, int] = {}
-        self._insert_sql, self._insert_keys = self._compile_insert()
+        self._events_insert = BulkInsert(engine, EventRow, ROW_COLUMNS, ignore_existing=True)
         self._total_records = 0
         self._occurrences = _Occurrences()
 
     # -- statements ------------------------------------------------------------------------
-
-    def _insert(self, model: type[Any]) -> Insert:
-        """The dialect's INSERT for ``model`` (it has ON CONFLICT DO NOTHING)."""
-        name = self.engine.dialect.name
-        if name == "sqlite":
-            return sqlite.insert(model)
-        if name == "postgresql":
-            return postgresql.insert(model)
-        raise StoreError(f"unsupported database {name!r}: use SQLite or PostgreSQL")
-
-    def _compile_insert(self) -> tuple[str, tuple[str, ...] | None]:
-        """The event insert compiled once for the driver: its SQL and positional order.
-
-        Batches go straight to the driver's ``executemany`` with bound parameters: the
-        per-row work of the ORM layer was most of the ingest time.
-        """
-        stmt = (self._insert(EventRow).on_conflict_do_nothing()
-                .values({c: bindparam(c) for c in ROW_COLUMNS}))
-        compiled = stmt.compile(dialect=self.engine.dialect)
-        if compiled.positional:
-            assert tuple(compiled.positiontup or ()) == ROW_COLUMNS
-            return str(compiled), ROW_COLUMNS
-        return str(compiled), None
 
     def _lookup_id(self, conn: Connection, model: type[Host] | type[Channel],
                    cache: dict[str, int], name: str) -> int:
@@ -185,7 +162,7 @@ class Ingestor:
         key = name.lower()
         found = cache.get(key)
         if found is None:
-            conn.execute(self._insert(model).values(key=key, name=name)
+            conn.execute(dialect_insert(self.engine, model).values(key=key, name=name)
                          .on_conflict_do_nothing())
             found = conn.execute(select(model.id).where(model.key == key)).scalar_one()
             cache[key] = found
@@ -267,7 +244,7 @@ class Ingestor:
     def _insert_source(self, conn: Connection, item: Input, digest: str,
                        values: dict[str, Any]) -> int:
         row = dict(values, path=item.path, member=item.member, sha256=digest, size=item.size)
-        return conn.execute(self._insert(Source), row).inserted_primary_key[0]
+        return conn.execute(dialect_insert(self.engine, Source), row).inserted_primary_key[0]
 
     def _record_failure(self, item: Input, source_id: int | None, result: SourceReport) -> None:
         """Keep an unreadable input in the case, with its reason, so it shows in stats."""
@@ -309,11 +286,7 @@ class Ingestor:
         """One transaction: a batch of events and its source's counters (and, last, status)."""
         with self.engine.begin() as conn:
             rows = [self._row(conn, event, source_id) for event in batch]
-            stored = 0
-            if rows:
-                params: list[Any] = (rows if self._insert_keys
-                                     else [dict(zip(ROW_COLUMNS, r, strict=True)) for r in rows])
-                stored = conn.exec_driver_sql(self._insert_sql, params).rowcount
+            stored = self._events_insert.execute(conn, rows)
             result.records_read += len(batch)
             result.stored += stored
             result.duplicates += len(batch) - stored

@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Engine, delete, insert, select
 
+from proctrail.store.bulk import BulkInsert
 from proctrail.store.correlate.extract import ProcEvent
 from proctrail.store.correlate.integrity import Found, event_anomalies, record_gaps
 from proctrail.store.correlate.lifetimes import Lifetime, build_lifetimes
@@ -74,14 +74,26 @@ def correlated(engine: Engine) -> tuple[list[Lifetime], list[Session]]:
     return sink.all_lifetimes, sink.all_sessions
 
 
+PROCESS_COLUMNS = ("id", "host_id", "pid", "process_guid", "image", "command_line", "cwd",
+                   "hashes", "integrity", "user", "creator_user", "end_user", "logon_id",
+                   "session_id", "start_us", "end_us", "exit_status", "parent_id",
+                   "parent_pid", "parent_image", "flags", "token_changes")
+SESSION_COLUMNS = ("id", "host_id", "logon_id", "user", "logon_type", "source_ip",
+                   "workstation", "auth_package", "elevated", "start_us", "end_us",
+                   "logon_event", "logoff_event", "flags")
+SOURCE_COLUMNS = ("process_id", "event_pk", "role")
+
+
 class _Writer:
     """A sink that inserts final lifetimes and sessions into the store in batches."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, engine: Engine, conn: Connection) -> None:
         self.conn = conn
-        self.process_rows: list[dict[str, Any]] = []
-        self.source_rows: list[dict[str, Any]] = []
-        self.session_rows: list[dict[str, Any]] = []
+        self.tables = [(BulkInsert(engine, LogonSession, SESSION_COLUMNS), []),
+                       (BulkInsert(engine, Process, PROCESS_COLUMNS), []),
+                       (BulkInsert(engine, ProcessSource, SOURCE_COLUMNS), [])]
+        self.session_rows, self.process_rows, self.source_rows = (
+            rows for _insert, rows in self.tables)
         self.processes = 0
         self.session_count = 0
         self.flags: Counter[str] = Counter()
@@ -90,7 +102,7 @@ class _Writer:
         for lt in done:
             self.process_rows.append(_process_row(lt))
             self.source_rows.extend(
-                {"process_id": lt.id, "event_pk": pk, "role": role}
+                (lt.id, pk, role)
                 for role, pks in (("start", lt.start_events), ("end", lt.end_events),
                                   ("activity", lt.activity_events),
                                   ("token", lt.token_events))
@@ -107,11 +119,9 @@ class _Writer:
             self.flush()
 
     def flush(self) -> None:
-        for table, rows in ((LogonSession, self.session_rows), (Process, self.process_rows),
-                            (ProcessSource, self.source_rows)):
-            if rows:
-                self.conn.execute(insert(table), rows)
-                rows.clear()
+        for insert_rows, rows in self.tables:
+            insert_rows.execute(self.conn, rows)
+            rows.clear()
 
 
 def correlate(engine: Engine, progress: Callable[[int], None] | None = None
@@ -129,7 +139,7 @@ def correlate(engine: Engine, progress: Callable[[int], None] | None = None
                 {"host_id": a.host_id, "channel_id": a.channel_id, "kind": a.kind,
                  "start_us": a.start_us, "end_us": a.end_us, "event_pk": a.event_pk,
                  "detail": a.detail} for a in found])
-        writer = _Writer(conn)
+        writer = _Writer(engine, conn)
         run(engine, writer, fixes, progress)
         writer.flush()
     counts = Counter(a.kind for a in found)
@@ -137,25 +147,15 @@ def correlate(engine: Engine, progress: Callable[[int], None] | None = None
                              dict(sorted(writer.flags.items())), dict(sorted(counts.items())))
 
 
-def _process_row(lt: Lifetime) -> dict[str, object]:
-    return {
-        "id": lt.id, "host_id": lt.host_id, "pid": lt.pid, "process_guid": lt.guid,
-        "image": lt.image, "command_line": lt.command_line, "cwd": lt.cwd,
-        "hashes": lt.hashes, "integrity": lt.integrity, "user": lt.user,
-        "creator_user": lt.creator_user, "end_user": lt.end_user, "logon_id": lt.logon_id,
-        "session_id": lt.session_id, "start_us": lt.start_us, "end_us": lt.end_us,
-        "exit_status": lt.exit_status, "parent_id": lt.parent.id if lt.parent else None,
-        "parent_pid": lt.parent_pid, "parent_image": lt.parent_image,
-        "flags": ",".join(sorted(lt.flags)),
-        "token_changes": orjson.dumps(lt.token_changes).decode() if lt.token_changes else "",
-    }
+def _process_row(lt: Lifetime) -> tuple[object, ...]:
+    return (lt.id, lt.host_id, lt.pid, lt.guid, lt.image, lt.command_line, lt.cwd, lt.hashes,
+            lt.integrity, lt.user, lt.creator_user, lt.end_user, lt.logon_id, lt.session_id,
+            lt.start_us, lt.end_us, lt.exit_status, lt.parent.id if lt.parent else None,
+            lt.parent_pid, lt.parent_image, ",".join(sorted(lt.flags)),
+            orjson.dumps(lt.token_changes).decode() if lt.token_changes else "")
 
 
-def _session_row(s: Session) -> dict[str, object]:
-    return {
-        "id": s.id, "host_id": s.host_id, "logon_id": s.logon_id, "user": s.user,
-        "logon_type": s.logon_type, "source_ip": s.source_ip, "workstation": s.workstation,
-        "auth_package": s.auth_package, "elevated": s.elevated, "start_us": s.start_us,
-        "end_us": s.end_us, "logon_event": s.logon_event, "logoff_event": s.logoff_event,
-        "flags": ",".join(sorted(s.flags)),
-    }
+def _session_row(s: Session) -> tuple[object, ...]:
+    return (s.id, s.host_id, s.logon_id, s.user, s.logon_type, s.source_ip, s.workstation,
+            s.auth_package, s.elevated, s.start_us, s.end_us, s.logon_event, s.logoff_event,
+            ",".join(sorted(s.flags)))
