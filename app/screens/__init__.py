@@ -1,0 +1,1 @@
+"""The TUI's screens: each composes widgets and loads its data in workers through queries."""
