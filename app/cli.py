@@ -14,7 +14,6 @@ from pathlib import Path
 
 import orjson
 
-from proctrail.app.text import printable
 from proctrail.app.tree_text import render, render_chain
 from proctrail.store.correlate import CorrelationReport, correlate
 from proctrail.store.db import DEFAULT_DB, StoreError, open_engine
@@ -28,6 +27,7 @@ from proctrail.store.queries import (
 )
 from proctrail.store.readers.base import ReadOptions
 from proctrail.store.readers.sniff import PARSERS
+from proctrail.widgets.safe import printable
 
 EXIT_OK, EXIT_SKIPPED, EXIT_USAGE = 0, 1, 2
 
@@ -112,6 +112,14 @@ def build_parser() -> argparse.ArgumentParser:
                       help="with --process: its parent chain up to the root")
     tree.add_argument("--db", help=db_help)
 
+    op = sub.add_parser(
+        "open", help="open the investigator TUI (the default with no command)",
+        description="Open the investigator TUI on the case store; log paths given are read "
+                    "into it first (with progress), then correlated. Keys: 2 sessions, / "
+                    "search, 3 findings, ? keys, ctrl+p every action, q quit.")
+    op.add_argument("paths", nargs="*", metavar="PATH", help="logs to read in first")
+    op.add_argument("--db", help=db_help)
+
     st = sub.add_parser("stats", help="counts of the case store",
                         description="Counts of the case store: events, sources, hosts, skips, "
                                     "and events per channel and event id.")
@@ -125,9 +133,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        parser.print_help()
-        return EXIT_OK
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            parser.print_help()
+            return EXIT_OK
+        args = parser.parse_args(["open"])
     try:
+        if args.command == "open":
+            return _open(args)
         if args.command == "ingest":
             return _ingest(args)
         if args.command == "stats":
@@ -151,6 +163,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     parser.print_help()
     return EXIT_USAGE
+
+
+def _open(args: argparse.Namespace) -> int:
+    from proctrail.app.tui import ProctrailApp
+
+    missing = [p for p in args.paths if not Path(p).exists()]
+    if missing:
+        _error(f"{missing[0]}: no such file or folder")
+        return EXIT_USAGE
+    ProctrailApp(open_engine(args.db), ingest=args.paths).run()
+    return EXIT_OK
 
 
 def _error(message: str) -> None:

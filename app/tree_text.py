@@ -7,9 +7,9 @@ from typing import Any
 
 import networkx as nx
 
-from proctrail.app.text import printable
 from proctrail.store.timefmt import clock as _clock
 from proctrail.store.timefmt import span
+from proctrail.widgets.safe import printable
 
 
 def _duration(start: int | None, end: int | None) -> str:

@@ -174,3 +174,27 @@ class Anomaly(Base):
     end_us: Mapped[int | None] = mapped_column(BigInteger)
     event_pk: Mapped[int | None] = mapped_column(BigInteger)
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class Finding(Base):
+    """Something the analyst (or a detection) marked: a process or a session, with a note.
+
+    Process and session ids change when correlation is rebuilt, so a finding is anchored
+    on stored events (the process's start or end record, the session's logon or logoff)
+    and on host, PID/logon id and image for what has no event (placeholders).
+    """
+
+    __tablename__ = "findings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    target: Mapped[str] = mapped_column(String(16))  # process | session
+    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"))
+    anchor_event: Mapped[int | None] = mapped_column(BigInteger)
+    pid: Mapped[int | None] = mapped_column(BigInteger)
+    logon_id: Mapped[str] = mapped_column(String(64), default="")
+    image: Mapped[str] = mapped_column(Text, default="")
+    severity: Mapped[str] = mapped_column(String(16), default="medium")
+    note: Mapped[str] = mapped_column(Text, default="")
+    source: Mapped[str] = mapped_column(String(64), default="analyst")  # or a rule's name
+    author: Mapped[str] = mapped_column(String(128), default="")
+    created_us: Mapped[int] = mapped_column(BigInteger)

@@ -1,4 +1,4 @@
-"""Every read the CLI, the TUI and exports need: the only read API over the store."""
+"""Case counts and the export records of processes and sessions."""
 
 from __future__ import annotations
 

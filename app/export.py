@@ -1,0 +1,148 @@
+"""Findings out of the TUI (and CLI): Markdown, JSON and CSV, each finding with the
+process's ancestor chain up to its logon session and the raw events that support it."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine
+
+from proctrail.store.findings import list_findings
+from proctrail.store.queries import browse
+from proctrail.store.timefmt import iso
+from proctrail.widgets.safe import printable
+
+FORMATS = ("md", "json", "csv")
+
+
+def _proc(row: browse.ProcRow) -> dict[str, Any]:
+    return {"id": row.id, "host": row.host, "pid": row.pid, "image": row.image,
+            "user": row.user, "command_line": row.command_line, "start": iso(row.start_us),
+            "end": iso(row.end_us), "flags": list(row.flags)}
+
+
+def _session(s: browse.SessionRow | None) -> dict[str, Any] | None:
+    if s is None:
+        return None
+    return {"id": s.id, "host": s.host, "logon_id": s.logon_id, "user": s.user,
+            "logon_type": s.logon_type, "source_ip": s.source_ip,
+            "workstation": s.workstation, "start": iso(s.start_us), "end": iso(s.end_us),
+            "elevated": s.elevated, "flags": list(s.flags)}
+
+
+def findings_records(engine: Engine) -> list[dict[str, Any]]:
+    """Every finding with what supports it, as plain JSON-ready records."""
+    out = []
+    for f in list_findings(engine):
+        record: dict[str, Any] = {
+            "id": f.id, "severity": f.severity, "note": f.note, "source": f.source,
+            "author": f.author, "created": iso(f.created_us), "target": f.target,
+            "host": f.host, "process": None, "ancestors": [], "session": None,
+            "evidence": []}
+        if f.process_id is not None:
+            d = browse.process_detail(engine, f.process_id)
+            if d is not None:
+                record["process"] = _proc(d.row)
+                record["ancestors"] = [_proc(r) for r in d.chain]
+                record["session"] = _session(d.session)
+                record["evidence"] = [
+                    {"role": s["role"], "channel": s["channel"], "event_id": s["event_id"],
+                     "record_id": s["record_id"], "time": iso(s["ts_us"]), "file": s["file"],
+                     "fields": s["fields"]} for s in d.sources]
+        elif f.session_id is not None:
+            record["session"] = _session(browse.session_row(engine, f.session_id))
+        out.append(record)
+    return out
+
+
+def write_findings(engine: Engine, fmt: str, path: Path) -> int:
+    """Write every finding to ``path`` as ``md``, ``json`` or ``csv``; returns how many."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}: use {', '.join(FORMATS)}")
+    records = findings_records(engine)
+    text = {"md": to_markdown, "json": to_json, "csv": to_csv}[fmt](records)
+    path.write_text(text, encoding="utf-8")
+    return len(records)
+
+
+def to_json(records: list[dict[str, Any]]) -> str:
+    return orjson.dumps(records, option=orjson.OPT_INDENT_2).decode() + "\n"
+
+
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: object) -> str:
+    """A CSV cell a spreadsheet will not run: formula-leading text gets a ``'``."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA) else text
+
+
+def to_csv(records: list[dict[str, Any]]) -> str:
+    columns = ("id", "severity", "note", "author", "created", "target", "host", "image", "pid",
+               "user", "command_line", "start", "end", "session_user", "logon_type",
+               "source_ip", "ancestors", "evidence")
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(columns)
+    for r in records:
+        p = r["process"] or {}
+        s = r["session"] or {}
+        writer.writerow([_cell(v) for v in (
+            r["id"], r["severity"], r["note"], r["author"], r["created"], r["target"], r["host"],
+            p.get("image"), p.get("pid"), p.get("user"), p.get("command_line"), p.get("start"),
+            p.get("end"), s.get("user"), s.get("logon_type"), s.get("source_ip"),
+            " < ".join(f"{a['image']} ({a['pid']})" for a in r["ancestors"]),
+            "; ".join(f"{e['channel']} {e['event_id']} record {e['record_id']} in {e['file']}"
+                      for e in r["evidence"]))])
+    return buf.getvalue()
+
+
+def _md(text: object) -> str:
+    """Inline Markdown text: printable, and no character that starts markup."""
+    out = printable("" if text is None else text)
+    for ch in "\\`*_{}[]<>()#+-.!|~":
+        out = out.replace(ch, "\\" + ch)
+    return out
+
+
+def _code(text: object) -> list[str]:
+    body = printable("" if text is None else text, keep_newlines=True).replace("~~~", "~ ~ ~")
+    return ["~~~", body, "~~~"]
+
+
+def to_markdown(records: list[dict[str, Any]]) -> str:
+    lines = ["# proctrail findings", "", f"{len(records)} finding(s).", ""]
+    for r in records:
+        p = r["process"]
+        title = (f"{p['image'].replace(chr(92), '/').rsplit('/', 1)[-1]} (PID {p['pid']}) "
+                 f"on {p['host']}" if p else f"{r['target']} on {r['host']}")
+        lines += [f"## {r['id']}. [{r['severity']}] {_md(title)}", "",
+                  f"- note: {_md(r['note']) or '(none)'}",
+                  f"- by: {_md(r['author'] or r['source'])}, {r['created']}", ""]
+        s = r["session"]
+        if s:
+            lines += [f"Logon session: {_md(s['user'])}, {_md(s['logon_type'])}, from "
+                      f"{_md(s['source_ip'] or '-')} (logon id {_md(s['logon_id'])}, "
+                      f"{s['start']} → {s['end']})", ""]
+        if p:
+            lines += ["Ancestor chain (root first):", "", "~~~"]
+            chain = [*reversed(r["ancestors"]), p]
+            for depth, a in enumerate(chain):
+                lines.append("  " * depth + ("└─ " if depth else "") +
+                             printable(f"{a['image']} ({a['pid']}) {a['user']} "
+                                       f"{a['start']} → {a['end']}"))
+            lines += ["~~~", "", "Command line:", "", *_code(p["command_line"]), ""]
+        if r["evidence"]:
+            lines += ["Evidence:", ""]
+            for e in r["evidence"]:
+                lines.append(f"- {e['role']}: {_md(e['channel'])} {e['event_id']}, record "
+                             f"{e['record_id']}, {e['time']}, in {_md(e['file'])}")
+                lines += ["", *("  " + x for x in _code("\n".join(
+                    f"{k}: {v}" for k, v in e["fields"].items()))), ""]
+        lines.append("")
+    return "\n".join(lines)

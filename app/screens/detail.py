@@ -1,0 +1,181 @@
+"""One process in full: every field, the whole command line, parent chain, children, its
+lifetime on a timeline, user and token changes, the raw events behind it, findings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widgets import Footer, Header, Static
+
+from proctrail.app.screens.base import CaseScreen
+from proctrail.store.queries import browse
+from proctrail.widgets.labels import SEVERITY_STYLES, flag_marks, full_time, process_line
+from proctrail.widgets.lifetime_bar import LifetimeBar
+from proctrail.widgets.safe import safe
+
+FIELD_ORDER = ("image", "command_line", "cwd", "user", "creator_user", "end_user", "logon_id",
+               "integrity", "hashes", "process_guid", "pid", "parent_pid", "parent_image",
+               "exit_status")
+
+
+def _fields_table(d: browse.ProcessDetail) -> Table:
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="dim", no_wrap=True)
+    table.add_column(overflow="fold")
+    table.add_row("host", safe(d.row.host, "bold"))
+    table.add_row("start", Text(full_time(d.fields["start_us"])))
+    table.add_row("end", Text(full_time(d.fields["end_us"])))
+    if d.fields["start_us"] is not None and d.fields["end_us"] is not None:
+        from proctrail.store.timefmt import span
+        table.add_row("duration", Text(span(d.fields["end_us"] - d.fields["start_us"])))
+    for name in FIELD_ORDER:
+        value = d.fields.get(name)
+        if value not in (None, ""):
+            table.add_row(name.replace("_", " "), safe(value, keep_newlines=True))
+    if d.row.flags:
+        table.add_row("flags", flag_marks(d.row.flags).append(
+            "  (" + ", ".join(d.row.flags) + ")", style="dim"))
+    return table
+
+
+def _section(title: str, body: RenderableType) -> Group:
+    return Group(Text(title, style="bold underline"), body, Text(""))
+
+
+def _rows(rows: list[browse.ProcRow], empty: str) -> RenderableType:
+    if not rows:
+        return Text(empty, style="dim")
+    return Group(*(process_line(r) for r in rows))
+
+
+def _sources(sources: list[dict[str, Any]]) -> RenderableType:
+    if not sources:
+        return Text("none: a placeholder, known only from its children", style="dim")
+    parts: list[RenderableType] = []
+    for s in sources:
+        head = Text.assemble((f"{s['role']:<8}", "bold"), safe(s["channel"]),
+                             f" {s['event_id']}  record {s['record_id']}  ",
+                             (full_time(s["ts_us"]), "dim"), "\n  ", safe(s["file"], "dim"))
+        fields = Table.grid(padding=(0, 2))
+        fields.add_column(style="cyan", no_wrap=True)
+        fields.add_column(overflow="fold")
+        for name, value in s["fields"].items():
+            fields.add_row(safe(name), safe(value, keep_newlines=True))
+        parts.extend((head, fields, Text("")))
+    return Group(*parts)
+
+
+def _tokens(changes: list[dict[str, Any]]) -> RenderableType:
+    if not changes:
+        return Text("none recorded", style="dim")
+    return Group(*(Text.assemble(full_time(c.get("time_us")), f"  {c.get('event_id')}  ",
+                                 safe(c.get("user") or "", "magenta"), "  ",
+                                 safe(c.get("detail") or "", "dim")) for c in changes))
+
+
+def _findings(findings: list[dict[str, Any]]) -> RenderableType:
+    if not findings:
+        return Text("none: b bookmarks this process", style="dim")
+    return Group(*(Text.assemble((f["severity"], SEVERITY_STYLES.get(f["severity"], "")),
+                                 "  ", safe(f["note"]), ("  — " + f["author"], "dim"))
+                   for f in findings))
+
+
+class DetailScreen(CaseScreen):
+    """Everything about one lifetime."""
+
+    BINDINGS = [
+        Binding("p", "parent", "Parent"),
+        Binding("t", "tree", "In tree"),
+        Binding("a", "ancestors", "Ancestors"),
+        Binding("b", "bookmark", "Bookmark"),
+        Binding("j", "scroll(1)", "Down", show=False),
+        Binding("k", "scroll(-1)", "Up", show=False),
+    ]
+
+    def __init__(self, process_id: int) -> None:
+        super().__init__()
+        self.process_id = process_id
+        self.detail: browse.ProcessDetail | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("Loading…", id="head")
+        yield LifetimeBar(id="bar")
+        with VerticalScroll(id="body"):
+            yield Static(id="content")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"process {self.process_id}"
+        self.reload()
+
+    def reload(self) -> None:
+        self.load(browse.process_detail, self.process_id, then=self.show)
+
+    def show(self, d: browse.ProcessDetail | None) -> None:
+        if d is None:
+            self.query_one("#head", Static).update(
+                Text(f"process {self.process_id} is not in the store (re-correlated?)",
+                     style="red"))
+            return
+        self.detail = d
+        self.query_one("#head", Static).update(process_line(d.row, show_host=True))
+        span_from = d.session.start_us if d.session else None
+        span_to = d.session.end_us if d.session else None
+        self.query_one(LifetimeBar).show(span_from if span_from is not None else d.row.start_us,
+                                         span_to if span_to is not None else d.row.end_us,
+                                         d.row.start_us, d.row.end_us)
+        session = Text("no logon session known", style="dim")
+        if d.session:
+            s = d.session
+            session = Text.assemble(safe(s.user, "bold green"), " ", safe(s.logon_type),
+                                    " from ", safe(s.source_ip or "-"), f"  {s.logon_id}  ",
+                                    (f"{full_time(s.start_us)} → {full_time(s.end_us)}", "dim"))
+        chain = Group(*(Text.assemble(("  " * i) + "↑ ", process_line(r))
+                        for i, r in enumerate(d.chain))) if d.chain else Text(
+            "no parent in the logs", style="dim")
+        body = Group(
+            _section("Process", _fields_table(d)),
+            _section("Command line", safe(d.fields.get("command_line") or "(none)",
+                                          keep_newlines=True)),
+            _section("Logon session", session),
+            _section(f"Parent chain ({len(d.chain)})", chain),
+            _section(f"Children ({len(d.children)})", _rows(d.children, "none")),
+            _section("Token changes", _tokens(d.token_changes)),
+            _section("Findings", _findings(d.findings)),
+            _section(f"Source events ({len(d.sources)})", _sources(d.sources)),
+        )
+        self.query_one("#content", Static).update(body)
+
+    def action_scroll(self, lines: int) -> None:
+        self.query_one("#body", VerticalScroll).scroll_relative(y=lines, animate=False)
+
+    def action_parent(self) -> None:
+        if self.detail is None or not self.detail.chain:
+            self.notify("no known parent", timeout=2)
+            return
+        self.case.open_detail(self.detail.chain[0].id)
+
+    def action_tree(self) -> None:
+        if self.detail is not None:
+            row = self.detail.row
+            if row.session_id is not None:
+                self.case.open_tree(session=row.session_id, focus=row.id)
+            else:
+                self.case.open_tree(host=row.host, focus=row.id)
+
+    def action_ancestors(self) -> None:
+        self.case.open_ancestors(self.process_id)
+
+    def action_bookmark(self) -> None:
+        if self.detail is not None:
+            row = self.detail.row
+            self.case.bookmark("process", row.id, f"{row.name} ({row.pid}) on {row.host}",
+                               then=self.reload)

@@ -1,0 +1,85 @@
+"""Findings: what the analyst bookmarked (and, later, what detections found); export them."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Footer, Header, Static
+
+from proctrail.app.screens.base import CaseScreen
+from proctrail.store.findings import FindingRow, delete_finding, list_findings
+from proctrail.widgets.labels import SEVERITY_STYLES
+from proctrail.widgets.safe import safe
+
+
+class FindingsScreen(CaseScreen):
+    """Every finding, most severe first."""
+
+    BINDINGS = [
+        Binding("x", "export", "Export"),
+        Binding("d", "delete", "Delete"),
+        Binding("r", "refresh", "Refresh"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: dict[str, FindingRow] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(id="status")
+        yield DataTable(id="findings", cursor_type="row")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = "findings"
+        table = self.query_one(DataTable)
+        for label in ("severity", "on", "host", "note", "by"):
+            table.add_column(label, key=label)
+        self.action_refresh()
+
+    def action_refresh(self) -> None:
+        self.load(list_findings, then=self.show)
+
+    def show(self, rows: list[FindingRow]) -> None:
+        table = self.query_one(DataTable)
+        table.clear()
+        self.rows = {str(r.id): r for r in rows}
+        for r in rows:
+            target = (f"process {r.process_id}" if r.process_id is not None
+                      else f"session {r.session_id}" if r.session_id is not None
+                      else f"{r.target} (gone)")
+            table.add_row(Text(r.severity, style=SEVERITY_STYLES.get(r.severity, "")),
+                          Text(target), safe(r.host), safe(r.note), safe(r.author or r.source),
+                          key=str(r.id))
+        self.query_one("#status", Static).update(Text(
+            f"{len(rows)} finding(s) · enter: open  x: export  d: delete", style="dim"))
+        table.focus()
+
+    def current(self) -> FindingRow | None:
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return self.rows.get(str(key))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        row = self.rows.get(str(event.row_key.value))
+        if row is None:
+            return
+        if row.process_id is not None:
+            self.case.open_detail(row.process_id)
+        elif row.session_id is not None:
+            self.case.open_tree(session=row.session_id)
+        else:
+            self.notify("what this finding marked is no longer in the store", timeout=3)
+
+    def action_delete(self) -> None:
+        row = self.current()
+        if row is not None:
+            self.load(delete_finding, row.id, then=lambda _ok: self.action_refresh(),
+                      group="write")
+
+    def action_export(self) -> None:
+        self.case.action_export()

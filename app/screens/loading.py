@@ -1,0 +1,70 @@
+"""Reading logs into the case from the TUI: ingest, then correlation, with progress."""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Footer, Header, ProgressBar, Static
+from textual.worker import get_current_worker
+
+from proctrail.app.screens.base import CaseScreen
+from proctrail.store.correlate import correlate
+from proctrail.store.ingest import Ingestor, Progress
+from proctrail.widgets.safe import safe
+
+
+class LoadingScreen(CaseScreen):
+    """Ingests ``paths`` in a worker thread, correlates, then opens the overview."""
+
+    def __init__(self, paths: list[str]) -> None:
+        super().__init__()
+        self.paths = paths
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical(classes="loading"):
+            yield Static(Text("Reading logs…", style="bold"), id="what")
+            yield ProgressBar(id="files", show_eta=False)
+            yield Static(id="detail")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = "loading"
+        self.run_worker(self.work, thread=True, group="ingest", exclusive=True)
+
+    def work(self) -> None:
+        started = time.monotonic()
+        call = self.app.call_from_thread
+
+        def on_progress(p: Progress) -> None:
+            rate = p.total_records / max(time.monotonic() - started, 1e-6)
+            call(self.progress, p.index, p.inputs, Text.assemble(
+                safe(p.name, "bold"), f"  {p.records:,} records  ({rate:,.0f}/s)"))
+
+        try:
+            report = Ingestor(self.engine, progress=on_progress).run(self.paths)
+            call(self.query_one("#what", Static).update,
+                 Text("Rebuilding process lifetimes and sessions…", style="bold"))
+            correlate(self.engine, progress=lambda n: call(
+                self.query_one("#detail", Static).update, Text(f"{n:,} events correlated")))
+        except Exception as exc:  # the store or a file failed: say so, keep the app up
+            call(self.notify, str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                 severity="error", title="Loading failed", timeout=30)
+            return
+        if get_current_worker().is_cancelled:
+            return
+        problems = [f"{s.name}: {s.error}" for s in report.failed][:3]
+        skipped = sum(report.skipped.values())
+        if skipped or problems:
+            call(self.notify, "\n".join(problems) or
+                 f"{skipped:,} record(s) skipped (see `proctrail stats`)",
+                 severity="warning", title="Some input could not be read", timeout=15)
+        call(self.case.loaded)
+
+    def progress(self, index: int, inputs: int, detail: Text) -> None:
+        bar = self.query_one(ProgressBar)
+        bar.update(total=inputs, progress=index)
+        self.query_one("#detail", Static).update(detail)

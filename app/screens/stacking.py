@@ -1,0 +1,86 @@
+"""Stacking: the rarest (or commonest) images, command lines and parent → child pairs across
+hosts and users, and process starts over time per host; a row opens its processes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import DataTable, Footer, Header, Label, Sparkline, TabbedContent, TabPane
+
+from proctrail.app.screens.base import CaseScreen
+from proctrail.store.queries import browse
+from proctrail.widgets.safe import safe
+
+
+class StackingScreen(CaseScreen):
+    """The long-tail hunt."""
+
+    BINDINGS = [Binding("r", "reverse", "Rare/common")]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rarest = True
+        self.values: dict[str, dict[str, str]] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with TabbedContent(id="stacks"):
+            for what, title in browse.STACKS.items():
+                with TabPane(title, id=f"tab-{what}"):
+                    yield DataTable(id=f"stack-{what}", cursor_type="row")
+            with TabPane("starts over time", id="tab-time"):
+                yield Vertical(id="sparks")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = "stacking (rarest first)"
+        for what in browse.STACKS:
+            table = self.query_one(f"#stack-{what}", DataTable)
+            for label in ("count", "hosts", "users", "value"):
+                table.add_column(label, key=label)
+        self.reload()
+        self.load(browse.starts_over_time, then=self.show_time, group="time")
+
+    def reload(self) -> None:
+        for what in browse.STACKS:
+            self.load(browse.stack, what, None, self.rarest,
+                      then=lambda rows, w=what: self.show(w, rows), group=f"stack-{what}")
+
+    def show(self, what: str, rows: list[dict[str, Any]]) -> None:
+        table = self.query_one(f"#stack-{what}", DataTable)
+        table.clear()
+        self.values[what] = {}
+        for i, r in enumerate(rows):
+            key = f"{what}:{i}"
+            self.values[what][key] = r["value"]
+            table.add_row(Text(str(r["count"]), justify="right"),
+                          Text(str(r["hosts"]), justify="right"),
+                          Text(str(r["users"]), justify="right"), safe(r["value"] or "(none)"),
+                          key=key)
+
+    def show_time(self, series: dict[str, list[int]]) -> None:
+        box = self.query_one("#sparks", Vertical)
+        if not series:
+            box.mount(Label("no process starts"))
+        for host, counts in series.items():
+            box.mount(Label(Text.assemble(safe(host, "bold"),
+                                          (f"  {sum(counts)} starts, peak {max(counts)}",
+                                           "dim"))))
+            box.mount(Sparkline(counts, summary_function=max))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        what = (event.data_table.id or "").removeprefix("stack-")
+        value = self.values.get(what, {}).get(str(event.row_key.value))
+        if value is None:
+            return
+        self.case.open_list(f"{browse.STACKS[what]}: {value[:60]}",
+                            lambda engine: browse.stack_members(engine, what, value))
+
+    def action_reverse(self) -> None:
+        self.rarest = not self.rarest
+        self.sub_title = f"stacking ({'rarest' if self.rarest else 'commonest'} first)"
+        self.reload()

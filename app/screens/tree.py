@@ -1,0 +1,225 @@
+"""The process tree of a logon session (or of a host), lazily expanded, walked by keyboard."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import Footer, Header, Input, Static
+
+from proctrail.app.screens.base import CaseScreen
+from proctrail.store.queries import browse
+from proctrail.store.queries.filters import Filter, parse_filter
+from proctrail.widgets.filter_bar import FilterBar
+from proctrail.widgets.labels import lifetime
+from proctrail.widgets.process_tree import ProcessTree
+from proctrail.widgets.safe import safe
+
+
+def _path_to(engine: Any, process_id: int) -> tuple[list[browse.ProcRow],
+                                                    dict[int, list[browse.ProcRow]]]:
+    path = browse.chain(engine, process_id)
+    return path, {anc.id: browse.children(engine, anc.id) for anc in path[1:]}
+
+
+class TreeScreen(CaseScreen):
+    """Lifetimes of one session (roots: processes whose parent is outside it) or one host."""
+
+    BINDINGS = [
+        Binding("enter", "details", "Details", show=False),
+        Binding("p", "parent", "Parent"),
+        Binding("a", "ancestors", "Ancestors"),
+        Binding("e", "expand_all", "Expand"),
+        Binding("c", "collapse_all", "Collapse"),
+        Binding("slash", "find", "Find"),
+        Binding("n", "next_hit", "Next hit"),
+        Binding("N", "next_hit(-1)", "Prev hit", show=False),
+        Binding("f", "filter", "Filter", show=False),
+        Binding("b", "bookmark", "Bookmark"),
+    ]
+
+    def __init__(self, session: int | None = None, host: str | None = None,
+                 focus: int | None = None) -> None:
+        super().__init__()
+        self.session = session
+        self.host = host
+        self.focus_id = focus
+        self.flt = Filter()
+        self.hits: list[browse.ProcRow] = []
+        self.hit = -1
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield FilterBar(id="filter")
+        yield Input(placeholder="find in this tree: image, command line, user, PID, hash",
+                    id="find")
+        yield Static(id="status")
+        yield ProcessTree(id="tree")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#find", Input).display = False
+        self.sub_title = (f"session {self.session}" if self.session is not None
+                          else f"host {self.host}")
+        if self.session is not None:
+            self.load(browse.session_row, self.session, then=self.show_session, group="head")
+        self.reload()
+
+    def reload(self) -> None:
+        if self.session is not None:
+            self.load(browse.session_roots, self.session, self.flt, then=self.show_roots)
+        else:
+            self.load(browse.host_roots, self.host or "", self.flt, then=self.show_roots)
+
+    def show_session(self, s: browse.SessionRow | None) -> None:
+        if s is None:
+            return
+        head = Text.assemble(safe(s.user or "?", "bold green"), " ", safe(s.logon_type),
+                             " on ", safe(s.host, "bold"))
+        if s.source_ip:
+            head.append_text(Text.assemble(" from ", safe(s.source_ip, "cyan")))
+        head.append(f"  {s.logon_id}  ", style="dim")
+        head.append_text(lifetime(s.start_us, s.end_us))
+        head.append(f"  {s.processes} processes", style="dim")
+        self.query_one("#status", Static).update(head)
+
+    def show_roots(self, rows: list[browse.ProcRow]) -> None:
+        tree = self.query_one(ProcessTree)
+        tree.set_roots(rows)
+        if self.session is None:
+            self.query_one("#status", Static).update(Text.assemble(
+                ("host ", "dim"), safe(self.host or "", "bold"),
+                (f"  {len(rows)} root process(es) · {self.flt.describe()}", "dim")))
+        tree.focus()
+        if self.focus_id is not None:
+            self.reveal(self.focus_id)
+            self.focus_id = None
+
+    def on_process_tree_need_children(self, message: ProcessTree.NeedChildren) -> None:
+        node = message.node
+        self.load(browse.children, node.data.id,
+                  then=lambda rows: message.tree.add_children(node, rows),
+                  group=f"children-{node.data.id}")
+
+    # -- moving ----------------------------------------------------------------------------
+
+    def current(self) -> browse.ProcRow | None:
+        node = self.query_one(ProcessTree).cursor_node
+        return node.data if node is not None else None
+
+    def reveal(self, process_id: int) -> None:
+        """Open the tree down to ``process_id`` and put the cursor on it."""
+        tree = self.query_one(ProcessTree)
+        if tree.focus_process(process_id):
+            return
+        self.load(_path_to, process_id, then=self._open_path, group="reveal")
+
+    def _open_path(self, found: tuple[list[browse.ProcRow], dict[int, list[browse.ProcRow]]]
+                   ) -> None:
+        path, kids = found
+        tree = self.query_one(ProcessTree)
+        top = next((i for i in range(len(path) - 1, -1, -1)
+                    if path[i].id in tree.nodes_by_id), None)
+        if top is None or not path:
+            self.notify("that process is not in this tree", severity="warning")
+            return
+        for i in range(top, 0, -1):
+            node = tree.nodes_by_id[path[i].id]
+            tree.add_children(node, kids.get(path[i].id, []))
+            node.expand()
+        tree.focus_process(path[0].id)
+
+    def action_details(self) -> None:
+        row = self.current()
+        if row is not None:
+            self.case.open_detail(row.id)
+
+    def on_tree_node_selected(self, event: ProcessTree.NodeSelected[Any]) -> None:
+        event.stop()
+        if event.node.data is not None:
+            self.case.open_detail(event.node.data.id)
+
+    def action_parent(self) -> None:
+        row = self.current()
+        if row is None:
+            return
+        if row.parent_id is None:
+            self.notify("no known parent: the creator is not in the logs", timeout=3)
+        elif not self.query_one(ProcessTree).focus_process(row.parent_id):
+            self.notify("the parent is outside this session: opening the host's tree",
+                        timeout=3)
+            self.case.open_tree(host=row.host, focus=row.parent_id)
+
+    def action_ancestors(self) -> None:
+        row = self.current()
+        if row is not None:
+            self.case.open_ancestors(row.id)
+
+    def action_expand_all(self) -> None:
+        tree = self.query_one(ProcessTree)
+        node = tree.cursor_node
+        if node is None or node.data is None:
+            return
+
+        def fill(levels: dict[int, list[browse.ProcRow]]) -> None:
+            pending = [node]
+            while pending:
+                current = pending.pop()
+                tree.add_children(current, levels.get(current.data.id, []))
+                pending.extend(current.children)
+            node.expand_all()
+
+        self.load(browse.descendants, node.data.id, then=fill, group="expand")
+
+    def action_collapse_all(self) -> None:
+        node = self.query_one(ProcessTree).cursor_node
+        if node is not None:
+            node.collapse_all()
+
+    # -- finding ---------------------------------------------------------------------------
+
+    def action_find(self) -> None:
+        find = self.query_one("#find", Input)
+        find.display = True
+        find.focus()
+
+    def action_filter(self) -> None:
+        self.query_one(FilterBar).reveal()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "filter":
+            try:
+                self.flt = parse_filter(event.value)
+            except ValueError as exc:
+                self.notify(str(exc), severity="error", title="Filter")
+                return
+            self.query_one(FilterBar).action_hide()
+            self.reload()
+            return
+        event.input.display = False
+        scope = Filter(host=self.host or "") if self.session is None else Filter()
+        self.load(browse.search, event.value, scope, 1000, self.session, then=self.found,
+                  group="find")
+
+    def found(self, hits: list[browse.ProcRow]) -> None:
+        self.hits, self.hit = hits, -1
+        self.query_one(ProcessTree).focus()
+        if not hits:
+            self.notify("no match in this tree", timeout=3)
+            return
+        self.notify(f"{len(hits)} match(es): n next, N previous", timeout=3)
+        self.action_next_hit()
+
+    def action_next_hit(self, step: int = 1) -> None:
+        if not self.hits:
+            self.notify("nothing to go to: press / to find", timeout=2)
+            return
+        self.hit = (self.hit + step) % len(self.hits)
+        self.reveal(self.hits[self.hit].id)
+
+    def action_bookmark(self) -> None:
+        row = self.current()
+        if row is not None:
+            self.case.bookmark("process", row.id, f"{row.name} ({row.pid}) on {row.host}")

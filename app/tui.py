@@ -1,0 +1,157 @@
+"""The investigator TUI: ``proctrail`` (or ``proctrail open``) on a case store.
+
+Screens read the store only through :mod:`proctrail.store.queries` in worker threads;
+widgets are given plain rows. Keys: 1 overview, 2 sessions, 3 findings, 4 stacking,
+/ search, ? keys, ctrl+p every action, escape back, q quit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+from textual.app import App
+from textual.binding import Binding
+
+from proctrail.app.commands import ProctrailCommands
+from proctrail.app.export import write_findings
+from proctrail.app.screens.detail import DetailScreen
+from proctrail.app.screens.dialogs import BookmarkDialog, ExportDialog
+from proctrail.app.screens.findings import FindingsScreen
+from proctrail.app.screens.lists import (
+    AncestorsScreen,
+    AnomaliesScreen,
+    ProcessListScreen,
+    SearchScreen,
+)
+from proctrail.app.screens.loading import LoadingScreen
+from proctrail.app.screens.overview import OverviewScreen
+from proctrail.app.screens.sessions import SessionsScreen
+from proctrail.app.screens.stacking import StackingScreen
+from proctrail.app.screens.tree import TreeScreen
+from proctrail.store.findings import FindingError, add_finding
+from proctrail.store.queries.filters import Filter
+
+
+class ProctrailApp(App[None]):
+    """proctrail's investigator."""
+
+    CSS_PATH = "tui.tcss"
+    TITLE = "proctrail"
+    COMMANDS = App.COMMANDS | {ProctrailCommands}
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("escape", "back", "Back"),
+        Binding("question_mark", "show_help_panel", "Keys"),
+        Binding("1", "overview", "Overview", show=False),
+        Binding("2", "sessions", "Sessions"),
+        Binding("3", "findings", "Findings"),
+        Binding("4", "stacking", "Stacking", show=False),
+        Binding("slash", "search", "Search"),
+    ]
+
+    def __init__(self, engine: Engine, ingest: list[str] | None = None) -> None:
+        super().__init__()
+        self.engine = engine
+        self.ingest_paths = list(ingest or [])
+
+    def on_mount(self) -> None:
+        if self.ingest_paths:
+            self.push_screen(LoadingScreen(self.ingest_paths))
+        else:
+            self.push_screen(OverviewScreen())
+
+    def loaded(self) -> None:
+        """Ingest and correlation are done: show the case."""
+        self.switch_screen(OverviewScreen())
+
+    # -- navigation ------------------------------------------------------------------------
+
+    def _open(self, screen: Any) -> None:
+        self.push_screen(screen)
+
+    def action_back(self) -> None:
+        if len(self.screen_stack) > 2:
+            self.pop_screen()
+
+    def action_overview(self) -> None:
+        while len(self.screen_stack) > 2:
+            self.pop_screen()
+        if not isinstance(self.screen, OverviewScreen):
+            self.switch_screen(OverviewScreen())
+
+    def action_sessions(self) -> None:
+        self._open(SessionsScreen())
+
+    def action_findings(self) -> None:
+        self._open(FindingsScreen())
+
+    def action_stacking(self) -> None:
+        self._open(StackingScreen())
+
+    def action_search(self) -> None:
+        self._open(SearchScreen())
+
+    def action_anomalies(self) -> None:
+        self.open_anomalies(None)
+
+    def action_refresh(self) -> None:
+        reload = getattr(self.screen, "reload", None) or getattr(self.screen, "action_refresh",
+                                                                 None)
+        if callable(reload):
+            reload()
+
+    def open_tree(self, session: int | None = None, host: str | None = None,
+                  focus: int | None = None) -> None:
+        self._open(TreeScreen(session=session, host=host, focus=focus))
+
+    def open_detail(self, process_id: int) -> None:
+        self._open(DetailScreen(process_id))
+
+    def open_ancestors(self, process_id: int) -> None:
+        self._open(AncestorsScreen(process_id))
+
+    def open_anomalies(self, kind: str | None) -> None:
+        self._open(AnomaliesScreen(kind))
+
+    def open_search(self, text: str = "", flt: Filter | None = None) -> None:
+        self._open(SearchScreen(text, flt))
+
+    def open_list(self, title: str, read: Callable[[Engine], list[Any]]) -> None:
+        self._open(ProcessListScreen(title, read))
+
+    # -- findings --------------------------------------------------------------------------
+
+    def bookmark(self, target: str, target_id: int, what: str,
+                 then: Callable[[], None] | None = None) -> None:
+        """Ask for a note and a severity, then store the finding."""
+        def save(answer: tuple[str, str] | None) -> None:
+            if answer is None:
+                return
+            severity, note = answer
+            try:
+                add_finding(self.engine, target, target_id, note=note, severity=severity)
+            except FindingError as exc:
+                self.notify(str(exc), severity="error")
+                return
+            self.notify(f"bookmarked {what}", title="Finding saved", timeout=3)
+            if then is not None:
+                then()
+
+        self.push_screen(BookmarkDialog(what), save)
+
+    def action_export(self) -> None:
+        def export(answer: tuple[str, Path] | None) -> None:
+            if answer is None:
+                return
+            fmt, path = answer
+            try:
+                n = write_findings(self.engine, fmt, path)
+            except (OSError, ValueError) as exc:
+                self.notify(f"{path}: {exc}", severity="error", title="Export failed")
+                return
+            self.notify(f"wrote {n} finding(s) to {path}", title="Exported", timeout=5)
+
+        self.push_screen(ExportDialog(), export)

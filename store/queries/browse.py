@@ -1,0 +1,423 @@
+"""The screens' reads: overview, sessions, tree levels, one process in full, search, stacking.
+
+Every function takes an engine and returns plain values (dataclasses, dicts, lists), so
+screens can call them from worker threads and widgets never see SQL.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine, Select, func, or_, select
+from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.orm import aliased
+
+from proctrail.store.models import (
+    Anomaly,
+    Channel,
+    EventRow,
+    Finding,
+    Host,
+    LogonSession,
+    Process,
+    ProcessSource,
+    Source,
+)
+from proctrail.store.queries.filters import Filter
+
+
+@dataclass(frozen=True, slots=True)
+class ProcRow:
+    """One lifetime as a tree line or table row shows it."""
+
+    id: int
+    host: str
+    pid: int
+    image: str
+    user: str
+    start_us: int | None
+    end_us: int | None
+    flags: tuple[str, ...]
+    children: int
+    command_line: str = ""
+    session_id: int | None = None
+    parent_id: int | None = None
+    findings: int = 0
+
+    @property
+    def name(self) -> str:
+        """The image's file name (``powershell.exe``), or ``?`` when unknown."""
+        return self.image.replace("/", "\\").rsplit("\\", 1)[-1] or "?"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRow:
+    """One logon session as the sessions table shows it."""
+
+    id: int
+    host: str
+    logon_id: str
+    user: str
+    logon_type: str
+    source_ip: str
+    workstation: str
+    start_us: int | None
+    end_us: int | None
+    elevated: bool
+    processes: int
+    flags: tuple[str, ...]
+
+
+@dataclass
+class Overview:
+    """The case at a glance."""
+
+    hosts: list[dict[str, Any]]
+    events: int
+    processes: int
+    sessions: int
+    first_us: int | None
+    last_us: int | None
+    anomalies: dict[str, int]
+    flags: dict[str, int]
+    findings: int
+    failed_sources: int
+    skipped: int
+
+
+@dataclass
+class ProcessDetail:
+    """Everything known of one lifetime."""
+
+    row: ProcRow
+    fields: dict[str, Any]
+    session: SessionRow | None
+    chain: list[ProcRow]  # parent first, up to the root
+    children: list[ProcRow]
+    token_changes: list[dict[str, Any]]
+    sources: list[dict[str, Any]]
+    findings: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _flags(text: str) -> tuple[str, ...]:
+    return tuple(f for f in text.split(",") if f)
+
+
+_child = aliased(Process)
+_CHILDREN = (select(func.count()).select_from(_child)
+             .where(_child.parent_id == Process.id).correlate(Process).scalar_subquery())
+
+
+def _proc_query() -> Select[Any]:
+    return (select(Process.id, Host.name, Process.pid, Process.image, Process.user,
+                   Process.start_us, Process.end_us, Process.flags, _CHILDREN.label("n"),
+                   Process.command_line, Process.session_id, Process.parent_id)
+            .join(Host, Host.id == Process.host_id))
+
+
+def _proc_rows(engine: Engine, query: Select[Any]) -> list[ProcRow]:
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    marked = finding_counts(engine, [r[0] for r in rows])
+    return [ProcRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], _flags(r[7]), r[8], r[9], r[10],
+                    r[11], marked.get(r[0], 0)) for r in rows]
+
+
+def _ordered(query: Select[Any]) -> Select[Any]:
+    return query.order_by(Process.start_us.is_(None).desc(), Process.start_us, Process.id)
+
+
+def overview(engine: Engine) -> Overview:
+    """Hosts with their spans and counts, totals, anomalies, flags, findings."""
+    with engine.connect() as conn:
+        hosts = []
+        for host_id, name in conn.execute(select(Host.id, Host.name).order_by(Host.key)):
+            first, last, events = conn.execute(
+                select(func.min(EventRow.ts_us), func.max(EventRow.ts_us), func.count())
+                .where(EventRow.host_id == host_id)).one()
+            procs = conn.execute(select(func.count()).select_from(Process)
+                                 .where(Process.host_id == host_id)).scalar_one()
+            sessions = conn.execute(select(func.count()).select_from(LogonSession)
+                                    .where(LogonSession.host_id == host_id)).scalar_one()
+            hosts.append({"id": host_id, "name": name, "first_us": first, "last_us": last,
+                          "events": events, "processes": procs, "sessions": sessions})
+        anomalies = dict(conn.execute(select(Anomaly.kind, func.count())
+                                      .group_by(Anomaly.kind).order_by(Anomaly.kind)).all())
+        flags: Counter[str] = Counter()
+        for text, n in conn.execute(select(Process.flags, func.count())
+                                    .where(Process.flags != "").group_by(Process.flags)):
+            for flag in _flags(text):
+                flags[flag] += n
+        findings = conn.execute(select(func.count()).select_from(Finding)).scalar_one()
+        failed, skipped = conn.execute(
+            select(func.count().filter(Source.status == "failed"),
+                   func.coalesce(func.sum(Source.skipped), 0))).one()
+    return Overview(
+        hosts=hosts, events=sum(h["events"] for h in hosts),
+        processes=sum(h["processes"] for h in hosts),
+        sessions=sum(h["sessions"] for h in hosts),
+        first_us=min((h["first_us"] for h in hosts if h["first_us"] is not None), default=None),
+        last_us=max((h["last_us"] for h in hosts if h["last_us"] is not None), default=None),
+        anomalies=anomalies, flags=dict(sorted(flags.items())), findings=findings,
+        failed_sources=failed, skipped=int(skipped))
+
+
+def anomaly_rows(engine: Engine, kind: str | None = None) -> list[dict[str, Any]]:
+    """Integrity anomalies (one kind, or all) in host and time order."""
+    query = (select(Anomaly.id, Host.name, Channel.name.label("channel"), Anomaly.kind,
+                    Anomaly.start_us, Anomaly.end_us, Anomaly.detail)
+             .join(Host, Host.id == Anomaly.host_id)
+             .outerjoin(Channel, Channel.id == Anomaly.channel_id)
+             .order_by(Host.key, Anomaly.start_us, Anomaly.id))
+    if kind:
+        query = query.where(Anomaly.kind == kind)
+    with engine.connect() as conn:
+        return [{"id": r.id, "host": r.name, "channel": r.channel or "", "kind": r.kind,
+                 "start_us": r.start_us, "end_us": r.end_us, "detail": r.detail}
+                for r in conn.execute(query)]
+
+
+def session_rows(engine: Engine, flt: Filter | None = None) -> list[SessionRow]:
+    """Logon sessions with their process counts, narrowed by ``flt``."""
+    count = (select(func.count()).select_from(Process)
+             .where(Process.session_id == LogonSession.id).scalar_subquery())
+    query = (select(LogonSession, Host.name, count.label("n"))
+             .join(Host, Host.id == LogonSession.host_id)
+             .order_by(Host.key, LogonSession.start_us.is_(None).desc(), LogonSession.start_us,
+                       LogonSession.id))
+    for cond in (flt or Filter()).sessions():
+        query = query.where(cond)
+    with OrmSession(engine) as orm:
+        return [_session_row(r[0], r[1], r[2]) for r in orm.execute(query)]
+
+
+def _session_row(s: LogonSession, host: str, n: int) -> SessionRow:
+    return SessionRow(s.id, host, s.logon_id, s.user, s.logon_type, s.source_ip,
+                      s.workstation, s.start_us, s.end_us, bool(s.elevated), n, _flags(s.flags))
+
+
+def session_row(engine: Engine, session_id: int) -> SessionRow | None:
+    """One session, or None."""
+    count = (select(func.count()).select_from(Process)
+             .where(Process.session_id == LogonSession.id).scalar_subquery())
+    with OrmSession(engine) as orm:
+        r = orm.execute(select(LogonSession, Host.name, count)
+                         .join(Host, Host.id == LogonSession.host_id)
+                         .where(LogonSession.id == session_id)).first()
+    return _session_row(r[0], r[1], r[2]) if r else None
+
+
+def session_roots(engine: Engine, session_id: int, flt: Filter | None = None) -> list[ProcRow]:
+    """The processes of a session whose parent is outside it (or unknown), in start order."""
+    parent = aliased(Process)
+    query = (_proc_query().outerjoin(parent, parent.id == Process.parent_id)
+             .where(Process.session_id == session_id,
+                    or_(Process.parent_id.is_(None), parent.session_id.is_(None),
+                        parent.session_id != session_id)))
+    for cond in (flt or Filter()).processes():
+        query = query.where(cond)
+    return _proc_rows(engine, _ordered(query))
+
+
+def host_roots(engine: Engine, host: str, flt: Filter | None = None) -> list[ProcRow]:
+    """The processes of a host with no parent, in start order."""
+    query = _proc_query().where(Host.key == host.lower(), Process.parent_id.is_(None))
+    for cond in (flt or Filter()).processes():
+        query = query.where(cond)
+    return _proc_rows(engine, _ordered(query))
+
+
+def children(engine: Engine, process_id: int) -> list[ProcRow]:
+    """The processes ``process_id`` started, in start order."""
+    return _proc_rows(engine, _ordered(_proc_query().where(Process.parent_id == process_id)))
+
+
+def descendants(engine: Engine, process_id: int, limit: int = 5000
+                ) -> dict[int, list[ProcRow]]:
+    """Children of ``process_id`` and of theirs, level by level, up to ``limit`` rows:
+    ``{parent id: [child rows]}``."""
+    out: dict[int, list[ProcRow]] = {}
+    level = [process_id]
+    total = 0
+    while level and total < limit:
+        following: list[int] = []
+        for start in range(0, len(level), 500):
+            chunk = level[start:start + 500]
+            for row in _proc_rows(engine, _ordered(_proc_query()
+                                                   .where(Process.parent_id.in_(chunk)))):
+                if row.parent_id is None or row.id in out:
+                    continue
+                out.setdefault(row.parent_id, []).append(row)
+                following.append(row.id)
+                total += 1
+        level = [i for i in following if i not in out]
+    for parent_id in list(out):
+        out.setdefault(parent_id, [])
+    return out
+
+
+def proc_row(engine: Engine, process_id: int) -> ProcRow | None:
+    """One lifetime as a row, or None."""
+    rows = _proc_rows(engine, _proc_query().where(Process.id == process_id))
+    return rows[0] if rows else None
+
+
+def chain(engine: Engine, process_id: int, limit: int = 256) -> list[ProcRow]:
+    """``[process, parent, ..., root]``; stops at a loop or after ``limit`` steps."""
+    out: list[ProcRow] = []
+    seen: set[int] = set()
+    current: int | None = process_id
+    while current is not None and current not in seen and len(out) < limit:
+        row = proc_row(engine, current)
+        if row is None:
+            break
+        out.append(row)
+        seen.add(current)
+        current = row.parent_id
+    return out
+
+
+def process_detail(engine: Engine, process_id: int) -> ProcessDetail | None:
+    """Every field of one lifetime, its session, parent chain, children, token changes,
+    the raw events behind it (with their fields) and the findings on it."""
+    lineage = chain(engine, process_id)
+    if not lineage:
+        return None
+    row = lineage[0]
+    with OrmSession(engine) as conn:
+        p = conn.execute(select(Process).where(Process.id == process_id)).scalar_one()
+        fields = {c.name: getattr(p, c.name) for c in Process.__table__.columns}
+        sources = [
+            {"role": r.role, "event_pk": r.id, "channel": r.channel, "event_id": r.event_id,
+             "record_id": r.record_id, "ts_us": r.ts_us,
+             "file": f"{r.path}!{r.member}" if r.member else r.path,
+             "fields": orjson.loads(r.data)}
+            for r in conn.execute(
+                select(ProcessSource.role, EventRow.id, Channel.name.label("channel"),
+                       EventRow.event_id, EventRow.record_id, EventRow.ts_us, EventRow.data,
+                       Source.path, Source.member)
+                .join(EventRow, EventRow.id == ProcessSource.event_pk)
+                .join(Channel, Channel.id == EventRow.channel_id)
+                .join(Source, Source.id == EventRow.source_id)
+                .where(ProcessSource.process_id == process_id)
+                .order_by(EventRow.ts_us, EventRow.record_id))
+        ]
+    from proctrail.store.findings import findings_for_process
+
+    return ProcessDetail(
+        row=row, fields=fields,
+        session=session_row(engine, row.session_id) if row.session_id else None,
+        chain=lineage[1:], children=children(engine, process_id),
+        token_changes=orjson.loads(p.token_changes) if p.token_changes else [],
+        sources=sources, findings=findings_for_process(engine, process_id))
+
+
+def search(engine: Engine, text: str, flt: Filter | None = None,
+           limit: int = 1000, session_id: int | None = None) -> list[ProcRow]:
+    """Lifetimes whose image, command line, user or hashes contain ``text`` (any case), or
+    whose PID or process GUID is ``text``; narrowed by ``flt`` (and to one session); in
+    host and start order."""
+    needle = text.strip().lower()
+    query = _proc_query()
+    if session_id is not None:
+        query = query.where(Process.session_id == session_id)
+    if needle:
+        conds = [func.lower(col).contains(needle, autoescape=True)
+                 for col in (Process.image, Process.command_line, Process.user, Process.hashes)]
+        conds.append(func.lower(Process.process_guid) == needle)
+        pid = _as_pid(needle)
+        if pid is not None:
+            conds.append(Process.pid == pid)
+        query = query.where(or_(*conds))
+    for cond in (flt or Filter()).processes():
+        query = query.where(cond)
+    query = _ordered(query.order_by(None).order_by(Host.key)).limit(limit)
+    return _proc_rows(engine, query)
+
+
+def _as_pid(text: str) -> int | None:
+    try:
+        return int(text, 16) if text.startswith("0x") else int(text)
+    except ValueError:
+        return None
+
+
+STACKS = {"image": "images", "command_line": "command lines", "parent_child": "parent → child"}
+
+
+def stack(engine: Engine, what: str, flt: Filter | None = None,
+          rarest_first: bool = True, limit: int = 200) -> list[dict[str, Any]]:
+    """Frequency of images, command lines or parent → child image pairs across the case:
+    ``value``, ``count``, ``hosts`` and ``users`` (distinct), rarest (or commonest) first."""
+    parent = aliased(Process)
+    if what == "image":
+        value = func.lower(Process.image)
+    elif what == "command_line":
+        value = Process.command_line
+    elif what == "parent_child":
+        value = func.lower(func.coalesce(parent.image, Process.parent_image, "")) + \
+            " → " + func.lower(Process.image)
+    else:
+        raise ValueError(f"cannot stack {what!r}: use one of {', '.join(STACKS)}")
+    n = func.count()
+    query = (select(value.label("value"), n.label("n"),
+                    func.count(func.distinct(Process.host_id)).label("hosts"),
+                    func.count(func.distinct(Process.user)).label("users"))
+             .join(Host, Host.id == Process.host_id)
+             .outerjoin(parent, parent.id == Process.parent_id)
+             .group_by(value)
+             .order_by(n if rarest_first else n.desc(), value)
+             .limit(limit))
+    for cond in (flt or Filter()).processes():
+        query = query.where(cond)
+    with engine.connect() as conn:
+        return [{"value": r.value, "count": r.n, "hosts": r.hosts, "users": r.users}
+                for r in conn.execute(query)]
+
+
+def stack_members(engine: Engine, what: str, value: str, limit: int = 1000) -> list[ProcRow]:
+    """The lifetimes behind one stacking row."""
+    parent = aliased(Process)
+    query = _proc_query().outerjoin(parent, parent.id == Process.parent_id)
+    if what == "image":
+        query = query.where(func.lower(Process.image) == value)
+    elif what == "command_line":
+        query = query.where(Process.command_line == value)
+    else:
+        parent_image, _, image = value.partition(" → ")
+        query = query.where(
+            func.lower(func.coalesce(parent.image, Process.parent_image, "")) == parent_image,
+            func.lower(Process.image) == image)
+    return _proc_rows(engine, _ordered(query).limit(limit))
+
+
+def starts_over_time(engine: Engine, buckets: int = 48) -> dict[str, list[int]]:
+    """Per host, process starts counted in ``buckets`` equal slices of the case's span."""
+    with engine.connect() as conn:
+        first, last = conn.execute(select(func.min(Process.start_us),
+                                          func.max(Process.start_us))).one()
+        if first is None:
+            return {}
+        width = max(1, (last - first) // buckets + 1)
+        out: dict[str, list[int]] = {}
+        slot = ((Process.start_us - first) / width).cast(Process.pid.type)
+        for host, index, n in conn.execute(
+                select(Host.name, slot, func.count())
+                .join(Host, Host.id == Process.host_id)
+                .where(Process.start_us.is_not(None))
+                .group_by(Host.name, slot)):
+            counts = out.setdefault(host, [0] * buckets)
+            counts[min(int(index), buckets - 1)] += n
+    return dict(sorted(out.items()))
+
+
+def finding_counts(engine: Engine, process_ids: list[int]) -> dict[int, int]:
+    """How many findings each of ``process_ids`` has (absent: none)."""
+    if not process_ids:
+        return {}
+    from proctrail.store.findings import resolve_process_findings
+
+    return Counter(pid for pid, _fid in resolve_process_findings(engine, process_ids))

@@ -1,0 +1,126 @@
+"""The filter that narrows tables and trees: host, user, time range, image glob, flags."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func, or_
+
+from proctrail.store.models import Host, LogonSession, Process
+
+
+def glob_to_like(pattern: str) -> str:
+    """A shell glob (``*\\temp\\*.exe``) as a LIKE pattern with ``\\`` as escape."""
+    out = []
+    for ch in pattern:
+        if ch == "*":
+            out.append("%")
+        elif ch == "?":
+            out.append("_")
+        elif ch in "%_\\":
+            out.append("\\" + ch)
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class Filter:
+    """What the analyst narrowed the view to; empty fields match everything."""
+
+    host: str = ""
+    user: str = ""
+    start_us: int | None = None
+    end_us: int | None = None
+    image: str = ""  # a glob, case-insensitive: *\powershell.exe
+    flags: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def empty(self) -> bool:
+        return self == Filter()
+
+    def describe(self) -> str:
+        """One line for a status bar: ``host=ws01 user=alice flags=end_missing``."""
+        parts = [f"{k}={v}" for k, v in (("host", self.host), ("user", self.user),
+                                          ("image", self.image)) if v]
+        if self.flags:
+            parts.append("flags=" + ",".join(sorted(self.flags)))
+        if self.start_us is not None or self.end_us is not None:
+            from proctrail.store.timefmt import clock
+            parts.append(f"time={clock(self.start_us)}..{clock(self.end_us)}")
+        return " ".join(parts) or "no filter"
+
+    def processes(self) -> list[ColumnElement[bool]]:
+        """Conditions on :class:`Process` (joined with :class:`Host`)."""
+        out: list[ColumnElement[bool]] = []
+        if self.host:
+            out.append(Host.key == self.host.lower())
+        if self.user:
+            out.append(func.lower(Process.user).contains(self.user.lower(), autoescape=True))
+        if self.image:
+            out.append(func.lower(Process.image).like(glob_to_like(self.image.lower()),
+                                                      escape="\\"))
+        if self.start_us is not None:
+            out.append(or_(Process.end_us.is_(None), Process.end_us >= self.start_us))
+        if self.end_us is not None:
+            out.append(or_(Process.start_us.is_(None), Process.start_us <= self.end_us))
+        if self.flags:
+            out.append(or_(*(("," + Process.flags + ",").contains(f",{flag},", autoescape=True)
+                             for flag in sorted(self.flags))))
+        return out
+
+    def sessions(self) -> list[ColumnElement[bool]]:
+        """Conditions on :class:`LogonSession` (joined with :class:`Host`)."""
+        out: list[ColumnElement[bool]] = []
+        if self.host:
+            out.append(Host.key == self.host.lower())
+        if self.user:
+            out.append(func.lower(LogonSession.user).contains(self.user.lower(),
+                                                              autoescape=True))
+        if self.start_us is not None:
+            out.append(or_(LogonSession.end_us.is_(None), LogonSession.end_us >= self.start_us))
+        if self.end_us is not None:
+            out.append(or_(LogonSession.start_us.is_(None),
+                           LogonSession.start_us <= self.end_us))
+        if self.flags:
+            out.append(or_(*(("," + LogonSession.flags + ",").contains(f",{flag},",
+                                                                       autoescape=True)
+                             for flag in sorted(self.flags))))
+        return out
+
+
+def parse_filter(text: str) -> Filter:
+    """``host=ws01 user=alice image=*\\cmd.exe flags=end_missing,pid_reused
+    from=2026-11-02T08:00 to=2026-11-02T09:00``; a bare word filters images
+    (``powershell`` → ``*powershell*``). Raises ValueError naming what is wrong."""
+    from proctrail.store.readers.base import parse_time
+
+    values: dict[str, Any] = {}
+    for word in text.split():
+        key, sep, value = word.partition("=")
+        if not sep:
+            values["image"] = f"*{word}*" if "*" not in word and "?" not in word else word
+            continue
+        key = key.lower()
+        if key == "host":
+            values["host"] = value
+        elif key == "user":
+            values["user"] = value
+        elif key == "image":
+            values["image"] = value
+        elif key in ("flag", "flags"):
+            values["flags"] = frozenset(f for f in value.split(",") if f)
+        elif key in ("from", "to"):
+            us = parse_time(value)
+            if us is None:
+                raise ValueError(f"not a time: {value!r} (use e.g. 2026-11-02T08:00)")
+            values["start_us" if key == "from" else "end_us"] = us
+        else:
+            raise ValueError(f"unknown filter {key!r}: use host, user, image, flags, from, to")
+    return Filter(**values)
+
+
+def match_all(conditions: list[ColumnElement[bool]]) -> ColumnElement[bool] | None:
+    """All ``conditions`` at once, or None when there are none."""
+    return and_(*conditions) if conditions else None

@@ -1,0 +1,107 @@
+"""The process tree: a Textual ``Tree`` of lifetimes, filled level by level on demand.
+
+The widget holds rows it is given and never reads the store: expanding a node whose
+children are not loaded posts :class:`ProcessTree.NeedChildren`, and the screen answers
+with :meth:`ProcessTree.add_children` once its worker has them. A session with 100k
+processes opens at once, since only the opened levels exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from textual.binding import Binding
+from textual.message import Message
+from textual.widgets import Tree
+from textual.widgets.tree import TreeNode
+
+from proctrail.widgets.labels import process_line
+
+
+class ProcessTree(Tree[Any]):
+    """Lifetimes as a tree; node data is the row (``id``, ``children`` and line fields)."""
+
+    BINDINGS = [
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+        Binding("l", "open_node", "Expand", show=False),
+        Binding("h", "close_node", "Collapse / up", show=False),
+    ]
+
+    class NeedChildren(Message):
+        """A node was opened whose children are not loaded yet."""
+
+        def __init__(self, tree: ProcessTree, node: TreeNode[Any]) -> None:
+            super().__init__()
+            self.tree = tree
+            self.node = node
+
+    def __init__(self, label: str = "processes", **kwargs: Any) -> None:
+        super().__init__(label, **kwargs)
+        self.show_root = False
+        self.auto_expand = False  # enter opens details; space and l expand
+        self.guide_depth = 2
+        self.nodes_by_id: dict[int, TreeNode[Any]] = {}
+        self.loaded: set[int] = set()
+
+    def set_roots(self, rows: Iterable[Any]) -> None:
+        """Replace the tree's content with these top-level rows."""
+        self.clear()
+        self.nodes_by_id.clear()
+        self.loaded.clear()
+        self._add(self.root, rows)
+        self.root.expand()
+
+    def add_children(self, node: TreeNode[Any], rows: Iterable[Any]) -> None:
+        """Fill ``node`` with its children (once)."""
+        if node.data is None or node.data.id in self.loaded:
+            return
+        self.loaded.add(node.data.id)
+        self._add(node, rows)
+
+    def _add(self, parent: TreeNode[Any], rows: Iterable[Any]) -> None:
+        for row in rows:
+            if row.id in self.nodes_by_id:
+                continue  # a lifetime shows once, even if the data loops
+            child = parent.add(process_line(row), data=row, allow_expand=row.children > 0)
+            self.nodes_by_id[row.id] = child
+
+    def is_loaded(self, node: TreeNode[Any]) -> bool:
+        return node.data is not None and (node.data.id in self.loaded
+                                          or not node.data.children)
+
+    def _on_tree_node_expanded(self, event: Tree.NodeExpanded[Any]) -> None:
+        if event.node.data is not None and not self.is_loaded(event.node):
+            self.post_message(self.NeedChildren(self, event.node))
+
+    def action_open_node(self) -> None:
+        node = self.cursor_node
+        if node is not None and node.allow_expand and not node.is_expanded:
+            node.expand()
+
+    def action_close_node(self) -> None:
+        node = self.cursor_node
+        if node is None:
+            return
+        if node.is_expanded:
+            node.collapse()
+        elif node.parent is not None and node.parent is not self.root:
+            self.move_cursor(node.parent)
+
+    def focus_process(self, process_id: int) -> bool:
+        """Move the cursor to a loaded process; False if it is not in the tree (yet)."""
+        node = self.nodes_by_id.get(process_id)
+        if node is None:
+            return False
+        parent = node.parent
+        while parent is not None and parent is not self.root:
+            parent.expand()
+            parent = parent.parent
+        # Lines are laid out on the next refresh: move there once they are.
+        self.call_after_refresh(self._move_to, node)
+        return True
+
+    def _move_to(self, node: TreeNode[Any]) -> None:
+        self.move_cursor(node)
+        self.scroll_to_node(node, animate=False)
