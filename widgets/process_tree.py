@@ -52,6 +52,11 @@ class ProcessTree(Tree[Any]):
         self.loaded.clear()
         self._add(self.root, rows)
         self.root.expand()
+        self.call_after_refresh(self._first_line)
+
+    def _first_line(self) -> None:
+        if self.cursor_line < 0 and self.root.children:
+            self.move_cursor(self.root.children[0])
 
     def add_children(self, node: TreeNode[Any], rows: Iterable[Any]) -> None:
         """Fill ``node`` with its children (once)."""

@@ -50,7 +50,8 @@ class ProcRow:
     @property
     def name(self) -> str:
         """The image's file name (``powershell.exe``), or ``?`` when unknown."""
-        return self.image.replace("/", "\\").rsplit("\\", 1)[-1] or "?"
+        sep = "\\" if "\\" in self.image else "/"
+        return self.image.rsplit(sep, 1)[-1] or "?"
 
 
 @dataclass(frozen=True, slots=True)

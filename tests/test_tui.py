@@ -1,0 +1,238 @@
+"""The investigator TUI driven by keyboard with Pilot on the demo case, hostile text shown
+harmlessly, and snapshots of the main screens at 80x24 and 120x40."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from proctrail.app.screens.detail import DetailScreen
+from proctrail.app.screens.findings import FindingsScreen
+from proctrail.app.screens.lists import AncestorsScreen
+from proctrail.app.screens.overview import OverviewScreen
+from proctrail.app.screens.sessions import SessionsScreen
+from proctrail.app.screens.tree import TreeScreen
+from proctrail.app.tui import ProctrailApp
+from proctrail.store.correlate import correlate
+from proctrail.store.db import open_engine
+from proctrail.store.findings import list_findings
+from proctrail.store.ingest import Ingestor
+from proctrail.widgets.process_tree import ProcessTree
+
+ROOT = Path(__file__).resolve().parents[1]
+LOGS = ROOT / "sample_logs"
+
+
+@pytest.fixture
+def demo_url(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    engine = open_engine(url)
+    Ingestor(engine).run([str(LOGS)])
+    correlate(engine)
+    return url
+
+
+async def settle(pilot) -> None:
+    """Let workers finish and their results reach the screen."""
+    for _ in range(3):
+        await pilot.pause()
+        await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def screen_text(app) -> str:
+    """The screen's text, line by line, from an SVG screenshot."""
+    svg = app.export_screenshot()
+    lines: dict[float, list[tuple[float, str]]] = defaultdict(list)
+    for m in re.finditer(r'<text[^>]*x="([\d.]+)" y="([\d.]+)"[^>]*>(.*?)</text>', svg, re.S):
+        text = html.unescape(re.sub(r"<[^>]+>", "", m.group(3))).replace("\xa0", " ")
+        lines[float(m.group(2))].append((float(m.group(1)), text))
+    return "\n".join("".join(t for _, t in sorted(v)) for _, v in sorted(lines.items()))
+
+
+def cursor_row(app):
+    return app.screen.query_one(ProcessTree).cursor_node.data
+
+
+async def test_main_path_session_to_parent_chain_bookmark_and_export(
+        demo_url: str, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    app = ProctrailApp(open_engine(demo_url))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, OverviewScreen)
+        text = screen_text(app)
+        assert "35 processes" in text and "5 sessions" in text and "log_cleared" in text
+
+        await pilot.press("2")
+        await settle(pilot)
+        assert isinstance(app.screen, SessionsScreen)
+        table = app.screen.query_one("DataTable")
+        alice = next(i for i, r in enumerate(app.screen.rows.values())
+                     if r.logon_id == "0x5b3f21")
+        table.move_cursor(row=alice)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, TreeScreen)
+        assert "CORP\\alice Interactive" in screen_text(app)
+
+        # Find the scriptlet regsvr32 deep in the tree, then walk up.
+        await pilot.press("slash", *"regsvr32", "enter")
+        await settle(pilot)
+        assert cursor_row(app).name == "regsvr32.exe"
+        await pilot.press("p")
+        await settle(pilot)
+        assert cursor_row(app).name == "powershell.exe"
+        await pilot.press("a")
+        await settle(pilot)
+        assert isinstance(app.screen, AncestorsScreen)
+        names = [r.name for r in app.screen.rows.values()]
+        assert names == ["winlogon.exe", "userinit.exe", "explorer.exe", "OUTLOOK.EXE",
+                         "WINWORD.EXE", "powershell.exe"]
+        assert "logon session: CORP\\alice Interactive from 127.0.0.1" in screen_text(app)
+
+        # Details of powershell (the last row, where the cursor sits), then bookmark it.
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, DetailScreen)
+        text = screen_text(app)
+        assert "-WindowStyle Hidden -enc" in text  # the full command line, wrapped
+        assert app.screen.detail.row.name == "powershell.exe"
+        assert [c.name for c in app.screen.detail.chain][:2] == ["WINWORD.EXE", "OUTLOOK.EXE"]
+        await pilot.press("b")
+        await pilot.pause()
+        await pilot.press("tab", "shift+tab")  # the severity list, keyboard only
+        app.screen.query_one("#severity").value = "high"
+        app.screen.query_one("#note").focus()
+        await pilot.press(*"hidden powershell from Word", "enter")
+        await settle(pilot)
+        (finding,) = list_findings(app.engine)
+        assert (finding.severity, finding.note, finding.process_id) == (
+            "high", "hidden powershell from Word", app.screen.detail.row.id)
+        # The detail reloads and lists the finding.
+        assert [f["note"] for f in app.screen.detail.findings] == ["hidden powershell from Word"]
+
+        await pilot.press("3")
+        await settle(pilot)
+        assert isinstance(app.screen, FindingsScreen)
+        await pilot.press("x")
+        await pilot.pause()
+        await pilot.press("enter")  # default: Markdown, proctrail-findings.md
+        await settle(pilot)
+        await pilot.press("x")
+        await pilot.pause()
+        app.screen.query_one("#format").value = "json"
+        await pilot.pause()
+        app.screen.query_one("#path").focus()
+        await pilot.press("enter")
+        await settle(pilot)
+
+    md = (tmp_path / "proctrail-findings.md").read_text()
+    assert "hidden powershell from Word" in md and "[high]" in md
+    assert "WINWORD.EXE" in md and "OUTLOOK.EXE" in md  # the ancestor chain
+    assert "Logon session: CORP\\\\alice, Interactive" in md
+    assert "4688, record" in md and "CommandLine: powershell.exe -NoP" in md
+    (record,) = json.loads((tmp_path / "proctrail-findings.json").read_text())
+    assert record["process"]["image"].endswith("powershell.exe")
+    assert [a["image"].rsplit("\\", 1)[-1] for a in record["ancestors"]] == [
+        "WINWORD.EXE", "OUTLOOK.EXE", "explorer.exe", "userinit.exe", "winlogon.exe"]
+    assert {(e["channel"], e["event_id"]) for e in record["evidence"]} >= {
+        ("Security", 4688), ("Microsoft-Windows-Sysmon/Operational", 1)}
+    assert record["session"]["user"] == "CORP\\alice"
+
+
+async def test_hostile_text_is_shown_literally(tmp_path: Path, xml_log) -> None:
+    ev = xml_log.event
+    log = xml_log("hostile.xml", [ev(4688, 1, "2024-05-01T10:00:00Z", {
+        "NewProcessId": "0x100", "NewProcessName": r"C:\w\[bold red]pwn[/].exe",
+        "ProcessId": "0x4", "SubjectUserName": "[link=http://evil]bob[/link]",
+        "SubjectDomainName": "CORP", "SubjectLogonId": "0x3e7",
+        "CommandLine": "cmd /c &#x1b;[31mRED&#x1b;]0;owned&#x07; [bold red]x[/]"})])
+    engine = open_engine(f"sqlite:///{tmp_path / 'h.db'}")
+    Ingestor(engine).run([str(log)])
+    correlate(engine)
+    app = ProctrailApp(engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        app.open_search("pwn")
+        await settle(pilot)
+        listing = screen_text(app)
+        assert "[bold red]pwn[/].exe" in listing
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, DetailScreen)
+        text = screen_text(app)
+        svg = app.export_screenshot()
+    assert "[bold red]pwn[/].exe" in text and "[link=http://evil]bob[/link]" in text
+    assert "\\x1b[31mRED\\x1b]0;owned\\x07 [bold red]x[/]" in text
+    assert "\x1b" not in svg and "\x07" not in svg
+    assert 'href="http://evil"' not in svg
+
+
+async def test_opening_with_paths_ingests_with_progress_then_shows_the_case(
+        tmp_path: Path) -> None:
+    app = ProctrailApp(open_engine(f"sqlite:///{tmp_path / 'new.db'}"), ingest=[str(LOGS)])
+    async with app.run_test(size=(80, 24)) as pilot:
+        for _ in range(50):
+            await settle(pilot)
+            if isinstance(app.screen, OverviewScreen) and "35 processes" in screen_text(app):
+                break
+        assert isinstance(app.screen, OverviewScreen)
+        assert "35 processes" in screen_text(app)
+
+
+async def test_lazy_tree_expands_collapses_and_jumps_outside_the_session(
+        demo_url: str) -> None:
+    app = ProctrailApp(open_engine(demo_url))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        alice = next(s for s in __import__("proctrail.store.queries.browse", fromlist=["x"])
+                     .session_rows(app.engine) if s.logon_id == "0x5b3f21")
+        app.open_tree(session=alice.id)
+        await settle(pilot)
+        tree = app.screen.query_one(ProcessTree)
+        assert len(tree.nodes_by_id) == 1  # only userinit, nothing below it loaded
+        await pilot.press("e")
+        await settle(pilot)
+        assert len(tree.nodes_by_id) == 14  # the whole session, on demand
+        await pilot.press("c")
+        await pilot.pause()
+        assert not tree.root.children[0].is_expanded
+        await pilot.press("p")  # userinit's parent, winlogon, is in no user session
+        await settle(pilot)
+        assert isinstance(app.screen, TreeScreen) and app.screen.host == "WS01.corp.example"
+        assert cursor_row(app).name == "winlogon.exe"
+
+
+def _at(screen_name: str, size: tuple[int, int]):
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        app = pilot.app
+        if screen_name == "sessions":
+            await pilot.press("2")
+        elif screen_name in ("tree", "detail"):
+            from proctrail.store.queries import browse
+            alice = next(s for s in browse.session_rows(app.engine) if s.logon_id == "0x5b3f21")
+            app.open_tree(session=alice.id)
+            await settle(pilot)
+            await pilot.press("slash", *"regsvr32", "enter")
+            await settle(pilot)
+            if screen_name == "detail":
+                await pilot.press("p", "enter")
+        await settle(pilot)
+        app.clear_notifications()  # toasts time out: keep them out of the pictures
+        await pilot.pause()
+    return run_before
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+@pytest.mark.parametrize("screen_name", ["overview", "sessions", "tree", "detail"])
+def test_snapshots(snap_compare, demo_url: str, screen_name: str,
+                   size: tuple[int, int]) -> None:
+    app = ProctrailApp(open_engine(demo_url))
+    assert snap_compare(app, terminal_size=size, run_before=_at(screen_name, size))
