@@ -236,3 +236,32 @@ def test_snapshots(snap_compare, demo_url: str, screen_name: str,
                    size: tuple[int, int]) -> None:
     app = ProctrailApp(open_engine(demo_url))
     assert snap_compare(app, terminal_size=size, run_before=_at(screen_name, size))
+
+
+async def test_a_wide_level_opens_a_page_at_a_time(tmp_path: Path, xml_log) -> None:
+    ev = xml_log.event
+    log = xml_log("wide.xml", [
+        ev(4688, i, f"2024-05-01T10:{i // 60 % 60:02d}:{i % 60:02d}Z", {
+            "NewProcessId": hex(8 + 4 * i), "NewProcessName": r"C:\w\job.exe",
+            "ProcessId": "0x4", "SubjectLogonId": "0x3e7"}) for i in range(1, 2501)])
+    engine = open_engine(f"sqlite:///{tmp_path / 'wide.db'}")
+    Ingestor(engine).run([str(log)])
+    correlate(engine)
+    app = ProctrailApp(engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.open_tree(host="ws1")
+        await settle(pilot)
+        tree = app.screen.query_one(ProcessTree)
+        (holder,) = tree.root.children  # PID 4, known only from its 2,500 children
+        assert holder.data.children == 2500
+        await pilot.press("l")
+        await settle(pilot)
+        assert len(holder.children) == 1001  # a page, and the "more" line
+        for loaded in (2001, 2500):
+            tree.move_cursor(holder.children[-1])
+            await pilot.pause()
+            await pilot.press("enter")
+            await settle(pilot)
+            assert len(holder.children) == loaded
+        assert len(tree.nodes_by_id) == 2501

@@ -9,14 +9,26 @@ processes opens at once, since only the opened levels exist.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
+from rich.text import Text
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from proctrail.widgets.labels import process_line
+
+PAGE = 1000  # rows per level loaded at once; a "more" line loads the next page
+
+
+@dataclass(frozen=True)
+class More:
+    """The line after a page of rows: what to load next (``parent_id`` None: roots)."""
+
+    parent_id: int | None
+    offset: int
 
 
 class ProcessTree(Tree[Any]):
@@ -45,12 +57,13 @@ class ProcessTree(Tree[Any]):
         self.nodes_by_id: dict[int, TreeNode[Any]] = {}
         self.loaded: set[int] = set()
 
-    def set_roots(self, rows: Iterable[Any]) -> None:
-        """Replace the tree's content with these top-level rows."""
+    def set_roots(self, rows: list[Any]) -> None:
+        """Replace the tree's content with these top-level rows (a page of ``PAGE + 1``
+        at most: one over the page means there are more)."""
         self.clear()
         self.nodes_by_id.clear()
         self.loaded.clear()
-        self._add(self.root, rows)
+        self._add(self.root, rows, More(None, PAGE))
         self.root.expand()
         self.call_after_refresh(self._first_line)
 
@@ -58,26 +71,39 @@ class ProcessTree(Tree[Any]):
         if self.cursor_line < 0 and self.root.children:
             self.move_cursor(self.root.children[0])
 
-    def add_children(self, node: TreeNode[Any], rows: Iterable[Any]) -> None:
-        """Fill ``node`` with its children (once)."""
-        if node.data is None or node.data.id in self.loaded:
+    def add_children(self, node: TreeNode[Any], rows: list[Any]) -> None:
+        """Fill ``node`` with its first page of children (once)."""
+        if node.data is None or isinstance(node.data, More) or node.data.id in self.loaded:
             return
         self.loaded.add(node.data.id)
-        self._add(node, rows)
+        self._add(node, rows, More(node.data.id, PAGE))
 
-    def _add(self, parent: TreeNode[Any], rows: Iterable[Any]) -> None:
-        for row in rows:
+    def add_page(self, marker: TreeNode[Any], rows: list[Any]) -> None:
+        """Replace a "more" line with the next page of rows (and a new "more" line)."""
+        more = marker.data
+        parent = marker.parent
+        if not isinstance(more, More) or parent is None:
+            return
+        marker.remove()
+        self._add(parent, rows, More(more.parent_id, more.offset + PAGE))
+
+    def _add(self, parent: TreeNode[Any], rows: Iterable[Any], more: More) -> None:
+        rows = list(rows)
+        for row in rows[:PAGE]:
             if row.id in self.nodes_by_id:
                 continue  # a lifetime shows once, even if the data loops
             child = parent.add(process_line(row), data=row, allow_expand=row.children > 0)
             self.nodes_by_id[row.id] = child
+        if len(rows) > PAGE:
+            parent.add_leaf(Text(f"… more: enter loads the next {PAGE:,}",
+                                 style="italic dim"), data=more)
 
     def is_loaded(self, node: TreeNode[Any]) -> bool:
-        return node.data is not None and (node.data.id in self.loaded
-                                          or not node.data.children)
+        return isinstance(node.data, More) or node.data is None or (
+            node.data.id in self.loaded or not node.data.children)
 
     def _on_tree_node_expanded(self, event: Tree.NodeExpanded[Any]) -> None:
-        if event.node.data is not None and not self.is_loaded(event.node):
+        if not self.is_loaded(event.node):
             self.post_message(self.NeedChildren(self, event.node))
 
     def action_open_node(self) -> None:

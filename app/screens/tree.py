@@ -14,14 +14,14 @@ from proctrail.store.queries import browse
 from proctrail.store.queries.filters import Filter, parse_filter
 from proctrail.widgets.filter_bar import FilterBar
 from proctrail.widgets.labels import lifetime
-from proctrail.widgets.process_tree import ProcessTree
+from proctrail.widgets.process_tree import PAGE, More, ProcessTree
 from proctrail.widgets.safe import safe
 
 
 def _path_to(engine: Any, process_id: int) -> tuple[list[browse.ProcRow],
                                                     dict[int, list[browse.ProcRow]]]:
     path = browse.chain(engine, process_id)
-    return path, {anc.id: browse.children(engine, anc.id) for anc in path[1:]}
+    return path, {anc.id: browse.children(engine, anc.id, 0, PAGE + 1) for anc in path[1:]}
 
 
 class TreeScreen(CaseScreen):
@@ -68,10 +68,13 @@ class TreeScreen(CaseScreen):
         self.reload()
 
     def reload(self) -> None:
+        self.load(self.roots, 0, then=self.show_roots)
+
+    def roots(self, engine: Any, offset: int) -> list[browse.ProcRow]:
+        """A page of this tree's top-level rows (one more than a page: there are more)."""
         if self.session is not None:
-            self.load(browse.session_roots, self.session, self.flt, then=self.show_roots)
-        else:
-            self.load(browse.host_roots, self.host or "", self.flt, then=self.show_roots)
+            return browse.session_roots(engine, self.session, self.flt, offset, PAGE + 1)
+        return browse.host_roots(engine, self.host or "", self.flt, offset, PAGE + 1)
 
     def show_session(self, s: browse.SessionRow | None) -> None:
         if s is None:
@@ -99,7 +102,7 @@ class TreeScreen(CaseScreen):
 
     def on_process_tree_need_children(self, message: ProcessTree.NeedChildren) -> None:
         node = message.node
-        self.load(browse.children, node.data.id,
+        self.load(browse.children, node.data.id, 0, PAGE + 1,
                   then=lambda rows: message.tree.add_children(node, rows),
                   group=f"children-{node.data.id}")
 
@@ -107,7 +110,8 @@ class TreeScreen(CaseScreen):
 
     def current(self) -> browse.ProcRow | None:
         node = self.query_one(ProcessTree).cursor_node
-        return node.data if node is not None else None
+        return node.data if node is not None and isinstance(node.data, browse.ProcRow) \
+            else None
 
     def reveal(self, process_id: int) -> None:
         """Open the tree down to ``process_id`` and put the cursor on it."""
@@ -129,7 +133,9 @@ class TreeScreen(CaseScreen):
             node = tree.nodes_by_id[path[i].id]
             tree.add_children(node, kids.get(path[i].id, []))
             node.expand()
-        tree.focus_process(path[0].id)
+        if not tree.focus_process(path[0].id):
+            self.notify(f"beyond the first {PAGE:,} children of its parent: open it with "
+                        "enter on the 'more' line", severity="warning")
 
     def action_details(self) -> None:
         row = self.current()
@@ -138,8 +144,18 @@ class TreeScreen(CaseScreen):
 
     def on_tree_node_selected(self, event: ProcessTree.NodeSelected[Any]) -> None:
         event.stop()
-        if event.node.data is not None:
-            self.case.open_detail(event.node.data.id)
+        data = event.node.data
+        if isinstance(data, More):
+            node = event.node
+            tree = self.query_one(ProcessTree)
+            if data.parent_id is None:
+                self.load(self.roots, data.offset, then=lambda rows: tree.add_page(node, rows),
+                          group="page")
+            else:
+                self.load(browse.children, data.parent_id, data.offset, PAGE + 1,
+                          then=lambda rows: tree.add_page(node, rows), group="page")
+        elif data is not None:
+            self.case.open_detail(data.id)
 
     def action_parent(self) -> None:
         row = self.current()
@@ -167,6 +183,8 @@ class TreeScreen(CaseScreen):
             pending = [node]
             while pending:
                 current = pending.pop()
+                if not isinstance(current.data, browse.ProcRow):
+                    continue
                 tree.add_children(current, levels.get(current.data.id, []))
                 pending.extend(current.children)
             node.expand_all()

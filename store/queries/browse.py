@@ -211,8 +211,10 @@ def session_row(engine: Engine, session_id: int) -> SessionRow | None:
     return _session_row(r[0], r[1], r[2]) if r else None
 
 
-def session_roots(engine: Engine, session_id: int, flt: Filter | None = None) -> list[ProcRow]:
-    """The processes of a session whose parent is outside it (or unknown), in start order."""
+def session_roots(engine: Engine, session_id: int, flt: Filter | None = None,
+                  offset: int = 0, limit: int | None = None) -> list[ProcRow]:
+    """The processes of a session whose parent is outside it (or unknown), in start order
+    (``limit`` of them from ``offset``)."""
     parent = aliased(Process)
     query = (_proc_query().outerjoin(parent, parent.id == Process.parent_id)
              .where(Process.session_id == session_id,
@@ -220,20 +222,23 @@ def session_roots(engine: Engine, session_id: int, flt: Filter | None = None) ->
                         parent.session_id != session_id)))
     for cond in (flt or Filter()).processes():
         query = query.where(cond)
-    return _proc_rows(engine, _ordered(query))
+    return _proc_rows(engine, _ordered(query).offset(offset).limit(limit))
 
 
-def host_roots(engine: Engine, host: str, flt: Filter | None = None) -> list[ProcRow]:
-    """The processes of a host with no parent, in start order."""
+def host_roots(engine: Engine, host: str, flt: Filter | None = None, offset: int = 0,
+               limit: int | None = None) -> list[ProcRow]:
+    """The processes of a host with no parent, in start order (a page of them)."""
     query = _proc_query().where(Host.key == host.lower(), Process.parent_id.is_(None))
     for cond in (flt or Filter()).processes():
         query = query.where(cond)
-    return _proc_rows(engine, _ordered(query))
+    return _proc_rows(engine, _ordered(query).offset(offset).limit(limit))
 
 
-def children(engine: Engine, process_id: int) -> list[ProcRow]:
-    """The processes ``process_id`` started, in start order."""
-    return _proc_rows(engine, _ordered(_proc_query().where(Process.parent_id == process_id)))
+def children(engine: Engine, process_id: int, offset: int = 0,
+             limit: int | None = None) -> list[ProcRow]:
+    """The processes ``process_id`` started, in start order (a page of them)."""
+    return _proc_rows(engine, _ordered(_proc_query().where(Process.parent_id == process_id))
+                      .offset(offset).limit(limit))
 
 
 def descendants(engine: Engine, process_id: int, limit: int = 5000
