@@ -265,3 +265,27 @@ async def test_a_wide_level_opens_a_page_at_a_time(tmp_path: Path, xml_log) -> N
             await settle(pilot)
             assert len(holder.children) == loaded
         assert len(tree.nodes_by_id) == 2501
+
+
+async def test_tree_filter_shows_matches_with_their_ancestors(demo_url: str) -> None:
+    from proctrail.store.queries import browse
+
+    app = ProctrailApp(open_engine(demo_url))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        alice = next(s for s in browse.session_rows(app.engine) if s.logon_id == "0x5b3f21")
+        app.open_tree(session=alice.id)
+        await settle(pilot)
+        await pilot.press("f", *"image=*\\regsvr32.exe", "enter")
+        await settle(pilot)
+        tree = app.screen.query_one(ProcessTree)
+        shown = sorted(n.data.name for n in tree.nodes_by_id.values())
+        assert shown == sorted(["userinit.exe", "explorer.exe", "OUTLOOK.EXE", "WINWORD.EXE",
+                                "powershell.exe", "regsvr32.exe"])
+        assert cursor_row(app).name == "userinit.exe"
+        await pilot.press("f", "ctrl+u", "enter")  # an empty filter: everything again
+        await settle(pilot)
+        assert len(tree.nodes_by_id) == 1  # back to the lazy tree, root only
+        await pilot.press("f", *"flags=user_changed", "enter")
+        await settle(pilot)
+        assert [n.data.name for n in tree.nodes_by_id.values()] == ["userinit.exe"]

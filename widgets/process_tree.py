@@ -71,6 +71,26 @@ class ProcessTree(Tree[Any]):
         if self.cursor_line < 0 and self.root.children:
             self.move_cursor(self.root.children[0])
 
+    def set_forest(self, forest: dict[int | None, list[Any]]) -> None:
+        """Show exactly these rows (``{parent id or None: [rows]}``), all opened: a filtered
+        view, where children not given stay hidden."""
+        self.clear()
+        self.nodes_by_id.clear()
+        self.loaded.clear()
+        pending: list[tuple[TreeNode[Any], int | None]] = [(self.root, None)]
+        while pending:
+            parent, key = pending.pop()
+            for row in forest.get(key, []):
+                if row.id in self.nodes_by_id:
+                    continue
+                node = parent.add(process_line(row), data=row,
+                                  allow_expand=bool(forest.get(row.id)))
+                self.nodes_by_id[row.id] = node
+                self.loaded.add(row.id)
+                pending.append((node, row.id))
+        self.root.expand_all()
+        self.call_after_refresh(self._first_line)
+
     def add_children(self, node: TreeNode[Any], rows: list[Any]) -> None:
         """Fill ``node`` with its first page of children (once)."""
         if node.data is None or isinstance(node.data, More) or node.data.id in self.loaded:

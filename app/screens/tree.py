@@ -36,7 +36,7 @@ class TreeScreen(CaseScreen):
         Binding("slash", "find", "Find"),
         Binding("n", "next_hit", "Next hit"),
         Binding("N", "next_hit(-1)", "Prev hit", show=False),
-        Binding("f", "filter", "Filter", show=False),
+        Binding("f", "filter", "Filter"),
         Binding("b", "bookmark", "Bookmark"),
     ]
 
@@ -68,7 +68,19 @@ class TreeScreen(CaseScreen):
         self.reload()
 
     def reload(self) -> None:
-        self.load(self.roots, 0, then=self.show_roots)
+        if self.flt.empty:
+            self.load(self.roots, 0, then=self.show_roots)
+        else:
+            self.load(browse.filtered_forest, self.flt, self.session, self.host,
+                      then=self.show_forest)
+
+    def show_forest(self, found: tuple[dict[int | None, list[browse.ProcRow]], int]) -> None:
+        forest, matched = found
+        tree = self.query_one(ProcessTree)
+        tree.set_forest(forest)
+        self.notify(f"{matched:,} process(es) match {self.flt.describe()}; shown with their "
+                    "ancestors (f, then an empty filter, shows all)", timeout=5)
+        tree.focus()
 
     def roots(self, engine: Any, offset: int) -> list[browse.ProcRow]:
         """A page of this tree's top-level rows (one more than a page: there are more)."""
@@ -92,9 +104,10 @@ class TreeScreen(CaseScreen):
         tree = self.query_one(ProcessTree)
         tree.set_roots(rows)
         if self.session is None:
+            more = "+" if len(rows) > PAGE else ""
             self.query_one("#status", Static).update(Text.assemble(
                 ("host ", "dim"), safe(self.host or "", "bold"),
-                (f"  {len(rows)} root process(es) · {self.flt.describe()}", "dim")))
+                (f"  {min(len(rows), PAGE)}{more} root process(es)", "dim")))
         tree.focus()
         if self.focus_id is not None:
             self.reveal(self.focus_id)

@@ -7,7 +7,7 @@ screens can call them from worker threads and widgets never see SQL.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -342,6 +342,36 @@ def search(engine: Engine, text: str, flt: Filter | None = None,
         query = query.where(cond)
     query = _ordered(query.order_by(None).order_by(Host.key)).limit(limit)
     return _proc_rows(engine, query)
+
+
+def filtered_forest(engine: Engine, flt: Filter, session_id: int | None = None,
+                    host: str | None = None, limit: int = 5000
+                    ) -> tuple[dict[int | None, list[ProcRow]], int]:
+    """The processes of a session (or host) that match ``flt``, with their ancestors in
+    the same scope so that each shows where it ran: ``{parent id or None: [rows]}`` and
+    how many matched (at most ``limit``)."""
+    if host:
+        flt = replace(flt, host=host)
+    matches = search(engine, "", flt, limit, session_id)
+    rows = {r.id: r for r in matches}
+    frontier = {r.parent_id for r in matches if r.parent_id is not None} - rows.keys()
+    while frontier:
+        found: list[ProcRow] = []
+        ids = sorted(frontier)
+        for start in range(0, len(ids), 500):
+            found += _proc_rows(engine, _proc_query().where(Process.id.in_(ids[start:start + 500])))
+        frontier = set()
+        for r in found:
+            if session_id is not None and r.session_id != session_id:
+                continue  # the chain leaves the session: its root is the child
+            rows[r.id] = r
+            if r.parent_id is not None and r.parent_id not in rows:
+                frontier.add(r.parent_id)
+    forest: dict[int | None, list[ProcRow]] = {}
+    for r in sorted(rows.values(), key=lambda r: (r.start_us is not None, r.start_us or 0,
+                                                 r.id)):
+        forest.setdefault(r.parent_id if r.parent_id in rows else None, []).append(r)
+    return forest, len(matches)
 
 
 def _as_pid(text: str) -> int | None:

@@ -1,0 +1,117 @@
+"""The screens' query layer and findings on the demo case: search, filters, stacking,
+starts over time, and bookmarks that survive re-correlation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from proctrail.app.export import to_csv, to_markdown
+from proctrail.store.correlate import correlate
+from proctrail.store.db import open_engine
+from proctrail.store.findings import FindingError, add_finding, list_findings
+from proctrail.store.ingest import Ingestor
+from proctrail.store.queries import browse
+from proctrail.store.queries.filters import Filter, glob_to_like, parse_filter
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def demo(db_url: str):
+    engine = open_engine(db_url)
+    Ingestor(engine).run([str(ROOT / "sample_logs")])
+    correlate(engine)
+    return engine
+
+
+def names(rows: list[browse.ProcRow]) -> list[str]:
+    return [r.name for r in rows]
+
+
+def test_filter_words_and_their_errors() -> None:
+    f = parse_filter("host=WS01 user=alice flags=end_missing,pid_reused "
+                     "from=2026-11-02T08:00 powershell")
+    assert (f.host, f.user, f.image) == ("WS01", "alice", "*powershell*")
+    assert f.flags == {"end_missing", "pid_reused"} and f.start_us == 1793606400000000
+    assert "host=WS01" in f.describe() and Filter().describe() == "no filter"
+    with pytest.raises(ValueError, match="unknown filter 'colour'"):
+        parse_filter("colour=red")
+    with pytest.raises(ValueError, match="not a time: 'yesterday'"):
+        parse_filter("from=yesterday")
+    # Backslash is LIKE's escape here, so a path's backslash is doubled.
+    assert glob_to_like(r"*\te_mp%\?.exe") == r"%\\te\_mp\%\\_.exe"
+
+
+def test_search_by_text_pid_hash_guid_and_filter(demo) -> None:
+    assert names(browse.search(demo, "regsvr32")) == ["regsvr32.exe"]
+    assert names(browse.search(demo, "7020")) == ["powershell.exe"]  # PID
+    assert names(browse.search(demo, "0x1b6c")) == ["powershell.exe"]  # PID in hex
+    ps = browse.search(demo, "7020")[0]
+    guid = browse.process_detail(demo, ps.id).fields["process_guid"]
+    assert names(browse.search(demo, guid.upper())) == ["powershell.exe"]
+    assert "powershell.exe" in names(browse.search(demo, "ead658eec39de"))  # SHA256 part
+    assert browse.search(demo, "%") == []  # LIKE wildcards are literal text
+    only_lnx = browse.search(demo, "", Filter(host="lnx01"))
+    assert {r.host for r in only_lnx} == {"lnx01"} and len(only_lnx) == 16
+    ended = browse.search(demo, "", Filter(flags=frozenset({"user_changed"})))
+    assert names(ended) == ["userinit.exe"]
+    temp = browse.search(demo, "", parse_filter(r"image=*\users\public\*"))
+    assert names(temp) == ["updater.exe"]
+
+
+def test_detail_chain_children_sources(demo) -> None:
+    (ps,) = browse.search(demo, "7020")
+    d = browse.process_detail(demo, ps.id)
+    assert names(d.chain) == ["WINWORD.EXE", "OUTLOOK.EXE", "explorer.exe", "userinit.exe",
+                              "winlogon.exe"]
+    assert names(d.children) == ["conhost.exe", "regsvr32.exe", "ftp.exe", "updater.exe"]
+    assert {(s["role"], s["event_id"]) for s in d.sources} == {
+        ("start", 4688), ("start", 1), ("end", 4689), ("end", 5), ("activity", 22)}
+    start = next(s for s in d.sources if s["event_id"] == 4688)
+    assert start["fields"]["NewProcessName"].endswith("powershell.exe")
+    assert start["file"].endswith("WS01-Security.xml") and start["record_id"] > 0
+    assert d.session is not None and d.session.user == "CORP\\alice"
+
+
+def test_stacking_and_starts_over_time(demo) -> None:
+    pairs = {r["value"]: r["count"] for r in browse.stack(demo, "parent_child", limit=1000)}
+    assert pairs[r"c:\program files\microsoft office\root\office16\winword.exe → "
+                 r"c:\windows\system32\windowspowershell\v1.0\powershell.exe"] == 1
+    images = browse.stack(demo, "image", rarest_first=False, limit=1)
+    assert images[0]["count"] == max(r["count"] for r in browse.stack(demo, "image"))
+    members = browse.stack_members(demo, "image", images[0]["value"])
+    assert len(members) == images[0]["count"]
+    series = browse.starts_over_time(demo, buckets=12)
+    started = sum(1 for r in browse.search(demo, "") if r.start_us is not None)
+    assert set(series) == {"WS01.corp.example", "lnx01"}
+    assert sum(map(sum, series.values())) == started and all(len(v) == 12
+                                                              for v in series.values())
+
+
+def test_findings_survive_recorrelation_and_export(demo, xml_log) -> None:
+    (ps,) = browse.search(demo, "7020")
+    alice = next(s for s in browse.session_rows(demo) if s.logon_id == "0x5b3f21")
+    add_finding(demo, "process", ps.id, "=HYPERLINK(\"http://x\")", "high", author="ana")
+    add_finding(demo, "session", alice.id, "her session", "low", author="ana")
+    with pytest.raises(FindingError, match="unknown severity"):
+        add_finding(demo, "process", ps.id, severity="urgent")
+    # Another host sorting first renumbers every process and session.
+    ev = xml_log.event
+    Ingestor(demo).run([str(xml_log("aaa.xml", [ev(4688, 1, "2026-11-02T08:00:00Z", {
+        "NewProcessId": "0x10", "NewProcessName": r"C:\a.exe", "ProcessId": "0x4"},
+        host="AAA")]))])
+    correlate(demo)
+    (ps_now,) = browse.search(demo, "7020")
+    assert ps_now.id != ps.id and ps_now.findings == 1
+    found = {f.target: f for f in list_findings(demo)}
+    assert found["process"].process_id == ps_now.id and found["process"].severity == "high"
+    alice_now = next(s for s in browse.session_rows(demo) if s.logon_id == "0x5b3f21")
+    assert found["session"].session_id == alice_now.id
+    from proctrail.app.export import findings_records
+    records = findings_records(demo)
+    csv_text = to_csv(records)
+    assert "'=HYPERLINK" in csv_text and ",=HYPERLINK" not in csv_text  # no formula
+    md = to_markdown(records)
+    assert '- note: =HYPERLINK\\("http://x"\\)' in md  # Markdown-escaped text
