@@ -106,6 +106,7 @@ class EvtxRecord:
     process_id: int = 0
     thread_id: int = 0
     user_sid: str | None = None
+    record_id: int | None = None  # None: the next number; larger: a gap before it
 
 
 TemplateKey = tuple[bool, bool, tuple[str | None, ...]]
@@ -317,7 +318,10 @@ class EvtxWriter:
         """Append one record; returns the record id it was given."""
         if self._closed:
             raise ValueError("write to a closed EvtxWriter")
-        record_id = self._next_id
+        record_id = self._next_id if record.record_id is None else record.record_id
+        if record_id < self._next_id:
+            raise ValueError(f"record id {record_id} after {self._next_id - 1}: record ids "
+                             "must increase")
         ticks = filetime(record.time_us)
         names, texts = tuple(zip(*record.data, strict=True)) or ((), ())
         values = _values(record, record_id, ticks, texts)

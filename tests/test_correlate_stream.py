@@ -37,8 +37,12 @@ def test_clock_fixes_follow_record_order_and_give_the_shift_back() -> None:
     order = [fixes.order_us((h, c, s), r, ts) for h, c, s, r, ts in rows]
     assert order[:4] == [t, t + 5 * S, t + 5 * S, t + 15 * S]
     assert order == [*sorted(order[:6]), t - 3600 * S]  # channel 1 in record order
-    assert order[5] - order[4] == S  # spacing kept after the clock is put right
-    assert order[4] - order[3] == JUMP_US  # the step forward gives the shift back
+    assert order[4] == t + 3625 * S  # no logged change: a step forward may be a quiet hour
+    # A logged change back (4616: -1h, then +1h) is the shift used, and given back.
+    logged, _ = clock_fixes(rows, {1: [-3605 * S, 3605 * S]})
+    order = [logged.order_us((h, c, s), r, ts) for h, c, s, r, ts in rows]
+    assert order[2] == t + 5 * S and order[3] == t + 15 * S
+    assert order[4] == t + 20 * S and order[5] - order[4] == S  # put right: no shift
     assert [(f.kind, f.start_us, f.end_us) for f in found] == [
         ("clock_jump", t - 3600 * S, t + 5 * S)]
     assert "1h" in found[0].detail and "record 3" in found[0].detail

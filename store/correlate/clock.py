@@ -3,8 +3,8 @@
 A channel writes records in order, so record numbers are the order things happened even
 when the clock is set back (4616, 520, or no event at all). For each (host, channel,
 source file) in record order, a step back of more than :data:`JUMP_US` starts a segment
-whose times are shifted forward by the jump, for ordering only; a later big step forward
-(the clock put right) gives the shift back. Stored and shown times stay as logged; each
+whose times are shifted forward by the jump, for ordering only; a later step forward that
+a logged change explains (the clock put right) gives the shift back. Stored and shown times stay as logged; each
 jump is an integrity anomaly.
 """
 
@@ -87,11 +87,14 @@ def clock_fixes(rows: Iterable[tuple[int, int, int, int, int | None]],
                                    f"record {rid} is {span(last_raw[1] - ts)} earlier than "
                                    f"record {last_raw[0]}: ordered by record number"))
             elif step > JUMP_US and offset > 0:
+                # Put right again: only a logged change says by how much. (A quiet hour
+                # in a sparse log looks the same as a clock set forward.)
                 logged = _known(changes, host, max(1, step - LOGGED_SLACK_US), step)
-                relax = min(offset, logged if logged is not None else step - JUMP_US)
-                offset -= relax
-                corrected -= relax
-                fixes.add(key, rid, offset)
+                if logged is not None:
+                    relax = min(offset, logged)
+                    offset -= relax
+                    corrected -= relax
+                    fixes.add(key, rid, offset)
         last = corrected if last is None or corrected > last else last
         last_raw = (rid, ts)
     return fixes, found

@@ -63,9 +63,16 @@ def account(domain: str | None, name: str | None) -> str:
 
 
 def logon_hex(text: str | None) -> str:
-    """Logon ids as lower-case hex (``0x3e7``), however the source spelled them."""
+    """Logon ids as lower-case hex (``0x3e7``), however the source spelled them, Windows
+    2003's ``(0x0,0x3E7)`` (high and low parts) included."""
     if not text:
         return ""
+    if text.startswith("(") and text.endswith(")") and "," in text:
+        high, _, low = text[1:-1].partition(",")
+        try:
+            return hex((int(high, 16) << 32) | int(low, 16))
+        except ValueError:
+            return text.strip().lower()
     try:
         return hex(int(text, 16) if text.strip()[:2].lower() == "0x" else int(text))
     except ValueError:

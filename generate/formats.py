@@ -1,0 +1,112 @@
+"""Writing a simulated host's records: binary EVTX, Windows XML export, evtx_dump JSON
+lines, raw auditd. Every format holds the same events; all output is deterministic."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+
+from proctrail.generate.evtx_writer import EvtxRecord, EvtxWriter
+from proctrail.generate.linux import LinuxHost
+from proctrail.generate.model import SECOND, Record
+
+FORMATS = ("evtx", "xml", "jsonl")
+EVENT_NS = "http://schemas.microsoft.com/win/2004/08/events/event"
+
+
+def evtx_record(r: Record) -> EvtxRecord:
+    return EvtxRecord(event_id=r.event_id, time_us=r.logged_us, channel=r.channel,
+                      provider=r.provider[0], computer=r.host, data=list(r.data),
+                      provider_guid=r.provider[1], version=r.version, level=r.level,
+                      task=r.task, keywords=r.keywords, process_id=r.pid, thread_id=r.tid,
+                      user_sid=r.user_sid, record_id=r.record_id)
+
+
+def write_evtx(target: Path | io.BytesIO, records: Iterable[Record]) -> int:
+    n = 0
+    with EvtxWriter(target) as writer:
+        for r in records:
+            writer.write(evtx_record(r))
+            n += 1
+    return n
+
+
+def _text(value: str) -> str:
+    out = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return "".join(f"&#x{ord(c):x};" if ord(c) < 32 and c not in "\t\n\r" else c for c in out)
+
+
+def _attr(value: str) -> str:
+    return _text(value).replace("'", "&apos;")
+
+
+def _system_time(us: int) -> str:
+    stamp = datetime.fromtimestamp(us // SECOND, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{stamp}.{us % SECOND:06d}0Z"
+
+
+def render_xml(r: Record) -> str:
+    """One ``<Event>`` as Event Viewer's "Save as XML" writes it."""
+    name, guid = r.provider
+    provider = f"<Provider Name='{_attr(name)}'" + (f" Guid='{guid}'/>" if guid else "/>")
+    security = f"<Security UserID='{r.user_sid}'/>" if r.user_sid else "<Security/>"
+    data = "".join(f"<Data Name='{_attr(k)}'>{_text(v)}</Data>" if k is not None
+                   else f"<Data>{_text(v)}</Data>" for k, v in r.data)
+    return (f"<Event xmlns='{EVENT_NS}'><System>{provider}<EventID>{r.event_id}</EventID>"
+            f"<Version>{r.version}</Version><Level>{r.level}</Level><Task>{r.task}</Task>"
+            f"<Opcode>0</Opcode><Keywords>0x{r.keywords:x}</Keywords>"
+            f"<TimeCreated SystemTime='{_system_time(r.logged_us)}'/>"
+            f"<EventRecordID>{r.record_id}</EventRecordID><Correlation/>"
+            f"<Execution ProcessID='{r.pid}' ThreadID='{r.tid}'/>"
+            f"<Channel>{_text(r.channel)}</Channel><Computer>{_text(r.host)}</Computer>"
+            f"{security}</System><EventData>{data}</EventData></Event>")
+
+
+def write_xml(path: Path, records: Iterable[Record]) -> int:
+    n = 0
+    with path.open("w", encoding="utf-8", newline="\r\n") as out:
+        out.write('<?xml version="1.0" encoding="utf-8" standalone="yes"?>\n<Events>\n')
+        for r in records:
+            out.write(render_xml(r) + "\n")
+            n += 1
+        out.write("</Events>\n")
+    return n
+
+
+def write_jsonl(path: Path, records: Iterable[Record]) -> int:
+    """``evtx_dump -o jsonl``: the Rust parser's JSON of the same records, one a line."""
+    from evtx import PyEvtxParser
+
+    buf = io.BytesIO()
+    write_evtx(buf, records)
+    buf.seek(0)
+    n = 0
+    with path.open("wb") as out:
+        for item in PyEvtxParser(buf).records_json():
+            out.write(orjson.dumps(orjson.loads(item["data"])) + b"\n")
+            n += 1
+    return n
+
+
+def write_windows(base: Path, records: list[Record], formats: Iterable[str]) -> list[Path]:
+    """One file per format for a channel's records: ``base.evtx``, ``.xml``, ``.jsonl``."""
+    out = []
+    for fmt in formats:
+        path = base.with_name(f"{base.name}.{fmt}")
+        {"evtx": write_evtx, "xml": write_xml, "jsonl": write_jsonl}[fmt](path, records)
+        out.append(path)
+    return out
+
+
+def write_audit(path: Path, host: LinuxHost) -> int:
+    """The host's raw audit.log."""
+    n = 0
+    with path.open("w", encoding="utf-8", newline="\n") as out:
+        for event in host.written_audit():
+            out.write("\n".join(event.lines) + "\n")
+            n += 1
+    return n
