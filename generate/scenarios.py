@@ -3,6 +3,7 @@ for, auditd for Linux hosts, and ``truth.json`` beside them."""
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +28,11 @@ def anomalies(hosts: list[Host]) -> list[dict[str, Any]]:
             continue
         for channel in host.channels:
             written = host.written(channel)
-            gaps = sum(1 for a, b in zip(written, written[1:], strict=False)
+            gaps = sum(1 for a, b in pairwise(written)
                        if b.record_id > a.record_id + 1)
             if gaps:
                 out.append({"host": host.name, "kind": "record_gap", "count": gaps})
-            steps = sum(1 for a, b in zip(written, written[1:], strict=False)
+            steps = sum(1 for a, b in pairwise(written)
                         if b.logged_us < a.logged_us - 60_000_000)
             if steps:
                 out.append({"host": host.name, "kind": "clock_jump", "count": steps})

@@ -60,10 +60,10 @@ class WindowsHost(Host):
 
     def _guid(self, true_us: int) -> str:
         self._guid_counter += 1
-        return ("{%08x-%04x-%04x-%04x-%012x}" % (
-            int.from_bytes(self.name.encode()[:4].ljust(4, b"_"), "big"),
-            (true_us // SECOND) & 0xFFFF, (true_us // SECOND >> 16) & 0xFFFF,
-            self._guid_counter & 0xFFFF, 0x0B00 + (self._guid_counter >> 16)))
+        head = int.from_bytes(self.name.encode()[:4].ljust(4, b"_"), "big")
+        seconds = true_us // SECOND
+        return (f"{{{head:08x}-{seconds & 0xFFFF:04x}-{seconds >> 16 & 0xFFFF:04x}-"
+                f"{self._guid_counter & 0xFFFF:04x}-{0x0B00 + (self._guid_counter >> 16):012x}}}")
 
     def _subject(self, a: Account) -> list[tuple[str | None, str]]:
         return [("SubjectUserSid", a.sid), ("SubjectUserName", a.name),

@@ -7,7 +7,7 @@ import itertools
 from pathlib import Path
 
 from proctrail.store.correlate import correlate
-from proctrail.store.correlate.clock import JUMP_US, clock_fixes
+from proctrail.store.correlate.clock import clock_fixes
 from proctrail.store.correlate.extract import SECURITY, SYSMON, ProcEvent
 from proctrail.store.correlate.lifetimes import HostLifetimes, build_lifetimes
 from proctrail.store.db import open_engine

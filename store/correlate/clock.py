@@ -3,9 +3,9 @@
 A channel writes records in order, so record numbers are the order things happened even
 when the clock is set back (4616, 520, or no event at all). For each (host, channel,
 source file) in record order, a step back of more than :data:`JUMP_US` starts a segment
-whose times are shifted forward by the jump, for ordering only; a later step forward that
-a logged change explains (the clock put right) gives the shift back. Stored and shown times stay as logged; each
-jump is an integrity anomaly.
+whose times are shifted forward by the jump, for ordering only; a later step forward
+that a logged change explains (the clock put right) gives the shift back. Stored and
+shown times stay as logged; each jump is an integrity anomaly.
 """
 
 from __future__ import annotations
