@@ -112,6 +112,24 @@ def build_parser() -> argparse.ArgumentParser:
                       help="with --process: its parent chain up to the root")
     tree.add_argument("--db", help=db_help)
 
+    gen = sub.add_parser(
+        "generate", help="write scenario logs with known truth (demo, or any size)",
+        description="Write a scenario's logs and its truth file into a folder: 'demo' (a "
+                    "small intrusion over four hosts: the bundled sample_logs/) or 'scale' "
+                    "(process trees of any size, streamed, for benchmarks). Seeded: the same "
+                    "seed writes the same bytes.")
+    gen.add_argument("scenario", choices=("demo", "scale"))
+    gen.add_argument("--out", required=True, type=Path, help="folder to write into")
+    gen.add_argument("--seed", type=int, default=None, help="random seed (default: fixed)")
+    gen.add_argument("--format", default="evtx", metavar="LIST",
+                     help="Windows log formats, comma-separated: evtx, xml, jsonl "
+                          "(default evtx; Linux hosts always write raw auditd)")
+    gen.add_argument("--truth", type=Path, default=None,
+                     help="where the truth file goes (default: beside the folder, "
+                          "OUT.truth.json or OUT.truth.jsonl for scale)")
+    gen.add_argument("--processes", type=int, default=10_000, help="scale: processes in all")
+    gen.add_argument("--hosts", type=int, default=1, help="scale: Windows hosts")
+
     op = sub.add_parser(
         "open", help="open the investigator TUI (the default with no command)",
         description="Open the investigator TUI on the case store; log paths given are read "
@@ -140,6 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "open":
             return _open(args)
+        if args.command == "generate":
+            return _generate(args)
         if args.command == "ingest":
             return _ingest(args)
         if args.command == "stats":
@@ -163,6 +183,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     parser.print_help()
     return EXIT_USAGE
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from proctrail.generate.formats import FORMATS
+    from proctrail.generate.scale import write_scale
+    from proctrail.generate.scenarios import default_truth, write_demo
+
+    formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        _error(f"unknown log format {unknown[0] if unknown else args.format!r}: use "
+               f"{', '.join(FORMATS)}")
+        return EXIT_USAGE
+    if args.scenario == "demo":
+        truth = args.truth or default_truth(args.out)
+        files = write_demo(args.out, **({"seed": args.seed} if args.seed is not None else {}),
+                           formats=formats, truth_path=truth)
+    else:
+        if args.processes < 1 or args.hosts < 1:
+            _error("--processes and --hosts must be at least 1")
+            return EXIT_USAGE
+        truth = args.truth or default_truth(args.out, ".jsonl")
+        files = write_scale(args.out, args.processes, args.hosts,
+                            seed=args.seed if args.seed is not None else 1, formats=formats,
+                            truth_path=truth)
+    size = sum(f.stat().st_size for f in files)
+    print(f"wrote {len(files)} log file(s), {size / 1e6:.1f} MB, into {args.out}; "
+          f"truth in {truth}")
+    return EXIT_OK
 
 
 def _open(args: argparse.Namespace) -> int:

@@ -78,8 +78,12 @@ def ws01(rng: random.Random) -> WindowsHost:
     w = WindowsHost("WS01.corp.example", rng)
     boot = _boot(w)
     services, winlogon = boot["services"], boot["winlogon"]
-    # bob logged on days ago; his explorer still runs (no start, no end in these logs).
-    w.existing(0x1F4C, "C:\\Windows\\explorer.exe", "C:\\Windows\\Explorer.EXE", BOB)
+    # bob logged on days ago; his explorer has run since (its start is not in the logs).
+    bobs = w.existing(0x1F4C, "C:\\Windows\\explorer.exe", "C:\\Windows\\Explorer.EXE", BOB)
+    onedrive = w.start(at(9.5), "C:\\Users\\bob\\AppData\\Local\\Microsoft\\OneDrive\\"
+                       "OneDrive.exe", "OneDrive.exe /background", bobs)
+    w.exit(at(16.9), onedrive)
+    w.exit(at(17.0), bobs)
     _background(w, services, rng, 6.0, 18.0, 12)
     s = w.logon(at(8.2), ALICE, "Interactive", "127.0.0.1", "WS01")
     userinit = w.start(at(8.2) + 400_000, SYS32 + "userinit.exe", SYS32 + "userinit.exe",

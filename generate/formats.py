@@ -66,40 +66,62 @@ def render_xml(r: Record) -> str:
             f"{security}</System><EventData>{data}</EventData></Event>")
 
 
-def write_xml(path: Path, records: Iterable[Record]) -> int:
-    n = 0
-    with path.open("w", encoding="utf-8", newline="\r\n") as out:
-        out.write('<?xml version="1.0" encoding="utf-8" standalone="yes"?>\n<Events>\n')
-        for r in records:
-            out.write(render_xml(r) + "\n")
-            n += 1
-        out.write("</Events>\n")
-    return n
+class ChannelFiles:
+    """One channel's records written one at a time to every format asked for: ``.evtx``
+    and ``.xml`` as they come, ``.jsonl`` from the finished EVTX (memory stays flat)."""
+
+    def __init__(self, base: Path, formats: Iterable[str]) -> None:
+        self.formats = tuple(formats)
+        unknown = set(self.formats) - set(FORMATS)
+        if unknown:
+            raise ValueError(f"unknown log format {sorted(unknown)[0]!r}: use "
+                             f"{', '.join(FORMATS)}")
+        self.paths = [base.with_name(f"{base.name}.{fmt}") for fmt in self.formats]
+        self.evtx_path = base.with_name(f"{base.name}.evtx")
+        self.evtx: EvtxWriter | None = None
+        if "evtx" in self.formats or "jsonl" in self.formats:
+            self.evtx = EvtxWriter(self.evtx_path)
+        self.xml = None
+        if "xml" in self.formats:
+            self.xml = base.with_name(f"{base.name}.xml").open("w", encoding="utf-8",
+                                                               newline="\r\n")
+            self.xml.write('<?xml version="1.0" encoding="utf-8" standalone="yes"?>\n'
+                           "<Events>\n")
+
+    def write(self, r: Record) -> None:
+        if self.evtx is not None:
+            self.evtx.write(evtx_record(r))
+        if self.xml is not None:
+            self.xml.write(render_xml(r) + "\n")
+
+    def close(self) -> list[Path]:
+        if self.xml is not None:
+            self.xml.write("</Events>\n")
+            self.xml.close()
+        if self.evtx is not None:
+            self.evtx.close()
+            if "jsonl" in self.formats:
+                _evtx_to_jsonl(self.evtx_path, self.evtx_path.with_suffix(".jsonl"))
+            if "evtx" not in self.formats:
+                self.evtx_path.unlink()
+        return self.paths
 
 
-def write_jsonl(path: Path, records: Iterable[Record]) -> int:
-    """``evtx_dump -o jsonl``: the Rust parser's JSON of the same records, one a line."""
+def _evtx_to_jsonl(source: Path, target: Path) -> None:
+    """``evtx_dump -o jsonl``: the Rust parser's JSON of each record, one a line."""
     from evtx import PyEvtxParser
 
-    buf = io.BytesIO()
-    write_evtx(buf, records)
-    buf.seek(0)
-    n = 0
-    with path.open("wb") as out:
-        for item in PyEvtxParser(buf).records_json():
+    with target.open("wb") as out:
+        for item in PyEvtxParser(str(source)).records_json():
             out.write(orjson.dumps(orjson.loads(item["data"])) + b"\n")
-            n += 1
-    return n
 
 
-def write_windows(base: Path, records: list[Record], formats: Iterable[str]) -> list[Path]:
+def write_windows(base: Path, records: Iterable[Record], formats: Iterable[str]) -> list[Path]:
     """One file per format for a channel's records: ``base.evtx``, ``.xml``, ``.jsonl``."""
-    out = []
-    for fmt in formats:
-        path = base.with_name(f"{base.name}.{fmt}")
-        {"evtx": write_evtx, "xml": write_xml, "jsonl": write_jsonl}[fmt](path, records)
-        out.append(path)
-    return out
+    files = ChannelFiles(base, formats)
+    for r in records:
+        files.write(r)
+    return files.close()
 
 
 def write_audit(path: Path, host: LinuxHost) -> int:

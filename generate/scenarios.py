@@ -43,8 +43,13 @@ def anomalies(hosts: list[Host]) -> list[dict[str, Any]]:
     return sorted(out, key=lambda a: (a["host"], a["kind"]))
 
 
+def default_truth(out: Path, suffix: str = ".json") -> Path:
+    """Beside the folder, not in it, so that ingesting the folder reads only logs."""
+    return out.with_name(out.name + ".truth" + suffix)
+
+
 def write_hosts(out: Path, hosts: list[Host], formats: tuple[str, ...], scenario: str,
-                seed: int) -> list[Path]:
+                seed: int, truth_path: Path | None = None) -> list[Path]:
     """Every host's logs in ``out`` and the truth file; returns the log files."""
     out.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
@@ -58,13 +63,13 @@ def write_hosts(out: Path, hosts: list[Host], formats: tuple[str, ...], scenario
         for channel in host.channels:
             files += write_windows(out / f"{short}-{CHANNEL_FILES.get(channel, channel)}",
                                    host.written(channel), formats)
-    (out / "truth.json").write_bytes(orjson.dumps(
+    (truth_path or default_truth(out)).write_bytes(orjson.dumps(
         truth(hosts, anomalies(hosts), scenario, seed),
         option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
     return files
 
 
-def write_demo(out: Path, seed: int = 20261102, formats: tuple[str, ...] = ("evtx",)
-               ) -> list[Path]:
-    """The demo scenario into ``out``."""
-    return write_hosts(out, demo.build(seed), formats, "demo", seed)
+def write_demo(out: Path, seed: int = 20261102, formats: tuple[str, ...] = ("evtx",),
+               truth_path: Path | None = None) -> list[Path]:
+    """The demo scenario into ``out`` (truth beside it, or at ``truth_path``)."""
+    return write_hosts(out, demo.build(seed), formats, "demo", seed, truth_path)

@@ -15,9 +15,8 @@ from proctrail.generate.model import SECURITY, Host, SimProc, SimSession
 from proctrail.generate.windows import WindowsHost
 from proctrail.store.timefmt import iso
 
-# Flags the truth states exactly; others (pid_reused, parent_mismatch ...) are checked by
-# the scenario's own tests where it plants them.
-CHECKED_FLAGS = ("start_missing", "end_missing", "placeholder", "user_changed",
+# Flags the truth states exactly; others (parent_mismatch, exec ...) are not planted.
+CHECKED_FLAGS = ("start_missing", "end_missing", "placeholder", "pid_reused", "user_changed",
                  "token_changed", "clock_jump")
 
 
@@ -77,9 +76,19 @@ def host_truth(host: Host) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
             flags.add("clock_jump")
         lifetimes[id(p)] = {
             "host": host.name, "pid": p.pid, "image": p.image, "command_line": p.command_line,
-            "start": iso(start), "end": iso(end), "user": _user(host, p),
+            "start": iso(start), "end": iso(end),
+            "user": _user(host, p) if starts else "",  # who it ran as is told at its start
             "logon_id": _logon_id(host, p), "flags": sorted(flags), "parent": None,
             "_proc": p, "_starts": bool(starts)}
+    last: dict[int, dict[str, Any]] = {}
+    for p in procs:  # a start under a PID whose last process seems to run on: reused
+        lt = lifetimes.get(id(p))
+        if lt is None:
+            continue
+        before = last.get(p.pid)
+        if lt["_starts"] and before is not None and "end_missing" in before["flags"]:
+            lt["flags"] = sorted({*lt["flags"], "pid_reused"})
+        last[p.pid] = lt
     for p in procs:
         lt = lifetimes.get(id(p))
         if lt is None or not lt["_starts"] or p.parent is None:
@@ -87,6 +96,8 @@ def host_truth(host: Host) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         parent = lifetimes.get(id(p.parent))
         if parent is not None:
             lt["parent"] = _key(parent)
+            if not parent["_starts"]:  # met first through its child: a placeholder
+                parent["flags"] = sorted({*parent["flags"], "placeholder"})
             continue
         # The creator left no record: its children describe a placeholder (legacy 592 names
         # no parent image).
@@ -142,3 +153,29 @@ def truth(hosts: list[Host], anomalies: list[dict[str, Any]], scenario: str,
     return {"scenario": scenario, "seed": seed, "hosts": sorted(h.name for h in hosts),
             "checked_flags": list(CHECKED_FLAGS), "lifetimes": lifetimes,
             "sessions": sessions, "anomalies": anomalies}
+
+
+COMPARED = ("start", "end", "user", "logon_id", "flags", "parent")
+
+
+def diff_lifetimes(exported: list[dict[str, Any]], expected: list[dict[str, Any]]
+                   ) -> dict[str, list[Any]]:
+    """How correlated lifetimes (``export processes`` records) differ from the truth:
+    ``missing`` and ``extra`` keys, and ``different`` (key, field, expected, found)."""
+    by_id = {p["id"]: p for p in exported}
+
+    def key(p: dict[str, Any]) -> str:
+        return lifetime_key(p["host"], p["pid"], p["image"], p["start"], p["end"])
+
+    found = {}
+    for p in exported:
+        parent = by_id.get(p["parent_id"])
+        found[key(p)] = {"start": p["start"], "end": p["end"], "user": p["user"],
+                         "logon_id": p["logon_id"], "parent": key(parent) if parent else None,
+                         "flags": sorted(set(p["flags"]) & set(CHECKED_FLAGS))}
+    want = {lt["key"]: lt for lt in expected}
+    different = [(k, name, want[k][name], found[k][name])
+                 for k in sorted(want.keys() & found.keys()) for name in COMPARED
+                 if want[k][name] != found[k][name]]
+    return {"missing": sorted(want.keys() - found.keys()),
+            "extra": sorted(found.keys() - want.keys()), "different": different}

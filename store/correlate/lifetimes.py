@@ -316,6 +316,9 @@ class HostLifetimes:
         lt.end_user = lt.end_user or e.user
         if not lt.image:
             lt.image = e.image
+        if not lt.logon_id and e.logon_id:  # a placeholder's session, learnt from its end
+            lt.logon_id = e.logon_id
+            self.link(lt)
         if (lt.start_us is not None and lt.end_us is not None and lt.end_us < lt.start_us):
             lt.flags.add("clock_jump")  # ends before it starts: the clock went back
         if first:
