@@ -122,8 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--out", required=True, type=Path, help="folder to write into")
     gen.add_argument("--seed", type=int, default=None, help="random seed (default: fixed)")
     gen.add_argument("--format", default="evtx", metavar="LIST",
-                     help="Windows log formats, comma-separated: evtx, xml, jsonl "
-                          "(default evtx; Linux hosts always write raw auditd)")
+                     help="Windows log formats, comma-separated: evtx, xml, jsonl; or mixed "
+                          "(demo: the first Windows host as XML exports, the others as "
+                          "EVTX, as sample_logs/ holds it). Default evtx; Linux hosts "
+                          "always write raw auditd")
     gen.add_argument("--truth", type=Path, default=None,
                      help="where the truth file goes (default: beside the folder, "
                           "OUT.truth.json or OUT.truth.jsonl for scale)")
@@ -191,7 +193,7 @@ def _generate(args: argparse.Namespace) -> int:
     from proctrail.generate.scenarios import default_truth, write_demo
 
     formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
-    unknown = [f for f in formats if f not in FORMATS]
+    unknown = [f for f in formats if f not in (*FORMATS, "mixed")]
     if unknown or not formats:
         _error(f"unknown log format {unknown[0] if unknown else args.format!r}: use "
                f"{', '.join(FORMATS)}")
@@ -201,6 +203,9 @@ def _generate(args: argparse.Namespace) -> int:
         files = write_demo(args.out, **({"seed": args.seed} if args.seed is not None else {}),
                            formats=formats, truth_path=truth)
     else:
+        if "mixed" in formats:
+            _error("--format mixed is for the demo; scale takes evtx, xml, jsonl")
+            return EXIT_USAGE
         if args.processes < 1 or args.hosts < 1:
             _error("--processes and --hosts must be at least 1")
             return EXIT_USAGE

@@ -84,6 +84,7 @@ def ws01(rng: random.Random) -> WindowsHost:
                        "OneDrive.exe", "OneDrive.exe /background", bobs)
     w.exit(at(16.9), onedrive)
     w.exit(at(17.0), bobs)
+    w.logon(at(6.0), SYSTEM, "Service", elevated=True)  # the services' logon, with 4672
     _background(w, services, rng, 6.0, 18.0, 12)
     s = w.logon(at(8.2), ALICE, "Interactive", "127.0.0.1", "WS01")
     userinit = w.start(at(8.2) + 400_000, SYS32 + "userinit.exe", SYS32 + "userinit.exe",
@@ -109,6 +110,10 @@ def ws01(rng: random.Random) -> WindowsHost:
     updater = w.start(t + 16 * SECOND, "C:\\Users\\Public\\updater.exe",
                       "C:\\Users\\Public\\updater.exe --silent", ps)
     w.connect(t + 20 * SECOND, updater, ATTACKER, 443)
+    # Its output is meant for a terminal: markup and escape sequences in a command line.
+    echo = w.start(t + 25 * SECOND, SYS32 + "cmd.exe", "cmd.exe /c echo [bold red]x[/bold red]"
+                   " \x1b[31mupdate ok\x1b[0m\x1b]0;pwned\x07", updater)
+    w.exit(t + 26 * SECOND, echo)
     reg = w.start(t + 18 * SECOND, SYS32 + "reg.exe", "reg.exe add HKCU\\Software\\Microsoft\\"
                   "Windows\\CurrentVersion\\Run /v updater /d C:\\Users\\Public\\updater.exe /f",
                   ps)

@@ -3,6 +3,7 @@ for, auditd for Linux hosts, and ``truth.json`` beside them."""
 
 from __future__ import annotations
 
+from collections import Counter
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ from proctrail.generate.windows import WindowsHost
 
 SCENARIOS = ("demo", "scale")
 CHANNEL_FILES = {"Security": "Security", "Microsoft-Windows-Sysmon/Operational": "Sysmon"}
+# ``mixed``: a case as it arrives: the first Windows host as XML exports, the rest as EVTX.
+MIXED = "mixed"
 
 
 def anomalies(hosts: list[Host]) -> list[dict[str, Any]]:
@@ -53,19 +56,38 @@ def write_hosts(out: Path, hosts: list[Host], formats: tuple[str, ...], scenario
     """Every host's logs in ``out`` and the truth file; returns the log files."""
     out.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
+    counts: dict[str, dict[str, int]] = {}
+    total = 0
+    first_windows = True
     for host in hosts:
         short = host.name.split(".")[0]
         if isinstance(host, LinuxHost):
             path = out / f"{short}-audit.log"
             write_audit(path, host)
             files.append(path)
+            syscalls = {"start": 59, "end": 231}  # execve, exit_group; PAM records are 0
+            counts[path.name] = dict(sorted(Counter(
+                f"auditd/{syscalls.get(e.role, 0)}" for e in host.audit).items()))
+            total += len(host.audit)
             continue
+        host_formats = formats
+        if MIXED in formats:
+            host_formats = ("xml",) if first_windows else ("evtx",)
+        first_windows = False
         for channel in host.channels:
-            files += write_windows(out / f"{short}-{CHANNEL_FILES.get(channel, channel)}",
-                                   host.written(channel), formats)
+            records = host.written(channel)
+            written = write_windows(out / f"{short}-{CHANNEL_FILES.get(channel, channel)}",
+                                    records, host_formats)
+            files += written
+            total += len(records)
+            for path in written:
+                counts[path.name] = dict(sorted(Counter(
+                    f"{channel}/{r.event_id}" for r in records).items()))
+    doc = truth(hosts, anomalies(hosts), scenario, seed)
+    doc["files"] = counts
+    doc["events_total"] = total  # each event once, however many formats hold it
     (truth_path or default_truth(out)).write_bytes(orjson.dumps(
-        truth(hosts, anomalies(hosts), scenario, seed),
-        option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
+        doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
     return files
 
 

@@ -3,11 +3,13 @@ starts over time, and bookmarks that survive re-correlation."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from proctrail.app.export import to_csv, to_markdown
+from proctrail.generate.model import fake_hash
 from proctrail.store.correlate import correlate
 from proctrail.store.db import open_engine
 from proctrail.store.findings import FindingError, add_finding, list_findings
@@ -26,8 +28,17 @@ def demo(db_url: str):
     return engine
 
 
+TRUTH = json.loads((ROOT / "tests/data/sample_logs_truth.json").read_text())
+POWERSHELL = r"C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe"
+
+
 def names(rows: list[browse.ProcRow]) -> list[str]:
     return [r.name for r in rows]
+
+
+def powershell(engine) -> browse.ProcRow:
+    (row,) = browse.search(engine, "", parse_filter(r"image=*\powershell.exe"))
+    return row
 
 
 def test_filter_words_and_their_errors() -> None:
@@ -46,29 +57,33 @@ def test_filter_words_and_their_errors() -> None:
 
 def test_search_by_text_pid_hash_guid_and_filter(demo) -> None:
     assert names(browse.search(demo, "regsvr32")) == ["regsvr32.exe"]
-    assert names(browse.search(demo, "7020")) == ["powershell.exe"]  # PID
-    assert names(browse.search(demo, "0x1b6c")) == ["powershell.exe"]  # PID in hex
-    ps = browse.search(demo, "7020")[0]
+    ps = powershell(demo)
+    assert ps.id in {r.id for r in browse.search(demo, str(ps.pid))}  # PID
+    assert ps.id in {r.id for r in browse.search(demo, hex(ps.pid))}  # PID in hex
     guid = browse.process_detail(demo, ps.id).fields["process_guid"]
     assert names(browse.search(demo, guid.upper())) == ["powershell.exe"]
-    assert "powershell.exe" in names(browse.search(demo, "ead658eec39de"))  # SHA256 part
+    sha256 = fake_hash("sha256", POWERSHELL)[10:30].lower()
+    assert names(browse.search(demo, sha256)) == ["powershell.exe"]  # part of a hash
     assert browse.search(demo, "%") == []  # LIKE wildcards are literal text
     only_lnx = browse.search(demo, "", Filter(host="lnx01"))
-    assert {r.host for r in only_lnx} == {"lnx01"} and len(only_lnx) == 16
-    ended = browse.search(demo, "", Filter(flags=frozenset({"user_changed"})))
-    assert names(ended) == ["userinit.exe"]
+    assert {r.host for r in only_lnx} == {"lnx01"}
+    assert len(only_lnx) == sum(lt["host"] == "lnx01" for lt in TRUTH["lifetimes"])
+    runas = browse.search(demo, "", Filter(flags=frozenset({"user_changed"})))
+    # winlogon's userinit for alice, alice's runas, services started as NETWORK SERVICE
+    assert {"cmd.exe", "userinit.exe", "WmiPrvSE.exe"} == set(names(runas))
+    assert len(runas) == sum("user_changed" in lt["flags"] for lt in TRUTH["lifetimes"])
     temp = browse.search(demo, "", parse_filter(r"image=*\users\public\*"))
     assert names(temp) == ["updater.exe"]
 
 
 def test_detail_chain_children_sources(demo) -> None:
-    (ps,) = browse.search(demo, "7020")
-    d = browse.process_detail(demo, ps.id)
+    d = browse.process_detail(demo, powershell(demo).id)
     assert names(d.chain) == ["WINWORD.EXE", "OUTLOOK.EXE", "explorer.exe", "userinit.exe",
                               "winlogon.exe"]
-    assert names(d.children) == ["conhost.exe", "regsvr32.exe", "ftp.exe", "updater.exe"]
+    assert names(d.children) == ["regsvr32.exe", "ftp.exe", "updater.exe", "reg.exe"]
     assert {(s["role"], s["event_id"]) for s in d.sources} == {
-        ("start", 4688), ("start", 1), ("end", 4689), ("end", 5), ("activity", 22)}
+        ("start", 4688), ("start", 1), ("end", 4689), ("end", 5), ("activity", 22),
+        ("activity", 3)}
     start = next(s for s in d.sources if s["event_id"] == 4688)
     assert start["fields"]["NewProcessName"].endswith("powershell.exe")
     assert start["file"].endswith("WS01-Security.xml") and start["record_id"] > 0
@@ -85,13 +100,13 @@ def test_stacking_and_starts_over_time(demo) -> None:
     assert len(members) == images[0]["count"]
     series = browse.starts_over_time(demo, buckets=12)
     started = sum(1 for r in browse.search(demo, "") if r.start_us is not None)
-    assert set(series) == {"WS01.corp.example", "lnx01"}
+    assert set(series) == set(TRUTH["hosts"])
     assert sum(map(sum, series.values())) == started and all(len(v) == 12
                                                               for v in series.values())
 
 
 def test_findings_survive_recorrelation_and_export(demo, xml_log) -> None:
-    (ps,) = browse.search(demo, "7020")
+    ps = powershell(demo)
     alice = next(s for s in browse.session_rows(demo) if s.logon_id == "0x5b3f21")
     add_finding(demo, "process", ps.id, "=HYPERLINK(\"http://x\")", "high", author="ana")
     add_finding(demo, "session", alice.id, "her session", "low", author="ana")
@@ -103,7 +118,7 @@ def test_findings_survive_recorrelation_and_export(demo, xml_log) -> None:
         "NewProcessId": "0x10", "NewProcessName": r"C:\a.exe", "ProcessId": "0x4"},
         host="AAA")]))])
     correlate(demo)
-    (ps_now,) = browse.search(demo, "7020")
+    ps_now = powershell(demo)
     assert ps_now.id != ps.id and ps_now.findings == 1
     found = {f.target: f for f in list_findings(demo)}
     assert found["process"].process_id == ps_now.id and found["process"].severity == "high"

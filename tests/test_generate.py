@@ -68,9 +68,10 @@ def test_the_story_is_in_the_demo(demo_dir: Path, tmp_path: Path) -> None:
     procs = list(export_processes(engine))
     by_id = {p["id"]: p for p in procs}
 
-    def one(host: str, name: str) -> dict:
+    def one(host: str, name: str, command_line: str | None = None) -> dict:
         (p,) = [p for p in procs if p["host"].startswith(host)
-                and p["image"].lower().endswith(name)]
+                and p["image"].lower().endswith(name)
+                and command_line in (None, p["command_line"])]
         return p
 
     ps = one("WS01", "powershell.exe")
@@ -82,7 +83,9 @@ def test_the_story_is_in_the_demo(demo_dir: Path, tmp_path: Path) -> None:
     assert "token_changed" in one("OLD2003", "ntbackup.exe")["flags"]
     assert "pid_reused" in one("OLD2003", "cmd.exe")["flags"]
     assert "clock_jump" in one("WS02", "cmd.exe")["flags"]
-    assert "user_changed" in one("WS01", "cmd.exe")["flags"]  # runas
+    runas = one("WS01", "cmd.exe", "cmd")
+    assert "user_changed" in runas["flags"]
+    assert (runas["user"], runas["creator_user"]) == ("CORP\\itadmin", "CORP\\alice")
     explorer = [p for p in procs if p["host"].startswith("WS01")
                 and p["image"].lower().endswith("explorer.exe")]
     (bobs,) = [p for p in explorer if "start_missing" in p["flags"]]  # running for days
