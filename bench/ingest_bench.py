@@ -624,6 +624,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="one more (untimed) ingest under cProfile: top N functions")
     parser.add_argument("--no-reader", action="store_true",
                         help="skip the reader-only runs (proctrail's readers without the store)")
+    parser.add_argument("--generate", type=_positive, default=0, metavar="EVENTS",
+                        help="measure on a generated 'scale' case of about EVENTS events "
+                             "(EVTX, Security and Sysmon; one host per 2M events) instead "
+                             "of PATHS")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -645,6 +649,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:  # a measured run: its spec on stdin, its numbers as JSON on stdout
         return _child()
     paths = args.paths
+    generated: tempfile.TemporaryDirectory[str] | None = None
+    if args.generate:
+        from proctrail.generate.scale import write_scale
+
+        generated = tempfile.TemporaryDirectory(prefix="proctrail-scale-")
+        out = Path(generated.name) / "scale"
+        _log(args, f"generating about {args.generate:,} events into {out}")
+        paths = [str(p) for p in write_scale(out, max(1, args.generate // 4),
+                                             hosts=max(1, args.generate // 2_000_000))]
     if not paths:
         if not SAMPLES.is_dir():
             print(f"ingest_bench: no PATHS given and no samples folder at {SAMPLES}; "

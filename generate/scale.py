@@ -145,7 +145,8 @@ class ScaleHost:
         else:
             parent.children += 1
         p.ends_unlogged = self.rng.random() < 0.005
-        self._push(at + int(self.rng.expovariate(1 / life) * SECOND) + 1000, "end", p)
+        if parent is not None:  # services and shells run all through the logs
+            self._push(at + int(self.rng.expovariate(1 / life) * SECOND) + 1000, "end", p)
         if KINDS[kind][3]:
             self._push(at + int(self.rng.expovariate(1 / 60) * SECOND), "spawn", p)
 
