@@ -238,3 +238,14 @@ def test_rules_hold_on_every_evtx_sample(tmp_path: Path, samples: Path) -> None:
             assert same_image(lt.parent.image, lt.parent_image), (lt.image, lt.parent.image)
             checked += 1
     assert checked > 500
+
+
+def test_a_process_of_milliseconds_is_one_lifetime_whatever_the_order() -> None:
+    # Sysmon wrote start and end before Security wrote its 4688.
+    lts = build_lifetimes([
+        start(70, 0.0001, "x.exe", source=SYSMON, guid="{x}"),
+        end(70, 0.0010, "x.exe", source=SYSMON, guid="{x}"),
+        start(70, 0.0012, "x.exe"), end(70, 0.0020, "x.exe"),
+    ])
+    (lt,) = [x for x in lts if x.pid == 70]
+    assert lt.start_sources == lt.end_sources == {SECURITY, SYSMON} and not lt.flags

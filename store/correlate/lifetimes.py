@@ -161,6 +161,11 @@ class HostLifetimes:
         if current is not None and self._mergeable(current, e):
             self._merge_start(current, e)
             return
+        recent = self.closed.get(e.pid)
+        if current is None and recent is not None and self._mergeable(recent, e):
+            # A process of a few milliseconds: the other source's end came first.
+            self._merge_start(recent, e)
+            return
         exec_parent = None
         if current is not None:
             del self.open[e.pid]
