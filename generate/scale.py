@@ -42,7 +42,7 @@ KINDS: dict[str, tuple[str, str, float, dict[str, int]]] = {
     "wmi": (SYS32 + "wbem\\WmiPrvSE.exe", "WmiPrvSE.exe -secured -Embedding", 120, {}),
     "explorer": ("C:\\Windows\\explorer.exe", "C:\\Windows\\Explorer.EXE", 30_000,
                  {"cmd": 3, "browser": 2, "office": 2}),
-    "cmd": (SYS32 + "cmd.exe", "cmd.exe", 600, {"tool": 5, "cmd": 1}),
+    "cmd": (SYS32 + "cmd.exe", "cmd.exe", 600, {"tool": 5}),
     "tool": (SYS32 + "ipconfig.exe", "ipconfig /all", 2, {}),
     "browser": ("C:\\Program Files\\Google\\Chrome\\Application\\chrome.exe", "chrome.exe",
                 5_000, {"renderer": 10}),

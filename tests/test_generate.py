@@ -144,3 +144,30 @@ def test_generate_command(tmp_path: Path) -> None:
     bad = subprocess.run([str(script), "generate", "demo", "--out", str(tmp_path / "d"),
                           "--format", "pdf"], capture_output=True, text=True)
     assert bad.returncode == 2 and "unknown log format 'pdf'" in bad.stderr
+
+
+def test_sample_logs_are_the_demo_as_checked_in(tmp_path: Path) -> None:
+    """``proctrail generate demo --out sample_logs --format mixed --truth ...`` (README)
+    rewrites exactly what the repository holds."""
+    root = Path(__file__).resolve().parents[1]
+    files = write_demo(tmp_path / "sample_logs", formats=("mixed",),
+                       truth_path=tmp_path / "truth.json")
+    assert sorted(f.name for f in files) == sorted(p.name for p in
+                                                   (root / "sample_logs").iterdir())
+    for f in files:
+        assert f.read_bytes() == (root / "sample_logs" / f.name).read_bytes(), f.name
+    assert (tmp_path / "truth.json").read_bytes() == (
+        root / "tests/data/sample_logs_truth.json").read_bytes()
+    assert sum(f.stat().st_size for f in files) < 2_000_000
+
+
+def test_scale_memory_stays_flat(tmp_path: Path) -> None:
+    import tracemalloc
+
+    peaks = []
+    for n in (2_000, 20_000):
+        tracemalloc.start()
+        write_scale(tmp_path / f"s{n}", n, 1, seed=2)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    assert max(peaks) < 4_000_000 and peaks[1] < 2 * peaks[0]  # ten times the processes
