@@ -98,8 +98,8 @@ class ProctrailApp(App[None]):
         self.open_anomalies(None)
 
     def action_refresh(self) -> None:
-        reload = getattr(self.screen, "reload", None) or getattr(self.screen, "action_refresh",
-                                                                 None)
+        reload = getattr(self.screen, "action_refresh", None) or getattr(self.screen, "reload",
+                                                                         None)
         if callable(reload):
             reload()
 

@@ -29,11 +29,11 @@ from proctrail.generate.model import (
     Record,
 )
 from proctrail.generate.truth import lifetime_key
+from proctrail.generate.windows import SYSTEM
 from proctrail.store.timefmt import iso
 
 START = 1_800_000_000 * SECOND  # 2027-01-15
 SYS32 = "C:\\Windows\\System32\\"
-SYSTEM = Account("NT AUTHORITY", "SYSTEM", "S-1-5-18", 0x3E7, "System")
 # kind: (image, command line, mean life in s, child kinds and weights)
 KINDS: dict[str, tuple[str, str, float, dict[str, int]]] = {
     "svchost": (SYS32 + "svchost.exe", "svchost.exe -k netsvcs -p", 36_000,

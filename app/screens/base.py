@@ -7,8 +7,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Engine
 from textual.screen import Screen
+from textual.widgets import DataTable
 from textual.worker import get_current_worker
 
+from proctrail.store.queries.filters import Filter, parse_filter
+from proctrail.widgets.filter_bar import FilterBar
 from proctrail.widgets.safe import printable
 
 if TYPE_CHECKING:
@@ -19,6 +22,31 @@ T = TypeVar("T")
 
 class CaseScreen(Screen[Any]):
     """A screen over the case store; reads go through :meth:`load`, never on the UI thread."""
+
+    flt: Filter = Filter()
+
+    def reload(self) -> None:
+        """Read the screen's data again (screens that show data override this)."""
+
+    def cursor_key(self) -> str | None:
+        """The key of the row under the cursor in the screen's table, or None."""
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return None
+        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+
+    def action_filter(self) -> None:
+        self.query_one(FilterBar).reveal()
+
+    def apply_filter(self, text: str) -> None:
+        """Parse the filter bar's words; on success hide it and reload, else say why."""
+        try:
+            self.flt = parse_filter(text)
+        except ValueError as exc:
+            self.notify(str(exc), severity="error", title="Filter")
+            return
+        self.query_one(FilterBar).action_hide()
+        self.reload()
 
     @property
     def case(self) -> ProctrailApp:

@@ -58,11 +58,8 @@ class FindingsScreen(CaseScreen):
         table.focus()
 
     def current(self) -> FindingRow | None:
-        table = self.query_one(DataTable)
-        if not table.row_count:
-            return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        return self.rows.get(str(key))
+        key = self.cursor_key()
+        return self.rows.get(key) if key is not None else None
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         row = self.rows.get(str(event.row_key.value))

@@ -9,7 +9,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from proctrail.app.screens.base import CaseScreen
 from proctrail.store.queries import browse
-from proctrail.store.queries.filters import Filter, parse_filter
+from proctrail.store.queries.filters import Filter
 from proctrail.widgets.filter_bar import FilterBar
 from proctrail.widgets.labels import flag_marks, when
 from proctrail.widgets.safe import safe
@@ -71,11 +71,8 @@ class SessionsScreen(CaseScreen):
         table.focus()
 
     def current(self) -> browse.SessionRow | None:
-        table = self.query_one(DataTable)
-        if not table.row_count:
-            return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        return self.rows.get(str(key))
+        key = self.cursor_key()
+        return self.rows.get(key) if key is not None else None
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_open()
@@ -85,17 +82,8 @@ class SessionsScreen(CaseScreen):
         if row is not None:
             self.case.open_tree(session=row.id)
 
-    def action_filter(self) -> None:
-        self.query_one(FilterBar).reveal()
-
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        try:
-            self.flt = parse_filter(event.value)
-        except ValueError as exc:
-            self.notify(str(exc), severity="error", title="Filter")
-            return
-        self.query_one(FilterBar).action_hide()
-        self.reload()
+        self.apply_filter(event.value)
 
     def action_sort(self, reverse: bool = False) -> None:
         """Sort by the next column (``S``: the same column, reversed)."""

@@ -11,7 +11,7 @@ from textual.widgets import Footer, Header, Input, Static
 
 from proctrail.app.screens.base import CaseScreen
 from proctrail.store.queries import browse
-from proctrail.store.queries.filters import Filter, parse_filter
+from proctrail.store.queries.filters import Filter
 from proctrail.widgets.filter_bar import FilterBar
 from proctrail.widgets.labels import lifetime
 from proctrail.widgets.process_tree import PAGE, More, ProcessTree
@@ -216,18 +216,9 @@ class TreeScreen(CaseScreen):
         find.display = True
         find.focus()
 
-    def action_filter(self) -> None:
-        self.query_one(FilterBar).reveal()
-
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "filter":
-            try:
-                self.flt = parse_filter(event.value)
-            except ValueError as exc:
-                self.notify(str(exc), severity="error", title="Filter")
-                return
-            self.query_one(FilterBar).action_hide()
-            self.reload()
+            self.apply_filter(event.value)
             return
         event.input.display = False
         scope = Filter(host=self.host or "") if self.session is None else Filter()
