@@ -61,15 +61,18 @@ def _background(w: WindowsHost, services: object, rng: random.Random, start: flo
     """Service-host noise: svchost starting short tasks all day."""
     svchost = w.start(at(start), SYS32 + "svchost.exe", "C:\\Windows\\system32\\svchost.exe "
                       "-k netsvcs -p", services, SYSTEM)  # type: ignore[arg-type]
-    tasks = [("taskhostw.exe", "taskhostw.exe"), ("WmiPrvSE.exe", "wbem\\WmiPrvSE.exe -secured "
-              "-Embedding"), ("backgroundTaskHost.exe", "backgroundTaskHost.exe -ServerName:"
-              "BackgroundTaskHost.WebAccountProvider"), ("MpCmdRun.exe", "MpCmdRun.exe "
-              "-wdenable"), ("sc.exe", "sc.exe query wuauserv")]
+    tasks = [(SYS32 + "taskhostw.exe", SYS32 + "taskhostw.exe"),
+             (SYS32 + "wbem\\WmiPrvSE.exe", SYS32 + "wbem\\WmiPrvSE.exe -secured -Embedding"),
+             (SYS32 + "backgroundTaskHost.exe", SYS32 + "backgroundTaskHost.exe "
+              "-ServerName:BackgroundTaskHost.WebAccountProvider"),
+             ("C:\\Program Files\\Windows Defender\\MpCmdRun.exe",
+              '"C:\\Program Files\\Windows Defender\\MpCmdRun.exe" -wdenable'),
+             (SYS32 + "sc.exe", "sc.exe query wuauserv")]
     t = start + 0.05
     while t < end:
         image, cmd = rng.choice(tasks)
-        account = NETWORK_SERVICE if image == "WmiPrvSE.exe" else SYSTEM
-        p = w.start(at(t), SYS32 + image, SYS32 + cmd, svchost, account)
+        account = NETWORK_SERVICE if image.endswith("WmiPrvSE.exe") else SYSTEM
+        p = w.start(at(t), image, cmd, svchost, account)
         w.exit(at(t) + rng.randrange(2, 90) * SECOND, p)
         t += every_min / 60 * rng.uniform(0.5, 1.5)
 

@@ -39,6 +39,10 @@ class FindingRow:
     source: str
     author: str
     created_us: int
+    kind: str = "bookmark"
+    rule_id: str = ""
+    tags: str = ""
+    time_us: int | None = None
 
 
 def _author() -> str:
@@ -137,7 +141,8 @@ def list_findings(engine: Engine) -> list[FindingRow]:
             continue
         seen.add(f.id)
         out.append(FindingRow(f.id, f.target, process_id, session_id, host, f.severity, f.note,
-                              f.source, f.author, f.created_us))
+                              f.source, f.author, f.created_us, f.kind or "bookmark",
+                              f.rule_id or "", f.tags or "", f.time_us))
     rank = {s: i for i, s in enumerate(reversed(SEVERITIES))}
     out.sort(key=lambda r: (rank.get(r.severity, 9), r.id))
     return out

@@ -195,6 +195,11 @@ class Finding(Base):
     image: Mapped[str] = mapped_column(Text, default="")
     severity: Mapped[str] = mapped_column(String(16), default="medium")
     note: Mapped[str] = mapped_column(Text, default="")
-    source: Mapped[str] = mapped_column(String(64), default="analyst")  # or a rule's name
+    source: Mapped[str] = mapped_column(String(64), default="analyst")  # or a rule's file
     author: Mapped[str] = mapped_column(String(128), default="")
     created_us: Mapped[int] = mapped_column(BigInteger)
+    # bookmark (an analyst's) | rule (Sigma) | baseline | ioc | anomaly
+    kind: Mapped[str] = mapped_column(String(16), default="bookmark", index=True)
+    rule_id: Mapped[str] = mapped_column(String(64), default="")
+    tags: Mapped[str] = mapped_column(Text, default="")  # comma-separated (ATT&CK)
+    time_us: Mapped[int | None] = mapped_column(BigInteger)  # when what it marks happened

@@ -1,0 +1,1 @@
+"""Detections: Sigma process-creation rules over the stored events, as findings."""

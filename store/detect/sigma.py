@@ -1,0 +1,223 @@
+"""Sigma rules, parsed by pySigma and compiled into Python predicates over one event's fields.
+
+pySigma reads the YAML, applies the value modifiers (contains, startswith, endswith, all,
+windash, base64offset, re, cidr, cased, exists, fieldref ...) and parses the condition
+(``1 of``/``all of``/``not``); this module turns the parsed condition tree into nested
+closures. Matching follows Sigma: strings compare case-insensitively with ``*``/``?``
+wildcards, a list of values is any-of unless ``|all``, a field list names several fields.
+A rule that cannot be evaluated is refused with its reason, never dropped silently.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sigma.conditions import (
+    ConditionAND,
+    ConditionFieldEqualsValueExpression,
+    ConditionNOT,
+    ConditionOR,
+    ConditionValueExpression,
+)
+from sigma.exceptions import SigmaError
+from sigma.rule import SigmaRule
+from sigma.types import (
+    SigmaBool,
+    SigmaCasedString,
+    SigmaCIDRExpression,
+    SigmaCompareExpression,
+    SigmaExists,
+    SigmaExpansion,
+    SigmaFieldReference,
+    SigmaNull,
+    SigmaNumber,
+    SigmaRegularExpression,
+    SigmaString,
+    SpecialChars,
+)
+
+Fields = dict[str, str]
+Predicate = Callable[[Fields], bool]
+
+
+class RuleRefused(Exception):
+    """A rule proctrail cannot evaluate: the reason in one line."""
+
+
+@dataclass
+class Rule:
+    """A compiled Sigma rule."""
+
+    id: str
+    title: str
+    level: str
+    tags: list[str]
+    product: str  # windows | linux | ...
+    category: str
+    path: str
+    match: Predicate = field(repr=False)
+
+
+@dataclass
+class Refused:
+    """A rule file that was not loaded, and why."""
+
+    path: str
+    reason: str
+
+
+def _string(value: SigmaString, cased: bool = False) -> Callable[[str], bool]:
+    """A matcher of one Sigma string (wildcards ``*`` and ``?``)."""
+    parts = value.s
+    if any(p not in (SpecialChars.WILDCARD_MULTI, SpecialChars.WILDCARD_SINGLE)
+           and not isinstance(p, str) for p in parts):
+        raise RuleRefused("placeholders (%name%) need a pipeline that defines them")
+    plain = [p for p in parts if isinstance(p, str)]
+    star = SpecialChars.WILDCARD_MULTI
+    if not cased and SpecialChars.WILDCARD_SINGLE not in parts and len(plain) <= 1:
+        text = (plain[0] if plain else "").lower()
+        shape = tuple(p is star for p in parts)
+        if shape in ((), (False,)):
+            return lambda v: v.lower() == text
+        if shape == (True, False, True):
+            return lambda v: text in v.lower()
+        if shape == (False, True):
+            return lambda v: v.lower().startswith(text)
+        if shape == (True, False):
+            return lambda v: v.lower().endswith(text)
+        if shape in ((True,), (True, True)):
+            return lambda v: True
+    pattern = "".join(".*" if p is star else "." if p == SpecialChars.WILDCARD_SINGLE
+                      else re.escape(p) for p in parts)
+    flags = re.DOTALL | (0 if cased else re.IGNORECASE)
+    compiled = re.compile(pattern, flags)
+    return lambda v: compiled.fullmatch(v) is not None
+
+
+def _value(value: Any) -> Callable[[str | None], bool]:
+    """A matcher of one field value (None: the field is absent)."""
+    if isinstance(value, SigmaExpansion):  # windash, base64offset: any of the variants
+        matchers = [_value(v) for v in value.values]
+        return lambda v: any(m(v) for m in matchers)
+    if isinstance(value, SigmaCasedString):
+        m = _string(value, cased=True)
+        return lambda v: v is not None and m(v)
+    if isinstance(value, SigmaString):
+        m = _string(value)
+        return lambda v: v is not None and m(v)
+    if isinstance(value, SigmaNumber):
+        text = str(value.number)
+        return lambda v: v is not None and v.strip().lower() in (text, hex(int(value.number)))
+    if isinstance(value, SigmaBool):
+        text = "true" if value.boolean else "false"
+        return lambda v: v is not None and v.lower() == text
+    if isinstance(value, SigmaNull):
+        return lambda v: v is None or v == ""
+    if isinstance(value, SigmaExists):
+        want = value.exists
+        return lambda v: (v is not None and v != "") == want
+    if isinstance(value, SigmaRegularExpression):
+        flags = 0
+        for flag in value.flags:  # the rule's i, m, s
+            flags |= value.sigma_to_python_flags[flag]
+        try:
+            compiled = re.compile(str(value.regexp), flags)
+        except re.error as exc:
+            raise RuleRefused(f"regular expression not supported by Python: {exc}") from exc
+        return lambda v: v is not None and compiled.search(v) is not None
+    if isinstance(value, SigmaCIDRExpression):
+        network = ipaddress.ip_network(str(value.network), strict=False)
+
+        def in_network(v: str | None) -> bool:
+            try:
+                return v is not None and ipaddress.ip_address(v.strip()) in network
+            except ValueError:
+                return False
+        return in_network
+    if isinstance(value, SigmaCompareExpression):
+        number = value.number.number
+        op = value.op
+
+        def compare(v: str | None) -> bool:
+            try:
+                x = float(v) if v is not None else None
+            except ValueError:
+                return False
+            if x is None:
+                return False
+            return {SigmaCompareExpression.CompareOperators.LT: x < number,
+                    SigmaCompareExpression.CompareOperators.LTE: x <= number,
+                    SigmaCompareExpression.CompareOperators.GT: x > number,
+                    SigmaCompareExpression.CompareOperators.GTE: x >= number}[op]
+        return compare
+    raise RuleRefused(f"value type {type(value).__name__} is not supported")
+
+
+def _compile(node: Any) -> Predicate:
+    """The parsed condition tree as one predicate."""
+    if isinstance(node, ConditionAND):
+        parts = [_compile(a) for a in node.args]
+        return lambda f: all(p(f) for p in parts)
+    if isinstance(node, ConditionOR):
+        parts = [_compile(a) for a in node.args]
+        return lambda f: any(p(f) for p in parts)
+    if isinstance(node, ConditionNOT):
+        inner = _compile(node.args[0])
+        return lambda f: not inner(f)
+    if isinstance(node, ConditionFieldEqualsValueExpression):
+        name = node.field
+        if isinstance(node.value, SigmaFieldReference):
+            other = node.value.field
+            return lambda f: f.get(name) is not None and f.get(name) == f.get(other)
+        matcher = _value(node.value)
+        return lambda f: matcher(f.get(name))
+    if isinstance(node, ConditionValueExpression):  # a keyword: any field holds it
+        matcher = _value(node.value)
+        return lambda f: any(matcher(v) for v in f.values())
+    raise RuleRefused(f"condition element {type(node).__name__} is not supported")
+
+
+def compile_rule(text: str, path: str = "") -> Rule:
+    """One rule from its YAML; raises :class:`RuleRefused` with the reason."""
+    try:
+        rule = SigmaRule.from_yaml(text)
+        conditions = [c.parsed for c in rule.detection.parsed_condition]
+    except SigmaError as exc:
+        raise RuleRefused(f"pySigma cannot read it: {str(exc).splitlines()[0]}") from exc
+    except Exception as exc:  # broken YAML and the like
+        raise RuleRefused(f"not a Sigma rule: {type(exc).__name__}: {exc}") from exc
+    if rule.logsource.category != "process_creation":
+        raise RuleRefused(f"log source {rule.logsource.category or rule.logsource.service!r} "
+                          "is not process creation")
+    predicates = [_compile(c) for c in conditions]
+    match = predicates[0] if len(predicates) == 1 else (
+        lambda f: any(p(f) for p in predicates))
+    return Rule(id=str(rule.id or ""), title=rule.title or Path(path).stem,
+                level=str(rule.level.name.lower() if rule.level else "medium"),
+                tags=[str(t) for t in rule.tags], product=rule.logsource.product or "",
+                category=rule.logsource.category, path=path, match=match)
+
+
+def load_rules(paths: Iterable[Path]) -> tuple[list[Rule], list[Refused]]:
+    """Every ``*.yml``/``*.yaml`` rule under the given files and folders."""
+    rules: list[Rule] = []
+    refused: list[Refused] = []
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*") if p.suffix in (".yml", ".yaml"))
+        else:
+            files.append(path)
+    for file in files:
+        try:
+            rules.append(compile_rule(file.read_text(encoding="utf-8"), str(file)))
+        except RuleRefused as exc:
+            refused.append(Refused(str(file), str(exc)))
+        except (OSError, UnicodeDecodeError) as exc:
+            refused.append(Refused(str(file), f"cannot read: {exc}"))
+    return rules, refused
