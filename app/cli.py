@@ -14,12 +14,14 @@ from pathlib import Path
 
 import orjson
 
+from proctrail.app.export import csv_cell
 from proctrail.app.tree_text import render, render_chain
 from proctrail.store.correlate import CorrelationReport, correlate
 from proctrail.store.db import DEFAULT_DB, StoreError, open_engine
 from proctrail.store.graph import ancestors, process_graph, roots, session_tree, subtree
 from proctrail.store.ingest import Ingestor, IngestReport, Progress
 from proctrail.store.queries import (
+    export_findings,
     export_processes,
     export_sessions,
     process_summaries,
@@ -90,10 +92,25 @@ def build_parser() -> argparse.ArgumentParser:
                                      "stored event (ingest does this after reading).")
     cor.add_argument("--db", help=db_help)
 
-    exp = sub.add_parser("export", help="write processes or sessions as JSON lines or CSV",
+    det = sub.add_parser(
+        "detect", help="run Sigma rules over the process starts; store the findings",
+        description="Match every stored process start (4688, 592, Sysmon 1, auditd execve, "
+                    "Sysmon for Linux) against proctrail's built-in Sigma rules and the "
+                    "process_creation rules under each --rules folder (a SigmaHQ checkout's "
+                    "rules/windows/process_creation, say). Findings of a previous run are "
+                    "replaced; bookmarks are kept. Rules that cannot be evaluated are listed "
+                    "with the reason.")
+    det.add_argument("--db", help=db_help)
+    det.add_argument("--rules", action="append", type=Path, default=[], metavar="DIR",
+                     help="a folder (or file) of Sigma rules; may be repeated")
+    det.add_argument("--no-builtin", action="store_true", help="skip the built-in rules")
+    det.add_argument("--quiet", "-q", action="store_true", help="the summary only")
+
+    exp = sub.add_parser("export", help="write processes, sessions or findings as JSON lines "
+                                        "or CSV",
                          description="Write one record per process lifetime or logon session "
                                      "to stdout (or --out). Times are ISO 8601 UTC.")
-    exp.add_argument("what", choices=("processes", "sessions"))
+    exp.add_argument("what", choices=("processes", "sessions", "findings"))
     exp.add_argument("--db", help=db_help)
     exp.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     exp.add_argument("--host", help="only this host (case-insensitive)")
@@ -171,6 +188,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_OK
         if args.command == "export":
             return _export(args)
+        if args.command == "detect":
+            return _detect(args)
         if args.command == "tree":
             return _tree(args)
     except StoreError as exc:
@@ -287,12 +306,36 @@ def _tree(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _detect(args: argparse.Namespace) -> int:
+    from proctrail.store.detect.run import detect
+
+    missing = [p for p in args.rules if not p.exists()]
+    if missing:
+        _error(f"{missing[0]}: no such rule file or folder")
+        return EXIT_USAGE
+    report = detect(open_engine(args.db), args.rules, builtin=not args.no_builtin)
+    print(f"rules: {report.rules:,} loaded, {len(report.refused):,} refused; "
+          f"{report.events:,} process starts in {report.seconds:.1f}s; "
+          f"{report.findings:,} findings")
+    if not args.quiet:
+        reasons: dict[str, int] = {}
+        for r in report.refused:
+            reasons[r.reason] = reasons.get(r.reason, 0) + 1
+        for reason, n in sorted(reasons.items(), key=lambda x: -x[1]):
+            print(f"  refused {n:>5}  {printable(reason)}")
+        for title, n in report.by_rule.most_common():
+            print(f"  {n:>7,}  {printable(title)}")
+    return EXIT_OK
+
+
 def _export(args: argparse.Namespace) -> int:
     engine = open_engine(args.db)
     if args.what == "processes":
         records = export_processes(engine, host=args.host, session=args.session)
-    else:
+    elif args.what == "sessions":
         records = export_sessions(engine, host=args.host)
+    else:
+        records = export_findings(engine)
     with contextlib.ExitStack() as stack:
         out = (stack.enter_context(open(args.out, "w", newline="", encoding="utf-8"))
                if args.out else sys.stdout)
@@ -302,7 +345,7 @@ def _export(args: argparse.Namespace) -> int:
             return EXIT_OK
         writer: csv.DictWriter[str] | None = None
         for record in records:
-            row = {k: (orjson.dumps(v).decode() if isinstance(v, (list, dict)) else v)
+            row = {k: csv_cell(orjson.dumps(v).decode() if isinstance(v, (list, dict)) else v)
                    for k, v in record.items()}
             if writer is None:
                 writer = csv.DictWriter(out, fieldnames=list(row))

@@ -76,7 +76,7 @@ def to_json(records: list[dict[str, Any]]) -> str:
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _cell(value: object) -> str:
+def csv_cell(value: object) -> str:
     """A CSV cell a spreadsheet will not run: formula-leading text gets a ``'``."""
     text = "" if value is None else str(value)
     return "'" + text if text.startswith(_FORMULA) else text
@@ -92,7 +92,7 @@ def to_csv(records: list[dict[str, Any]]) -> str:
     for r in records:
         p = r["process"] or {}
         s = r["session"] or {}
-        writer.writerow([_cell(v) for v in (
+        writer.writerow([csv_cell(v) for v in (
             r["id"], r["severity"], r["note"], r["author"], r["created"], r["target"], r["host"],
             p.get("image"), p.get("pid"), p.get("user"), p.get("command_line"), p.get("start"),
             p.get("end"), s.get("user"), s.get("logon_type"), s.get("source_ip"),

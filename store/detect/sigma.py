@@ -10,6 +10,7 @@ A rule that cannot be evaluated is refused with its reason, never dropped silent
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 import re
 from collections.abc import Callable, Iterable
@@ -177,7 +178,13 @@ def _compile(node: Any) -> Predicate:
         matcher = _value(node.value)
         return lambda f: matcher(f.get(name))
     if isinstance(node, ConditionValueExpression):  # a keyword: any field holds it
-        matcher = _value(node.value)
+        value = node.value
+        if isinstance(value, SigmaString):  # full-text search: anywhere in a value
+            star = SpecialChars.WILDCARD_MULTI
+            anywhere = copy.copy(value)
+            anywhere.s = (star, *(p for p in value.s), star)
+            value = anywhere
+        matcher = _value(value)
         return lambda f: any(matcher(v) for v in f.values())
     raise RuleRefused(f"condition element {type(node).__name__} is not supported")
 

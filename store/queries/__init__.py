@@ -8,10 +8,11 @@ that narrows them.
 from __future__ import annotations
 
 from proctrail.store.queries.export import (
+    export_findings,
     export_processes,
     export_sessions,
     process_summaries,
     stats,
 )
 
-__all__ = ["export_processes", "export_sessions", "process_summaries", "stats"]
+__all__ = ["export_findings", "export_processes", "export_sessions", "process_summaries", "stats"]

@@ -154,3 +154,19 @@ def process_summaries(engine: Engine, ids: list[int]) -> dict[int, dict[str, Any
                                "start_us": row.start_us, "end_us": row.end_us,
                                "flags": _flags(row.flags), "command_line": row.command_line}
     return out
+
+
+def export_findings(engine: Engine) -> Iterator[dict[str, Any]]:
+    """One record per finding (bookmarks and detections), most severe first."""
+    from proctrail.store.findings import list_findings
+
+    for f in list_findings(engine):
+        rule = f.kind != "bookmark"
+        yield {
+            "id": f.id, "kind": f.kind, "rule_id": f.rule_id,
+            "rule_title": f.note if rule else "", "level": f.severity, "host": f.host,
+            "process_id": f.process_id, "session_id": f.session_id,
+            "time": _iso(f.time_us if f.time_us is not None else f.created_us),
+            "summary": f.note, "tags": [t for t in f.tags.split(",") if t],
+            "author": f.author, "source": f.source,
+        }

