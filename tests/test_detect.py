@@ -169,7 +169,7 @@ def test_detection_on_the_demo_marks_the_intrusion_once_per_process(demo) -> Non
         "Run Key Written With reg add": {"reg.exe"},
         "Office Application Starts a Shell or Script Host": {"powershell.exe"}}
     assert len(found) == 6  # 4688 and Sysmon 1 of one process: one finding
-    assert all(f["tags"] and f["level"] == "high" or f["level"] == "medium" for f in found)
+    assert all((f["tags"] and f["level"] == "high") or f["level"] == "medium" for f in found)
     assert [f.note for f in list_findings(demo) if f.kind == "bookmark"] == [
         "an analyst's bookmark"]
 
