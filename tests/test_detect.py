@@ -14,6 +14,7 @@ import yaml
 from proctrail.store.correlate import correlate
 from proctrail.store.db import open_engine
 from proctrail.store.detect.fields import sigma_fields
+from proctrail.store.detect.index import RuleIndex
 from proctrail.store.detect.run import BUILTIN, detect
 from proctrail.store.detect.sigma import compile_rule, load_rules
 from proctrail.store.events import Event
@@ -77,6 +78,7 @@ def test_sigmahq_regression_cases_all_fire(samples: Path) -> None:
     assert len(rules) > 1100
     assert {r.reason for r in refused} == {"log source 'auditd' is not process creation"}
     windows = [r for r in rules if r.product == "windows"]
+    index = RuleIndex(windows)
     fired_cases = missing = 0
     for info in sorted((root / "regression_data").rglob("info.yml")):
         meta = yaml.safe_load(info.read_text())
@@ -93,7 +95,9 @@ def test_sigmahq_regression_cases_all_fire(samples: Path) -> None:
                 for e in records:
                     if isinstance(e, Event) and e.kind == "process_start":
                         fields = sigma_fields(e.channel, e.event_id, e.fields)
-                        fired |= {r.id for r in windows if r.match(fields)}
+                        every = {r.id for r in windows if r.match(fields)}
+                        assert {r.id for r in index.matches(fields)} == every  # no miss
+                        fired |= every
             assert rule_id in fired, (info.parent.name, rule_id)
             fired_cases += 1
     assert fired_cases >= 86 and missing <= 1

@@ -2,9 +2,10 @@
 
 Each start event is mapped to Sigma's field names (:mod:`.fields`), enriched with its
 correlated parent's image and command line where the record lacks them, and matched
-against the rules of its platform. Identical field sets are matched once (logs repeat the
-same command lines endlessly). Matches become findings of kind ``rule``, anchored on the
-event; a new pass replaces the previous pass's rule findings and keeps bookmarks.
+against the rules of its platform that can match it at all (:mod:`.index`). Identical
+field sets are matched once (logs repeat the same command lines endlessly). Matches become
+findings of kind ``rule``, anchored on the event; a new pass replaces the previous pass's
+rule findings and keeps bookmarks.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy.orm import aliased
 
 from proctrail.store.bulk import BulkInsert
 from proctrail.store.detect.fields import sigma_fields
+from proctrail.store.detect.index import RuleIndex
 from proctrail.store.detect.sigma import Refused, Rule, load_rules
 from proctrail.store.models import Channel, EventRow, Finding, Process, ProcessSource
 
@@ -64,6 +66,7 @@ def detect(engine: Engine, rule_paths: list[Path] | None = None, builtin: bool =
         else:
             refused.append(Refused(rule.path, f"product {rule.product!r} is not logged here"))
     report = DetectReport(rules=sum(map(len, by_platform.values())), refused=refused)
+    indexes = {name: RuleIndex(rules) for name, rules in by_platform.items()}
     parent = aliased(Process)
     query = (select(EventRow.id, EventRow.host_id, Channel.name, EventRow.event_id,
                     EventRow.ts_us, EventRow.data, Process.id.label("process_id"),
@@ -93,7 +96,7 @@ def detect(engine: Engine, rule_paths: list[Path] | None = None, builtin: bool =
             key = (platform, tuple(sorted(fields.items())))
             hits = cache.get(key)
             if hits is None:
-                hits = [rule for rule in by_platform[platform] if rule.match(fields)]
+                hits = indexes[platform].matches(fields)
                 cache[key] = hits
                 if len(cache) > CACHE:
                     cache.popitem(last=False)

@@ -62,6 +62,9 @@ class Rule:
     category: str
     path: str
     match: Predicate = field(repr=False)
+    # Substrings one of which a matching event must hold, as (field or None for any
+    # field, lower-case text); None when the rule cannot be narrowed so (it always runs).
+    needs: frozenset[tuple[str | None, str]] | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -189,6 +192,42 @@ def _compile(node: Any) -> Predicate:
     raise RuleRefused(f"condition element {type(node).__name__} is not supported")
 
 
+Needs = frozenset[tuple[str | None, str]] | None
+
+
+def _literal(value: Any) -> frozenset[str] | None:
+    """Lower-case substrings one of which a value matching ``value`` must contain."""
+    if isinstance(value, SigmaExpansion):
+        parts = [_literal(v) for v in value.values]
+        if any(p is None for p in parts):
+            return None
+        return frozenset().union(*parts)  # type: ignore[arg-type]
+    if isinstance(value, SigmaString):
+        plain = [p for p in value.s if isinstance(p, str)]
+        longest = max(plain, key=len, default="")
+        return frozenset((longest.lower(),)) if longest else None
+    return None
+
+
+def _needs(node: Any) -> Needs:
+    """What any event matching ``node`` must contain (see :attr:`Rule.needs`)."""
+    if isinstance(node, ConditionAND):
+        found = [n for n in (_needs(a) for a in node.args) if n is not None]
+        return min(found, key=len) if found else None
+    if isinstance(node, ConditionOR):
+        parts = [_needs(a) for a in node.args]
+        if not parts or any(p is None for p in parts):
+            return None
+        return frozenset().union(*parts)  # type: ignore[arg-type]
+    if isinstance(node, ConditionFieldEqualsValueExpression):
+        texts = _literal(node.value)
+        return None if texts is None else frozenset((node.field, t) for t in texts)
+    if isinstance(node, ConditionValueExpression):
+        texts = _literal(node.value)
+        return None if texts is None else frozenset((None, t) for t in texts)
+    return None  # NOT, and anything else: no narrowing
+
+
 def compile_rule(text: str, path: str = "") -> Rule:
     """One rule from its YAML; raises :class:`RuleRefused` with the reason."""
     try:
@@ -204,10 +243,12 @@ def compile_rule(text: str, path: str = "") -> Rule:
     predicates = [_compile(c) for c in conditions]
     match = predicates[0] if len(predicates) == 1 else (
         lambda f: any(p(f) for p in predicates))
+    needs = [_needs(c) for c in conditions]
+    need = None if any(n is None for n in needs) else frozenset().union(*needs)
     return Rule(id=str(rule.id or ""), title=rule.title or Path(path).stem,
                 level=str(rule.level.name.lower() if rule.level else "medium"),
                 tags=[str(t) for t in rule.tags], product=rule.logsource.product or "",
-                category=rule.logsource.category, path=path, match=match)
+                category=rule.logsource.category, path=path, match=match, needs=need)
 
 
 def load_rules(paths: Iterable[Path]) -> tuple[list[Rule], list[Refused]]:
