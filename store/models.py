@@ -155,6 +155,8 @@ class ProcessSource(Base):
     activity: Sysmon network connections and DNS queries, or token): the evidence behind it."""
 
     __tablename__ = "process_sources"
+    # Findings and detections go from an event to its lifetime.
+    __table_args__ = (Index("ix_process_sources_event", "event_pk"),)
 
     process_id: Mapped[int] = mapped_column(ForeignKey("processes.id"), primary_key=True)
     event_pk: Mapped[int] = mapped_column(ForeignKey("events.id"), primary_key=True)

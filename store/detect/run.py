@@ -32,7 +32,7 @@ LEVELS = {"informational": "info", "low": "low", "medium": "medium", "high": "hi
 FINDING_COLUMNS = ("target", "host_id", "anchor_event", "pid", "logon_id", "image",
                    "severity", "note", "source", "author", "created_us", "kind", "rule_id",
                    "tags", "time_us")
-CACHE = 200_000
+CACHE = 20_000  # distinct field sets remembered (repeats are common, memory is not free)
 
 
 @dataclass
