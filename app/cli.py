@@ -104,10 +104,32 @@ def build_parser() -> argparse.ArgumentParser:
     det.add_argument("--rules", action="append", type=Path, default=[], metavar="DIR",
                      help="a folder (or file) of Sigma rules; may be repeated")
     det.add_argument("--no-builtin", action="store_true", help="skip the built-in rules")
+    det.add_argument("--baseline", action="append", default=[], metavar="NAME",
+                     help="report the first run of every executable this baseline does not "
+                          "know; may be repeated")
     det.add_argument("--ioc", action="append", type=Path, default=[], metavar="FILE",
                      help="a list of SHA256/SHA1/MD5 digests (one a line, or a CSV) to find "
                           "among the processes' hashes; may be repeated")
     det.add_argument("--quiet", "-q", action="store_true", help="the summary only")
+
+    base = sub.add_parser(
+        "baseline", help="known executables: build from a period, import, export",
+        description="A baseline lists the executables known to run. 'build' takes every "
+                    "image started in a period (all hosts together, --per-host, or the "
+                    "--host a golden machine); 'import' reads a listing (dir /s /b output "
+                    "or one path a line); 'export' prints it. 'proctrail detect --baseline "
+                    "NAME' then reports the first run of every other executable. Paths "
+                    "compare case- and separator-insensitively.")
+    base.add_argument("action", choices=("build", "import", "export"))
+    base.add_argument("name", help="the baseline's name")
+    base.add_argument("file", nargs="?", type=Path, help="import: the listing to read")
+    base.add_argument("--db", help=db_help)
+    base.add_argument("--from", dest="start", metavar="TIME", help="build: from this time")
+    base.add_argument("--to", dest="end", metavar="TIME", help="build: up to this time")
+    base.add_argument("--host", action="append", default=[],
+                      help="build: only these hosts; import: the host the listing is of")
+    base.add_argument("--per-host", action="store_true",
+                      help="build: each host its own list (default: one list for all)")
 
     exp = sub.add_parser("export", help="write processes, sessions or findings as JSON lines "
                                         "or CSV",
@@ -193,6 +215,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _export(args)
         if args.command == "detect":
             return _detect(args)
+        if args.command == "baseline":
+            return _baseline(args)
         if args.command == "tree":
             return _tree(args)
     except StoreError as exc:
@@ -309,7 +333,45 @@ def _tree(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _baseline(args: argparse.Namespace) -> int:
+    from proctrail.store.detect.baseline import (
+        BaselineError,
+        build_baseline,
+        export_baseline,
+        import_baseline,
+    )
+    from proctrail.store.readers.base import parse_time
+
+    engine = open_engine(args.db)
+    try:
+        if args.action == "build":
+            times = []
+            for text in (args.start, args.end):
+                us = parse_time(text) if text else None
+                if text and us is None:
+                    _error(f"not a time: {text!r} (use e.g. 2026-01-01 or 2026-01-01T08:00)")
+                    return EXIT_USAGE
+                times.append(us)
+            n = build_baseline(engine, args.name, times[0], times[1], args.host, args.per_host)
+            print(f"baseline {args.name}: {n:,} executables")
+        elif args.action == "import":
+            if args.file is None:
+                _error("baseline import needs the listing file to read")
+                return EXIT_USAGE
+            n = import_baseline(engine, args.name, args.file,
+                                args.host[0] if args.host else "")
+            print(f"baseline {args.name}: {n:,} executables from {args.file}")
+        else:
+            for line in export_baseline(engine, args.name):
+                print(printable(line))
+    except BaselineError as exc:
+        _error(str(exc))
+        return EXIT_SKIPPED
+    return EXIT_OK
+
+
 def _detect(args: argparse.Namespace) -> int:
+    from proctrail.store.detect.baseline import BaselineError
     from proctrail.store.detect.ioc import IocError, load_iocs
     from proctrail.store.detect.run import detect
 
@@ -322,7 +384,12 @@ def _detect(args: argparse.Namespace) -> int:
     except IocError as exc:
         _error(str(exc))
         return EXIT_USAGE
-    report = detect(open_engine(args.db), args.rules, builtin=not args.no_builtin, iocs=iocs)
+    try:
+        report = detect(open_engine(args.db), args.rules, builtin=not args.no_builtin,
+                        iocs=iocs, baselines=args.baseline)
+    except BaselineError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
     print(f"rules: {report.rules:,} loaded, {len(report.refused):,} refused; "
           f"{report.events:,} process starts in {report.seconds:.1f}s; "
           f"{report.findings:,} findings")

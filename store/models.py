@@ -205,3 +205,27 @@ class Finding(Base):
     rule_id: Mapped[str] = mapped_column(String(64), default="")
     tags: Mapped[str] = mapped_column(Text, default="")  # comma-separated (ATT&CK)
     time_us: Mapped[int | None] = mapped_column(BigInteger)  # when what it marks happened
+
+
+class Baseline(Base):
+    """A named set of known executables: built from a period of the logs, or imported."""
+
+    __tablename__ = "baselines"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_us: Mapped[int] = mapped_column(BigInteger)
+
+
+class BaselineEntry(Base):
+    """One known executable (normalised path), for one host or (host ``""``) for all."""
+
+    __tablename__ = "baseline_entries"
+    __table_args__ = (UniqueConstraint("baseline_id", "host", "image",
+                                       name="uq_baseline_entry"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    baseline_id: Mapped[int] = mapped_column(ForeignKey("baselines.id", ondelete="CASCADE"))
+    host: Mapped[str] = mapped_column(String(255), default="")
+    image: Mapped[str] = mapped_column(Text)

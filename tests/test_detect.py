@@ -238,3 +238,45 @@ def test_filter_keeps_processes_with_findings_and_the_tree_their_ancestors(demo)
     shown = {r.name for rows in forest.values() for r in rows}
     assert matched == 5 and shown >= {"WINWORD.EXE", "OUTLOOK.EXE", "explorer.exe",
                                       "userinit.exe", "powershell.exe"}
+
+
+def test_baseline_first_seen_executables(demo, tmp_path: Path, db_url: str) -> None:
+    from proctrail.store.detect.baseline import (
+        BaselineError,
+        build_baseline,
+        export_baseline,
+        first_seen,
+        import_baseline,
+    )
+    from proctrail.store.readers.base import parse_time
+
+    # What ran before the intrusion (08:00) is known; the intrusion's programs are not.
+    n = build_baseline(demo, "before", end_us=parse_time("2026-11-02T08:00:00Z"))
+    assert n > 5
+    seen = {(f["host"], f["image"].rsplit("\\", 1)[-1]) for f in first_seen(demo, "before")}
+    assert ("WS01.corp.example", "updater.exe") in seen
+    assert ("WS01.corp.example", "powershell.exe") in seen
+    assert not any(image.lower() == "taskhostw.exe" for _host, image in seen)
+    report = detect(demo, baselines=["before"])
+    flagged = [f for f in export_findings(demo) if f["kind"] == "baseline"]
+    assert len(flagged) == len(seen) == report.by_rule["not in baseline before"]
+    assert all(f["process_id"] for f in flagged)  # each anchored on a lifetime
+    # An imported listing: case and separators do not matter; one line per executable.
+    listing = tmp_path / "golden.txt"
+    listing.write_text("c:/windows/system32/TASKHOSTW.EXE\r\nC:\\Users\\Public\\updater.exe\r\n"
+                       "not a path\r\n", encoding="utf-8")
+    assert import_baseline(demo, "golden", listing) == 2
+    assert list(export_baseline(demo, "golden")) == [
+        "c:\\users\\public\\updater.exe", "c:\\windows\\system32\\taskhostw.exe"]
+    golden = {f["image"].rsplit("\\", 1)[-1].lower() for f in first_seen(demo, "golden")}
+    assert "updater.exe" not in golden and "taskhostw.exe" not in golden
+    assert "powershell.exe" in golden
+    with pytest.raises(BaselineError, match="no baseline named 'nope'"):
+        first_seen(demo, "nope")
+    script = Path(sys.executable).with_name("proctrail")
+    done = subprocess.run([str(script), "baseline", "build", "cli", "--db", db_url,
+                           "--host", "lnx01", "--per-host"], capture_output=True, text=True)
+    assert done.returncode == 0 and "baseline cli:" in done.stdout
+    bad = subprocess.run([str(script), "detect", "--db", db_url, "--baseline", "nope"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "no baseline named 'nope'" in bad.stderr

@@ -74,7 +74,8 @@ class Lifetime:
         return self.end_us - self.start_us
 
 
-def _norm_image(image: str) -> str:
+def norm_image(image: str) -> str:
+    """A path compared case- and separator-insensitively: ``c:\\windows\\cmd.exe``."""
     text = image.strip().strip('"').lower().replace("/", "\\")
     return text.removeprefix("\\??\\")
 
@@ -83,7 +84,7 @@ def same_image(a: str, b: str) -> bool:
     """Whether two image names can be one program: full paths compare whole, else names."""
     if not a or not b:
         return True
-    x, y = _norm_image(a), _norm_image(b)
+    x, y = norm_image(a), norm_image(b)
     if "\\" in x and "\\" in y:
         return x == y
     return x.rsplit("\\", 1)[-1] == y.rsplit("\\", 1)[-1]

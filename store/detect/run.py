@@ -21,6 +21,7 @@ from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import aliased
 
 from proctrail.store.bulk import BulkInsert
+from proctrail.store.detect.baseline import first_seen
 from proctrail.store.detect.fields import sigma_fields
 from proctrail.store.detect.index import RuleIndex
 from proctrail.store.detect.ioc import hashes_of
@@ -54,9 +55,11 @@ def _platform(channel: str) -> str:
 
 def detect(engine: Engine, rule_paths: list[Path] | None = None, builtin: bool = True,
            progress: Callable[[int], None] | None = None,
-           iocs: dict[str, str] | None = None) -> DetectReport:
-    """Run the built-in rules and those under ``rule_paths`` over the store, and match the
-    processes' hashes against ``iocs`` (digest -> the list it came from)."""
+           iocs: dict[str, str] | None = None,
+           baselines: list[str] | None = None) -> DetectReport:
+    """Run the built-in rules and those under ``rule_paths`` over the store, match the
+    processes' hashes against ``iocs`` (digest -> the list it came from), and report the
+    first run of every image the named ``baselines`` do not know."""
     started = time.perf_counter()
     rules, refused = load_rules(([BUILTIN] if builtin else []) + list(rule_paths or []))
     by_platform: dict[str, list[Rule]] = {"windows": [], "linux": []}
@@ -87,7 +90,7 @@ def detect(engine: Engine, rule_paths: list[Path] | None = None, builtin: bool =
     seen: set[tuple[str, int]] = set()  # (rule, lifetime): 4688 and Sysmon 1 are one process
     now = time.time_ns() // 1000
     with engine.begin() as out, engine.connect() as conn:
-        out.execute(delete(Finding).where(Finding.kind.in_(("rule", "ioc"))))
+        out.execute(delete(Finding).where(Finding.kind.in_(("rule", "ioc", "baseline"))))
         for r in conn.execution_options(stream_results=True, yield_per=5000).execute(query):
             report.events += 1
             fields = sigma_fields(r.name, r.event_id, orjson.loads(r.data))
@@ -130,6 +133,21 @@ def detect(engine: Engine, rule_paths: list[Path] | None = None, builtin: bool =
                 rows.clear()
             if progress is not None and report.events % 10_000 == 0:
                 progress(report.events)
+        report.findings += insert.execute(out, rows)
+        rows.clear()
+        for name in baselines or []:
+            for item in first_seen(engine, name):
+                anchor = conn.execute(
+                    select(ProcessSource.event_pk)
+                    .where(ProcessSource.process_id == item["id"],
+                           ProcessSource.role.in_(("start", "end")))
+                    .order_by(ProcessSource.role.desc(), ProcessSource.event_pk)).scalar()
+                report.by_rule[f"not in baseline {name}"] += 1
+                rows.append(("process", item["host_id"], anchor, item["pid"],
+                             item["logon_id"] or "", item["image"], "medium",
+                             f"first run of an executable not in baseline {name}",
+                             f"baseline:{name}", "proctrail detect", now, "baseline", name,
+                             "", item["start_us"]))
         report.findings += insert.execute(out, rows)
     report.seconds = time.perf_counter() - started
     return report
