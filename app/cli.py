@@ -15,6 +15,7 @@ from pathlib import Path
 import orjson
 
 from proctrail.app.export import csv_cell
+from proctrail.app.redact import Redactor, redact_record
 from proctrail.app.tree_text import render, render_chain
 from proctrail.store.correlate import CorrelationReport, correlate
 from proctrail.store.db import DEFAULT_DB, StoreError, open_engine
@@ -141,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--host", help="only this host (case-insensitive)")
     exp.add_argument("--session", type=int, metavar="ID", help="only this session's processes")
     exp.add_argument("--out", metavar="FILE", help="write here instead of stdout")
+    _redact_options(exp)
 
     tree = sub.add_parser("tree", help="print a process tree, like pstree",
                           description="Print process trees with lifetimes: one session's, "
@@ -181,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "search, 3 findings, ? keys, ctrl+p every action, q quit.")
     op.add_argument("paths", nargs="*", metavar="PATH", help="logs to read in first")
     op.add_argument("--db", help=db_help)
+    _redact_options(op)
 
     st = sub.add_parser("stats", help="counts of the case store",
                         description="Counts of the case store: events, sources, hosts, skips, "
@@ -188,6 +191,21 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--db", help=db_help)
     st.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
+
+
+def _redact_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--redact", action="store_true",
+                        help="mask secrets in command lines (-p, /password:, connection "
+                             "strings, net use, user:secret@)")
+    parser.add_argument("--redact-pattern", action="append", default=[], metavar="REGEX",
+                        help="another secret to mask: a regular expression with two groups, "
+                             "the prefix kept and the secret masked; implies --redact")
+
+
+def _redactor(args: argparse.Namespace) -> Redactor | None:
+    if not (args.redact or args.redact_pattern):
+        return None
+    return Redactor(args.redact_pattern)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -272,7 +290,12 @@ def _open(args: argparse.Namespace) -> int:
     if missing:
         _error(f"{missing[0]}: no such file or folder")
         return EXIT_USAGE
-    ProctrailApp(open_engine(args.db), ingest=args.paths).run()
+    try:
+        redactor = _redactor(args)
+    except ValueError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    ProctrailApp(open_engine(args.db), ingest=args.paths, redactor=redactor).run()
     return EXIT_OK
 
 
@@ -412,6 +435,13 @@ def _export(args: argparse.Namespace) -> int:
         records = export_sessions(engine, host=args.host)
     else:
         records = export_findings(engine)
+    try:
+        redactor = _redactor(args)
+    except ValueError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    if redactor is not None:
+        records = (redact_record(r, redactor) for r in records)
     with contextlib.ExitStack() as stack:
         out = (stack.enter_context(open(args.out, "w", newline="", encoding="utf-8"))
                if args.out else sys.stdout)

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine
 
+from proctrail.app.redact import Redactor, redact_record
 from proctrail.store.findings import list_findings
 from proctrail.store.queries import browse
 from proctrail.store.timefmt import iso
@@ -59,11 +60,15 @@ def findings_records(engine: Engine) -> list[dict[str, Any]]:
     return out
 
 
-def write_findings(engine: Engine, fmt: str, path: Path) -> int:
-    """Write every finding to ``path`` as ``md``, ``json`` or ``csv``; returns how many."""
+def write_findings(engine: Engine, fmt: str, path: Path,
+                   redactor: Redactor | None = None) -> int:
+    """Write every finding to ``path`` as ``md``, ``json`` or ``csv`` (secrets masked if a
+    ``redactor`` is given); returns how many."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}: use {', '.join(FORMATS)}")
     records = findings_records(engine)
+    if redactor is not None:
+        records = [redact_record(r, redactor) for r in records]
     text = {"md": to_markdown, "json": to_json, "csv": to_csv}[fmt](records)
     path.write_text(text, encoding="utf-8")
     return len(records)

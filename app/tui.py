@@ -17,6 +17,7 @@ from textual.binding import Binding
 
 from proctrail.app.commands import ProctrailCommands
 from proctrail.app.export import write_findings
+from proctrail.app.redact import Redactor
 from proctrail.app.screens.detail import DetailScreen
 from proctrail.app.screens.dialogs import BookmarkDialog, ExportDialog
 from proctrail.app.screens.findings import FindingsScreen
@@ -52,10 +53,12 @@ class ProctrailApp(App[None]):
         Binding("slash", "search", "Search"),
     ]
 
-    def __init__(self, engine: Engine, ingest: list[str] | None = None) -> None:
+    def __init__(self, engine: Engine, ingest: list[str] | None = None,
+                 redactor: Redactor | None = None) -> None:
         super().__init__()
         self.engine = engine
         self.ingest_paths = list(ingest or [])
+        self.redactor = redactor  # masks secrets in command lines shown and exported
 
     def on_mount(self) -> None:
         if self.ingest_paths:
@@ -148,7 +151,7 @@ class ProctrailApp(App[None]):
                 return
             fmt, path = answer
             try:
-                n = write_findings(self.engine, fmt, path)
+                n = write_findings(self.engine, fmt, path, self.redactor)
             except (OSError, ValueError) as exc:
                 self.notify(f"{path}: {exc}", severity="error", title="Export failed")
                 return

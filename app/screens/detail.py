@@ -3,6 +3,7 @@ lifetime on a timeline, user and token changes, the raw events behind it, findin
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from rich.console import Group, RenderableType
@@ -13,6 +14,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Footer, Header, Static
 
+from proctrail.app.redact import Redactor
 from proctrail.app.screens.base import CaseScreen
 from proctrail.store.queries import browse
 from proctrail.widgets.labels import SEVERITY_STYLES, flag_marks, full_time, process_line
@@ -87,6 +89,16 @@ def _findings(findings: list[dict[str, Any]]) -> RenderableType:
                    for f in findings))
 
 
+def _redacted(d: browse.ProcessDetail, redactor: Redactor) -> browse.ProcessDetail:
+    """The detail with every command line masked (fields and source events)."""
+    secret = ("command_line", "CommandLine", "ParentCommandLine")
+    fields = {k: redactor(v) if k in secret and isinstance(v, str) else v
+              for k, v in d.fields.items()}
+    sources = [{**s, "fields": {k: redactor(v) if k in secret else v
+                                for k, v in s["fields"].items()}} for s in d.sources]
+    return replace(d, fields=fields, sources=sources)
+
+
 class DetailScreen(CaseScreen):
     """Everything about one lifetime."""
 
@@ -120,6 +132,9 @@ class DetailScreen(CaseScreen):
         self.load(browse.process_detail, self.process_id, then=self.show)
 
     def show(self, d: browse.ProcessDetail | None) -> None:
+        redactor = self.case.redactor
+        if d is not None and redactor is not None:
+            d = _redacted(d, redactor)
         if d is None:
             self.query_one("#head", Static).update(
                 Text(f"process {self.process_id} is not in the store (re-correlated?)",
