@@ -105,6 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
     det.add_argument("--rules", action="append", type=Path, default=[], metavar="DIR",
                      help="a folder (or file) of Sigma rules; may be repeated")
     det.add_argument("--no-builtin", action="store_true", help="skip the built-in rules")
+    det.add_argument("--config", type=Path, default=None, metavar="FILE",
+                     help="settings file (default ./proctrail.toml if present): rule folders, "
+                          "IOC lists, baselines, track/ignore lists, which integrity "
+                          "anomalies become findings")
     det.add_argument("--baseline", action="append", default=[], metavar="NAME",
                      help="report the first run of every executable this baseline does not "
                           "know; may be repeated")
@@ -395,21 +399,30 @@ def _baseline(args: argparse.Namespace) -> int:
 
 def _detect(args: argparse.Namespace) -> int:
     from proctrail.store.detect.baseline import BaselineError
+    from proctrail.store.detect.config import ConfigError, load_config
     from proctrail.store.detect.ioc import IocError, load_iocs
     from proctrail.store.detect.run import detect
 
-    missing = [p for p in args.rules if not p.exists()]
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    rules = [*config.rules, *args.rules]
+    missing = [p for p in rules if not p.exists()]
     if missing:
         _error(f"{missing[0]}: no such rule file or folder")
         return EXIT_USAGE
+    ioc_files = [*config.iocs, *args.ioc]
     try:
-        iocs = load_iocs(args.ioc) if args.ioc else None
+        iocs = load_iocs(ioc_files) if ioc_files else None
     except IocError as exc:
         _error(str(exc))
         return EXIT_USAGE
     try:
-        report = detect(open_engine(args.db), args.rules, builtin=not args.no_builtin,
-                        iocs=iocs, baselines=args.baseline)
+        report = detect(open_engine(args.db), rules,
+                        builtin=config.builtin and not args.no_builtin, iocs=iocs,
+                        baselines=[*config.baselines, *args.baseline], config=config)
     except BaselineError as exc:
         _error(str(exc))
         return EXIT_USAGE

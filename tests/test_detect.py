@@ -280,3 +280,40 @@ def test_baseline_first_seen_executables(demo, tmp_path: Path, db_url: str) -> N
     bad = subprocess.run([str(script), "detect", "--db", db_url, "--baseline", "nope"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "no baseline named 'nope'" in bad.stderr
+
+
+def test_config_file_tracks_ignores_and_raises_anomalies(demo, tmp_path: Path,
+                                                         db_url: str) -> None:
+    from proctrail.store.detect.config import ConfigError, load_config
+
+    (tmp_path / "iocs.txt").write_text("ab" * 32 + "\n")
+    path = tmp_path / "proctrail.toml"
+    path.write_text("""
+[detect]
+iocs = ["iocs.txt"]
+[track]
+exclude = ['*\\regsvr32.exe']
+[anomalies]
+record_gap = "off"
+log_cleared = "critical"
+pid_reused = "low"
+""")
+    config = load_config(path)
+    assert config.iocs == [tmp_path / "iocs.txt"] and not config.tracked(
+        r"C:\\WINDOWS\\system32\\REGSVR32.EXE")
+    report = detect(demo, config=config)
+    titles = set(report.by_rule)
+    assert "Regsvr32 Runs a Remote or Scriptlet COM Object (Squiblydoo)" not in titles
+    assert "PowerShell With a Hidden Window or an Encoded Command" in titles
+    anomalies = {f["rule_id"]: f for f in export_findings(demo) if f["kind"] == "anomaly"}
+    assert anomalies["log_cleared"]["level"] == "critical"
+    assert anomalies["pid_reused"]["level"] == "low" and "record_gap" not in anomalies
+    assert anomalies["clock_jump"]["host"] == "WS02.corp.example"
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[anomalies]\nlog_cleared = \"urgent\"\n")
+    with pytest.raises(ConfigError, match=r"bad\.toml: \[anomalies\] log_cleared"):
+        load_config(bad)
+    script = Path(sys.executable).with_name("proctrail")
+    done = subprocess.run([str(script), "detect", "--db", db_url, "--config", str(path)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0 and "integrity: log_cleared" in done.stdout

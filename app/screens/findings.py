@@ -49,7 +49,7 @@ class FindingsScreen(CaseScreen):
         for r in rows:
             target = (f"process {r.process_id}" if r.process_id is not None
                       else f"session {r.session_id}" if r.session_id is not None
-                      else f"{r.target} (gone)")
+                      else "the log" if r.target == "log" else f"{r.target} (gone)")
             table.add_row(Text(r.severity, style=SEVERITY_STYLES.get(r.severity, "")),
                           Text(r.kind), Text(target), safe(r.host), safe(r.note),
                           safe(r.author or r.source),

@@ -17,16 +17,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Connection, Engine, delete, select
 from sqlalchemy.orm import aliased
 
 from proctrail.store.bulk import BulkInsert
 from proctrail.store.detect.baseline import first_seen
+from proctrail.store.detect.config import LOG_ANOMALIES, PROCESS_FLAGS, Config
 from proctrail.store.detect.fields import sigma_fields
 from proctrail.store.detect.index import RuleIndex
 from proctrail.store.detect.ioc import hashes_of
 from proctrail.store.detect.sigma import Refused, Rule, load_rules
-from proctrail.store.models import Channel, EventRow, Finding, Process, ProcessSource
+from proctrail.store.models import (
+    Anomaly,
+    Channel,
+    EventRow,
+    Finding,
+    Process,
+    ProcessSource,
+)
 
 BUILTIN = Path(__file__).with_name("rules")
 LEVELS = {"informational": "info", "low": "low", "medium": "medium", "high": "high",
@@ -56,11 +64,14 @@ def _platform(channel: str) -> str:
 def detect(engine: Engine, rule_paths: list[Path] | None = None, builtin: bool = True,
            progress: Callable[[int], None] | None = None,
            iocs: dict[str, str] | None = None,
-           baselines: list[str] | None = None) -> DetectReport:
+           baselines: list[str] | None = None,
+           config: Config | None = None) -> DetectReport:
     """Run the built-in rules and those under ``rule_paths`` over the store, match the
     processes' hashes against ``iocs`` (digest -> the list it came from), and report the
-    first run of every image the named ``baselines`` do not know."""
+    first run of every image the named ``baselines`` do not know. ``config`` adds its
+    track/ignore lists and turns the integrity anomalies it names into findings."""
     started = time.perf_counter()
+    config = config or Config()
     rules, refused = load_rules(([BUILTIN] if builtin else []) + list(rule_paths or []))
     by_platform: dict[str, list[Rule]] = {"windows": [], "linux": []}
     for rule in rules:
@@ -90,10 +101,14 @@ def detect(engine: Engine, rule_paths: list[Path] | None = None, builtin: bool =
     seen: set[tuple[str, int]] = set()  # (rule, lifetime): 4688 and Sysmon 1 are one process
     now = time.time_ns() // 1000
     with engine.begin() as out, engine.connect() as conn:
-        out.execute(delete(Finding).where(Finding.kind.in_(("rule", "ioc", "baseline"))))
+        out.execute(delete(Finding).where(Finding.kind.in_(("rule", "ioc", "baseline",
+                                                            "anomaly"))))
         for r in conn.execution_options(stream_results=True, yield_per=5000).execute(query):
             report.events += 1
             fields = sigma_fields(r.name, r.event_id, orjson.loads(r.data))
+            if (config.include or config.exclude) and not config.tracked(
+                    r.image or fields.get("Image", "")):
+                continue
             if not fields.get("ParentImage") and r.p_image:
                 fields["ParentImage"] = r.p_image
             if not fields.get("ParentCommandLine") and r.p_cmd:
@@ -148,6 +163,36 @@ def detect(engine: Engine, rule_paths: list[Path] | None = None, builtin: bool =
                              f"first run of an executable not in baseline {name}",
                              f"baseline:{name}", "proctrail detect", now, "baseline", name,
                              "", item["start_us"]))
+        rows += _anomaly_rows(conn, config.anomalies, now, report)
         report.findings += insert.execute(out, rows)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _anomaly_rows(conn: Connection, severities: dict[str, str], now: int,
+                  report: DetectReport) -> list[tuple[object, ...]]:
+    """Findings for the integrity anomalies and process flags the config names."""
+    rows: list[tuple[object, ...]] = []
+    logged = [k for k in severities if k in LOG_ANOMALIES]
+    if logged:
+        for a in conn.execute(select(Anomaly.host_id, Anomaly.event_pk, Anomaly.kind,
+                                     Anomaly.detail, Anomaly.start_us)
+                              .where(Anomaly.kind.in_(logged))
+                              .order_by(Anomaly.host_id, Anomaly.start_us)):
+            report.by_rule[f"integrity: {a.kind}"] += 1
+            rows.append(("log", a.host_id, a.event_pk, None, "", "", severities[a.kind],
+                         f"{a.kind}: {a.detail}", "anomalies", "proctrail detect", now,
+                         "anomaly", a.kind, "", a.start_us))
+    for flag in (k for k in severities if k in PROCESS_FLAGS):
+        anchor = (select(ProcessSource.event_pk)
+                  .where(ProcessSource.process_id == Process.id,
+                         ProcessSource.role.in_(("start", "end")))
+                  .order_by(ProcessSource.event_pk).limit(1).scalar_subquery())
+        for p in conn.execute(select(Process.host_id, Process.pid, Process.image,
+                                     Process.logon_id, Process.start_us, anchor.label("a"))
+                              .where(("," + Process.flags + ",").contains(f",{flag},"))):
+            report.by_rule[f"process flag: {flag}"] += 1
+            rows.append(("process", p.host_id, p.a, p.pid, p.logon_id or "", p.image,
+                         severities[flag], f"process flagged {flag}", "anomalies",
+                         "proctrail detect", now, "anomaly", flag, "", p.start_us))
+    return rows
