@@ -207,9 +207,13 @@ def _redact_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _redactor(args: argparse.Namespace) -> Redactor | None:
-    if not (args.redact or args.redact_pattern):
+    """A redactor when asked for, on the command line or in ./proctrail.toml."""
+    from proctrail.store.detect.config import load_config
+
+    config = load_config(None)
+    if not (args.redact or args.redact_pattern or config.redact):
         return None
-    return Redactor(args.redact_pattern)
+    return Redactor([*config.redact_patterns, *args.redact_pattern])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -296,7 +300,7 @@ def _open(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         redactor = _redactor(args)
-    except ValueError as exc:
+    except ValueError as exc:  # a bad pattern, or a config file that cannot be used
         _error(str(exc))
         return EXIT_USAGE
     ProctrailApp(open_engine(args.db), ingest=args.paths, redactor=redactor).run()
