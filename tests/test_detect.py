@@ -317,3 +317,21 @@ pid_reused = "low"
     done = subprocess.run([str(script), "detect", "--db", db_url, "--config", str(path)],
                           capture_output=True, text=True)
     assert done.returncode == 0 and "integrity: log_cleared" in done.stdout
+
+
+def test_detection_over_every_public_sample(samples: Path, tmp_path: Path) -> None:
+    """Everything in ../shared/samples ingested, correlated and detected at once: every
+    regression case's rule fires on its own log among all the others."""
+    engine = open_engine(f"sqlite:///{tmp_path / 'all.db'}")
+    Ingestor(engine).run([str(samples)])
+    correlate(engine)
+    report = detect(engine, [samples / "sigma" / "rules"])
+    assert report.events > 4000 and report.findings > 1000
+    fired = {f["rule_id"] for f in export_findings(engine) if f["kind"] == "rule"}
+    expected = set()
+    for info in (samples / "sigma" / "regression_data").rglob("info.yml"):
+        meta = yaml.safe_load(info.read_text())
+        if all((samples / "sigma" / case["path"]).exists()
+               for case in meta["regression_tests_info"]):
+            expected.add(meta["rule_metadata"][0]["id"])
+    assert len(expected) >= 80 and expected <= fired

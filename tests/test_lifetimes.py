@@ -249,3 +249,16 @@ def test_a_process_of_milliseconds_is_one_lifetime_whatever_the_order() -> None:
     ])
     (lt,) = [x for x in lts if x.pid == 70]
     assert lt.start_sources == lt.end_sources == {SECURITY, SYSMON} and not lt.flags
+
+
+def test_an_end_found_by_guid_after_its_pid_was_taken_closes_it_once() -> None:
+    lts = build_lifetimes([
+        start(90, 0, "a.exe", source=SYSMON, guid="{a}"),
+        start(90, 1, "b.exe"),  # Security only: a start under the same PID
+        end(90, 2, "a.exe", source=SYSMON, guid="{a}"),  # a ends after all
+        end(90, 3, "b.exe"),
+    ])
+    a, b = (next(lt for lt in lts if lt.image == i) for i in ("a.exe", "b.exe"))
+    assert (a.end_us, a.flags) == (2 * S, set())
+    assert b.end_us == 3 * S and "pid_reused" in b.flags
+    assert len({lt.id for lt in lts}) == len(lts) == 2

@@ -62,6 +62,7 @@ class Lifetime:
     activity_events: list[int] = field(default_factory=list)
     token_events: list[int] = field(default_factory=list)
     token_changes: list[dict[str, Any]] = field(default_factory=list)
+    retired: bool = False  # handed to the drain queue (once)
 
     @property
     def source_is_auditd(self) -> bool:
@@ -136,7 +137,9 @@ class HostLifetimes:
 
     def retire(self, lt: Lifetime) -> None:
         """A lifetime that nothing but late records can still change."""
-        self.done.append((self.now, lt))
+        if not lt.retired:
+            lt.retired = True
+            self.done.append((self.now, lt))
 
     def drain(self, keep_us: int | None = None) -> list[Lifetime]:
         """Lifetimes ended more than ``keep_us`` ago (of stream time), now final."""
@@ -288,14 +291,19 @@ class HostLifetimes:
         if lt is None or lt.end_us is not None:
             lt = self.open.get(e.pid)
         if lt is not None and lt.end_us is None:
+            running = self.open.get(lt.pid) is lt
             if e.image and not same_image(lt.image, e.image):
                 # Another image under this PID: its start is lost, and so is the old end.
-                del self.open[e.pid]
-                lt.flags.add("end_missing")
-                self.retire(lt)
+                if running:
+                    del self.open[lt.pid]
+                    lt.flags.add("end_missing")
+                    self.retire(lt)
                 lt = None
             else:
-                self.open.pop(e.pid, None)
+                # Found by its GUID after another start took its PID: close it all the same,
+                # and leave the PID's current process alone.
+                if running:
+                    del self.open[lt.pid]
                 self._close(lt, e)
                 return
         recent = self.closed.get(e.pid)
@@ -318,6 +326,7 @@ class HostLifetimes:
         first = lt.end_us is None
         if first:
             lt.end_us = e.ts_us
+            lt.flags.discard("end_missing")  # thought lost when its PID was taken: it ended
         lt.exit_status = lt.exit_status or e.exit_status
         lt.end_user = lt.end_user or e.user
         if not lt.image:
