@@ -8,7 +8,7 @@ import csv
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from proctrail.app.redact import Redactor, redact_record
 from proctrail.app.tree_text import render, render_chain
 from proctrail.store.correlate import CorrelationReport, correlate
 from proctrail.store.db import DEFAULT_DB, StoreError, open_engine
+from proctrail.store.detect.config import ConfigError
 from proctrail.store.graph import ancestors, process_graph, roots, session_tree, subtree
 from proctrail.store.ingest import Ingestor, IngestReport, Progress
 from proctrail.store.queries import (
@@ -206,6 +207,13 @@ def _redact_options(parser: argparse.ArgumentParser) -> None:
                              "the prefix kept and the secret masked; implies --redact")
 
 
+def _track_filter() -> Callable[[str], bool] | None:
+    """The track/ignore lists of ./proctrail.toml, if any."""
+    from proctrail.store.detect.config import load_config
+
+    return load_config(None).track_filter
+
+
 def _redactor(args: argparse.Namespace) -> Redactor | None:
     """A redactor when asked for, on the command line or in ./proctrail.toml."""
     from proctrail.store.detect.config import load_config
@@ -235,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "stats":
             return _stats(args)
         if args.command == "correlate":
-            _print_correlation(correlate(open_engine(args.db)))
+            _print_correlation(correlate(open_engine(args.db), tracked=_track_filter()))
             return EXIT_OK
         if args.command == "export":
             return _export(args)
@@ -248,6 +256,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StoreError as exc:
         _error(str(exc))
         return EXIT_SKIPPED
+    except ConfigError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
     except BrokenPipeError:
         # The reader of our output went away (``| head``): not an error of ours.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -324,7 +335,7 @@ def _ingest(args: argparse.Namespace) -> int:
         report = Ingestor(engine, opts, progress=bar.update).run(args.paths)
     _print_report(report, quiet=args.quiet)
     if not args.no_correlate:
-        result = correlate(engine)
+        result = correlate(engine, tracked=_track_filter())
         if not args.quiet:
             _print_correlation(result)
     return EXIT_OK if report.clean else EXIT_SKIPPED

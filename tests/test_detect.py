@@ -335,3 +335,25 @@ def test_detection_over_every_public_sample(samples: Path, tmp_path: Path) -> No
                for case in meta["regression_tests_info"]):
             expected.add(meta["rule_metadata"][0]["id"])
     assert len(expected) >= 80 and expected <= fired
+
+
+def test_ignored_processes_leave_the_trees_and_their_children_move_up(db_url: str,
+                                                                      tmp_path: Path) -> None:
+    from proctrail.store.detect.config import Config
+
+    engine = open_engine(db_url)
+    Ingestor(engine).run([str(ROOT / "sample_logs")])
+    correlate(engine, tracked=Config(exclude=["*\\outlook.exe"]).track_filter)
+    procs = {p["id"]: p for p in export_processes(engine)}
+    names = [p["image"].rsplit("\\", 1)[-1] for p in procs.values()]
+    assert "OUTLOOK.EXE" not in names and "WINWORD.EXE" in names
+    (word,) = [p for p in procs.values() if p["image"].endswith("WINWORD.EXE")]
+    assert procs[word["parent_id"]]["image"].endswith("explorer.exe")
+    kept = Config(include=["c:\\windows\\system32\\*"])
+    assert kept.tracked(r"C:\Windows\System32\cmd.exe")
+    assert not kept.tracked(r"C:\Users\Public\updater.exe")
+    (tmp_path / "proctrail.toml").write_text("[track]\nexclude = 3\n")
+    script = Path(sys.executable).with_name("proctrail")
+    bad = subprocess.run([str(script), "correlate", "--db", db_url], cwd=tmp_path,
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "proctrail.toml" in bad.stderr

@@ -48,7 +48,9 @@ class LoadingScreen(CaseScreen):
             report = Ingestor(self.engine, progress=on_progress).run(self.paths)
             call(self.query_one("#what", Static).update,
                  Text("Rebuilding process lifetimes and sessions…", style="bold"))
-            correlate(self.engine, progress=lambda n: call(
+            from proctrail.store.detect.config import load_config
+
+            correlate(self.engine, tracked=load_config(None).track_filter, progress=lambda n: call(
                 self.query_one("#detail", Static).update, Text(f"{n:,} events correlated")))
         except Exception as exc:  # the store or a file failed: say so, keep the app up
             call(self.notify, str(exc).splitlines()[0] if str(exc) else type(exc).__name__,

@@ -87,8 +87,10 @@ SOURCE_COLUMNS = ("process_id", "event_pk", "role")
 class _Writer:
     """A sink that inserts final lifetimes and sessions into the store in batches."""
 
-    def __init__(self, engine: Engine, conn: Connection) -> None:
+    def __init__(self, engine: Engine, conn: Connection,
+                 tracked: Callable[[str], bool] | None = None) -> None:
         self.conn = conn
+        self.tracked = tracked
         self.tables = [(BulkInsert(engine, LogonSession, SESSION_COLUMNS), []),
                        (BulkInsert(engine, Process, PROCESS_COLUMNS), []),
                        (BulkInsert(engine, ProcessSource, SOURCE_COLUMNS), [])]
@@ -98,7 +100,19 @@ class _Writer:
         self.session_count = 0
         self.flags: Counter[str] = Counter()
 
+    def _kept(self, lt: Lifetime | None) -> Lifetime | None:
+        """``lt``, or its nearest ancestor the track/ignore lists keep."""
+        seen = 0
+        while lt is not None and self.tracked is not None and not self.tracked(lt.image) \
+                and seen < 256:
+            lt, seen = lt.parent, seen + 1
+        return lt
+
     def lifetimes(self, done: list[Lifetime]) -> None:
+        if self.tracked is not None:
+            done = [lt for lt in done if self.tracked(lt.image)]
+            for lt in done:  # an ignored parent's children hang under its nearest kept one
+                lt.parent = self._kept(lt.parent)
         for lt in done:
             self.process_rows.append(_process_row(lt))
             self.source_rows.extend(
@@ -124,10 +138,12 @@ class _Writer:
             rows.clear()
 
 
-def correlate(engine: Engine, progress: Callable[[int], None] | None = None
-              ) -> CorrelationReport:
+def correlate(engine: Engine, progress: Callable[[int], None] | None = None,
+              tracked: Callable[[str], bool] | None = None) -> CorrelationReport:
     """Rebuild the processes, sessions and anomalies tables from the stored events, in one
-    transaction; ``progress`` hears how many events have been read so far."""
+    transaction; ``progress`` hears how many events have been read so far. Processes whose
+    image ``tracked`` rejects (the track/ignore lists) are left out, their children hung
+    under the nearest kept ancestor."""
     found = anomalies(engine)
     fixes, jumps = clock_scan(engine)
     found += jumps
@@ -139,7 +155,7 @@ def correlate(engine: Engine, progress: Callable[[int], None] | None = None
                 {"host_id": a.host_id, "channel_id": a.channel_id, "kind": a.kind,
                  "start_us": a.start_us, "end_us": a.end_us, "event_pk": a.event_pk,
                  "detail": a.detail} for a in found])
-        writer = _Writer(engine, conn)
+        writer = _Writer(engine, conn, tracked)
         run(engine, writer, fixes, progress)
         writer.flush()
     counts = Counter(a.kind for a in found)

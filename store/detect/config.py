@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import fnmatch
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,6 +66,11 @@ class Config:
         if self.include and not any(fnmatch.fnmatchcase(path, g) for g in self._include):
             return False
         return not any(fnmatch.fnmatchcase(path, g) for g in self._exclude)
+
+    @property
+    def track_filter(self) -> Callable[[str], bool] | None:
+        """:meth:`tracked`, or None when no list is set (everything is kept)."""
+        return self.tracked if self.include or self.exclude else None
 
     def __post_init__(self) -> None:
         self._include = [norm_image(g) for g in self.include]
