@@ -56,3 +56,16 @@ def xml_log(tmp_path: Path):
     write.event = event_xml  # type: ignore[attr-defined]
     return write
 
+
+
+@pytest.fixture
+def demo_case(db_url: str):
+    """A fresh store holding sample_logs/, ingested and correlated."""
+    from proctrail.store.correlate import correlate
+    from proctrail.store.db import open_engine
+    from proctrail.store.ingest import Ingestor
+
+    engine = open_engine(db_url)
+    Ingestor(engine).run([str(ROOT / "sample_logs")])
+    correlate(engine)
+    return engine

@@ -11,7 +11,6 @@ import pytest
 from proctrail.app.export import to_csv, to_markdown
 from proctrail.generate.model import fake_hash
 from proctrail.store.correlate import correlate
-from proctrail.store.db import open_engine
 from proctrail.store.findings import FindingError, add_finding, list_findings
 from proctrail.store.ingest import Ingestor
 from proctrail.store.queries import browse
@@ -21,11 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
-def demo(db_url: str):
-    engine = open_engine(db_url)
-    Ingestor(engine).run([str(ROOT / "sample_logs")])
-    correlate(engine)
-    return engine
+def demo(demo_case):
+    return demo_case
 
 
 TRUTH = json.loads((ROOT / "tests/data/sample_logs_truth.json").read_text())

@@ -151,11 +151,8 @@ def test_builtin_rules_true_and_false_cases() -> None:
 
 
 @pytest.fixture
-def demo(db_url: str):
-    engine = open_engine(db_url)
-    Ingestor(engine).run([str(ROOT / "sample_logs")])
-    correlate(engine)
-    return engine
+def demo(demo_case):
+    return demo_case
 
 
 def test_detection_on_the_demo_marks_the_intrusion_once_per_process(demo) -> None:
