@@ -187,6 +187,10 @@ async def test_opening_with_paths_ingests_with_progress_then_shows_the_case(
                 break
         assert isinstance(app.screen, OverviewScreen)
         assert PROCESSES in screen_text(app)
+        # A first look includes the built-in rules' findings and the integrity anomalies.
+        from proctrail.store.queries import export_findings
+        kinds = {f["kind"] for f in export_findings(app.engine)}
+        assert kinds == {"rule", "anomaly"}
 
 
 async def test_lazy_tree_expands_collapses_and_jumps_outside_the_session(

@@ -49,9 +49,17 @@ class LoadingScreen(CaseScreen):
             call(self.query_one("#what", Static).update,
                  Text("Rebuilding process lifetimes and sessions…", style="bold"))
             from proctrail.store.detect.config import load_config
+            from proctrail.store.detect.run import detect, has_detections
 
-            correlate(self.engine, tracked=load_config(None).track_filter, progress=lambda n: call(
+            config = load_config(None)
+            correlate(self.engine, tracked=config.track_filter, progress=lambda n: call(
                 self.query_one("#detail", Static).update, Text(f"{n:,} events correlated")))
+            if not has_detections(self.engine):
+                # A first look: the built-in rules and the configured anomalies. A later
+                # `proctrail detect` with more rules replaces these.
+                call(self.query_one("#what", Static).update,
+                     Text("Running the built-in detections…", style="bold"))
+                detect(self.engine, config=config)
         except Exception as exc:  # the store or a file failed: say so, keep the app up
             call(self.notify, str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
                  severity="error", title="Loading failed", timeout=30)

@@ -57,6 +57,13 @@ class DetectReport:
     seconds: float = 0.0
 
 
+def has_detections(engine: Engine) -> bool:
+    """Whether a detection pass has left findings in the store."""
+    with engine.connect() as conn:
+        return conn.execute(select(Finding.id).where(Finding.kind != "bookmark")
+                            .limit(1)).first() is not None
+
+
 def _platform(channel: str) -> str:
     return "linux" if channel in ("auditd", "Linux-Sysmon/Operational") else "windows"
 
