@@ -3,7 +3,6 @@ lines, raw auditd. Every format holds the same events; all output is determinist
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,15 +23,6 @@ def evtx_record(r: Record) -> EvtxRecord:
                       provider_guid=r.provider[1], version=r.version, level=r.level,
                       task=r.task, keywords=r.keywords, process_id=r.pid, thread_id=r.tid,
                       user_sid=r.user_sid, record_id=r.record_id)
-
-
-def write_evtx(target: Path | io.BytesIO, records: Iterable[Record]) -> int:
-    n = 0
-    with EvtxWriter(target) as writer:
-        for r in records:
-            writer.write(evtx_record(r))
-            n += 1
-    return n
 
 
 def _text(value: str) -> str:
