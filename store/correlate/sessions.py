@@ -91,10 +91,7 @@ class HostSessions:
 
     def new(self, logon_id: str, **values: object) -> Session:
         s = Session(id=next(self.ids), host_id=self.host_id, logon_id=logon_id, **values)
-        old = self.latest.get(logon_id)
-        if old is not None and old.end_us is None:
-            self.ended.append((self.now, old))  # replaced while open: final now
-        self.latest[logon_id] = s
+        self.latest[logon_id] = s  # callers replace only a session that has ended
         return s
 
     def feed(self, e: SessionEvent) -> None:

@@ -22,6 +22,10 @@ class RuleIndex:
 
     def __init__(self, rules: Iterable[Rule]) -> None:
         self.rules = list(rules)
+        reads = [r.reads for r in self.rules]
+        # The fields any rule reads: two events equal on these match the same rules.
+        self.reads: tuple[str, ...] | None = None if any(r is None for r in reads) else \
+            tuple(sorted(frozenset().union(*reads)))  # type: ignore[arg-type]
         self.always = [i for i, r in enumerate(self.rules) if r.needs is None]
         words: dict[str, dict[str, set[int]]] = {}
         for i, rule in enumerate(self.rules):
@@ -34,6 +38,13 @@ class RuleIndex:
                 automaton.add_word(text, tuple(sorted(ids)))
             automaton.make_automaton()
             self.automata[name] = automaton
+
+    def cache_key(self, fields: dict[str, str]) -> tuple[object, ...]:
+        """What decides the rules an event matches: the fields the rules read (all fields
+        when a keyword rule reads any)."""
+        if self.reads is None:
+            return tuple(sorted(fields.items()))
+        return tuple(fields.get(name) for name in self.reads)
 
     def candidates(self, fields: dict[str, str]) -> list[Rule]:
         """The rules that may match ``fields`` (the others cannot)."""

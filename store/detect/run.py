@@ -102,7 +102,7 @@ def detect(engine: Engine, rule_paths: list[Path] | None = None, builtin: bool =
              .outerjoin(Process, Process.id == ProcessSource.process_id)
              .outerjoin(parent, parent.id == Process.parent_id)
              .where(EventRow.kind == "process_start"))
-    cache: OrderedDict[tuple[str, tuple[tuple[str, str], ...]], list[Rule]] = OrderedDict()
+    cache: OrderedDict[tuple[str, tuple[object, ...]], list[Rule]] = OrderedDict()
     insert = BulkInsert(engine, Finding, FINDING_COLUMNS)
     rows: list[tuple[object, ...]] = []
     seen: set[tuple[str, int]] = set()  # (rule, lifetime): 4688 and Sysmon 1 are one process
@@ -121,7 +121,7 @@ def detect(engine: Engine, rule_paths: list[Path] | None = None, builtin: bool =
             if not fields.get("ParentCommandLine") and r.p_cmd:
                 fields["ParentCommandLine"] = r.p_cmd
             platform = _platform(r.name)
-            key = (platform, tuple(sorted(fields.items())))
+            key = (platform, indexes[platform].cache_key(fields))
             hits = cache.get(key)
             if hits is None:
                 hits = indexes[platform].matches(fields)

@@ -65,6 +65,8 @@ class Rule:
     # Substrings one of which a matching event must hold, as (field or None for any
     # field, lower-case text); None when the rule cannot be narrowed so (it always runs).
     needs: frozenset[tuple[str | None, str]] | None = field(default=None, repr=False)
+    # The fields its condition reads; None when it reads them all (keywords).
+    reads: frozenset[str] | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -228,6 +230,19 @@ def _needs(node: Any) -> Needs:
     return None  # NOT, and anything else: no narrowing
 
 
+def _reads(node: Any) -> frozenset[str] | None:
+    """The field names a condition looks at (None: any field, for keywords)."""
+    if isinstance(node, ConditionValueExpression):
+        return None
+    if isinstance(node, ConditionFieldEqualsValueExpression):
+        other = node.value.field if isinstance(node.value, SigmaFieldReference) else None
+        return frozenset(n for n in (node.field, other) if n)
+    parts = [_reads(a) for a in getattr(node, "args", ())]
+    if any(p is None for p in parts):
+        return None
+    return frozenset().union(*parts)  # type: ignore[arg-type]
+
+
 def compile_rule(text: str, path: str = "") -> Rule:
     """One rule from its YAML; raises :class:`RuleRefused` with the reason."""
     try:
@@ -245,10 +260,13 @@ def compile_rule(text: str, path: str = "") -> Rule:
         lambda f: any(p(f) for p in predicates))
     needs = [_needs(c) for c in conditions]
     need = None if any(n is None for n in needs) else frozenset().union(*needs)
+    reads = [_reads(c) for c in conditions]
+    read = None if any(r is None for r in reads) else frozenset().union(*reads)
     return Rule(id=str(rule.id or ""), title=rule.title or Path(path).stem,
                 level=str(rule.level.name.lower() if rule.level else "medium"),
                 tags=[str(t) for t in rule.tags], product=rule.logsource.product or "",
-                category=rule.logsource.category, path=path, match=match, needs=need)
+                category=rule.logsource.category, path=path, match=match, needs=need,
+                reads=read)
 
 
 def load_rules(paths: Iterable[Path]) -> tuple[list[Rule], list[Refused]]:
