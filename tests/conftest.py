@@ -58,14 +58,25 @@ def xml_log(tmp_path: Path):
 
 
 
-@pytest.fixture
-def demo_case(db_url: str):
-    """A fresh store holding sample_logs/, ingested and correlated."""
+def correlated_case(url: str, *paths: Path):
+    """A store at ``url`` holding ``paths``, ingested and correlated."""
     from proctrail.store.correlate import correlate
     from proctrail.store.db import open_engine
     from proctrail.store.ingest import Ingestor
 
-    engine = open_engine(db_url)
-    Ingestor(engine).run([str(ROOT / "sample_logs")])
+    engine = open_engine(url)
+    Ingestor(engine).run([str(p) for p in paths])
     correlate(engine)
     return engine
+
+
+@pytest.fixture
+def case_of(db_url: str):
+    """``case_of(*paths)``: :func:`correlated_case` in a fresh store."""
+    return lambda *paths: correlated_case(db_url, *paths)
+
+
+@pytest.fixture
+def demo_case(db_url: str):
+    """A fresh store holding sample_logs/, ingested and correlated."""
+    return correlated_case(db_url, ROOT / "sample_logs")

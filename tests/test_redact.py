@@ -56,21 +56,16 @@ def test_export_and_tui_mask_with_redact(tmp_path: Path, xml_log) -> None:
     assert bad.returncode == 2 and "not a regular expression" in bad.stderr
 
 
-async def test_detail_screen_masks_command_lines(tmp_path: Path, xml_log) -> None:
+async def test_detail_screen_masks_command_lines(case_of, xml_log) -> None:
     from proctrail.app.screens.detail import DetailScreen
     from proctrail.app.tui import ProctrailApp
-    from proctrail.store.correlate import correlate
-    from proctrail.store.db import open_engine
-    from proctrail.store.ingest import Ingestor
     from proctrail.store.queries import export_processes
 
     ev = xml_log.event
     log = xml_log("p.xml", [ev(4688, 1, "2024-05-01T10:00:00Z", {
         "NewProcessId": "0x100", "NewProcessName": r"C:\w\psexec.exe", "ProcessId": "0x4",
         "CommandLine": r"psexec.exe \\srv -u admin -p Passw0rd! cmd"})])
-    engine = open_engine(f"sqlite:///{tmp_path / 't.db'}")
-    Ingestor(engine).run([str(log)])
-    correlate(engine)
+    engine = case_of(log)
     (proc,) = [p for p in export_processes(engine) if p["image"].endswith("psexec.exe")]
     app = ProctrailApp(engine, redactor=Redactor())
     async with app.run_test(size=(120, 40)) as pilot:

@@ -149,16 +149,14 @@ async def test_main_path_session_to_parent_chain_bookmark_and_export(
     assert record["session"]["user"] == "CORP\\alice"
 
 
-async def test_hostile_text_is_shown_literally(tmp_path: Path, xml_log) -> None:
+async def test_hostile_text_is_shown_literally(case_of, xml_log) -> None:
     ev = xml_log.event
     log = xml_log("hostile.xml", [ev(4688, 1, "2024-05-01T10:00:00Z", {
         "NewProcessId": "0x100", "NewProcessName": r"C:\w\[bold red]pwn[/].exe",
         "ProcessId": "0x4", "SubjectUserName": "[link=http://evil]bob[/link]",
         "SubjectDomainName": "CORP", "SubjectLogonId": "0x3e7",
         "CommandLine": "cmd /c &#x1b;[31mRED&#x1b;]0;owned&#x07; [bold red]x[/]"})])
-    engine = open_engine(f"sqlite:///{tmp_path / 'h.db'}")
-    Ingestor(engine).run([str(log)])
-    correlate(engine)
+    engine = case_of(log)
     app = ProctrailApp(engine)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
@@ -247,15 +245,13 @@ def test_snapshots(snap_compare, demo_url: str, screen_name: str,
     assert snap_compare(app, terminal_size=size, run_before=_at(screen_name, size))
 
 
-async def test_a_wide_level_opens_a_page_at_a_time(tmp_path: Path, xml_log) -> None:
+async def test_a_wide_level_opens_a_page_at_a_time(case_of, xml_log) -> None:
     ev = xml_log.event
     log = xml_log("wide.xml", [
         ev(4688, i, f"2024-05-01T10:{i // 60 % 60:02d}:{i % 60:02d}Z", {
             "NewProcessId": hex(8 + 4 * i), "NewProcessName": r"C:\w\job.exe",
             "ProcessId": "0x4", "SubjectLogonId": "0x3e7"}) for i in range(1, 2501)])
-    engine = open_engine(f"sqlite:///{tmp_path / 'wide.db'}")
-    Ingestor(engine).run([str(log)])
-    correlate(engine)
+    engine = case_of(log)
     app = ProctrailApp(engine)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
