@@ -27,6 +27,7 @@ from proctrail.store.readers.base import ReaderError, ReadOptions
 from proctrail.store.readers.sniff import Input, iter_inputs, open_records
 
 BATCH = 5000
+NAME_MAX = 255  # host and channel names, as the schema keeps them
 # The event columns an ingest writes, in the order of each row's parameters.
 ROW_COLUMNS = ("source_id", "host_id", "channel_id", "provider", "event_id", "record_id",
                "ts_us", "ts_key", "received_us", "kind", "data")
@@ -158,11 +159,14 @@ class Ingestor:
 
     def _lookup_id(self, conn: Connection, model: type[Host] | type[Channel],
                    cache: dict[str, int], name: str) -> int:
-        """The id of a host or channel, made on first sight; cached by spelling and key."""
-        key = name.lower()
+        """The id of a host or channel, made on first sight; cached by spelling and key.
+        Names are cut at 255 characters (no real host or channel name is longer; the event
+        keeps the whole of a hostile one)."""
+        stored = name[:NAME_MAX]
+        key = stored.lower()
         found = cache.get(key)
         if found is None:
-            conn.execute(dialect_insert(self.engine, model).values(key=key, name=name)
+            conn.execute(dialect_insert(self.engine, model).values(key=key, name=stored)
                          .on_conflict_do_nothing())
             found = conn.execute(select(model.id).where(model.key == key)).scalar_one()
             cache[key] = found

@@ -7,8 +7,57 @@ object in text, exactly as logged.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+import re
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# PostgreSQL's text cannot hold NUL, which log text can: there NUL is kept as ESC "0" and
+# ESC itself as ESC ESC (ESC a private-use character), and read back exactly.
+PG_ESC = "\U0010fffd"
+_PG_UNESC = re.compile(PG_ESC + "(.)", re.S)
+
+
+def pg_text(value: str) -> str:
+    """``value`` as PostgreSQL can store it (see :data:`PG_ESC`)."""
+    if "\x00" in value or PG_ESC in value:
+        return value.replace(PG_ESC, PG_ESC + PG_ESC).replace("\x00", PG_ESC + "0")
+    return value
+
+
+def pg_untext(value: str) -> str:
+    """The text :func:`pg_text` stored."""
+    if PG_ESC in value:
+        return _PG_UNESC.sub(lambda m: "\x00" if m.group(1) == "0" else m.group(1), value)
+    return value
+
+
+class LogText(TypeDecorator[str]):
+    """Text from a log (or an analyst): stored exactly on SQLite and PostgreSQL alike."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if isinstance(value, str) and dialect.name == "postgresql":
+            return pg_text(value)
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        if isinstance(value, str) and dialect.name == "postgresql":
+            return pg_untext(value)
+        return value
 
 
 class Base(DeclarativeBase):
@@ -21,8 +70,8 @@ class Source(Base):
     __tablename__ = "sources"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    path: Mapped[str] = mapped_column(Text)
-    member: Mapped[str] = mapped_column(Text, default="")
+    path: Mapped[str] = mapped_column(LogText)
+    member: Mapped[str] = mapped_column(LogText, default="")
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     size: Mapped[int] = mapped_column(BigInteger)
     format: Mapped[str] = mapped_column(String(32))
@@ -34,8 +83,8 @@ class Source(Base):
     events_stored: Mapped[int] = mapped_column(BigInteger, default=0)
     duplicates: Mapped[int] = mapped_column(BigInteger, default=0)
     skipped: Mapped[int] = mapped_column(BigInteger, default=0)
-    skip_reasons: Mapped[str] = mapped_column(Text, default="{}")
-    error: Mapped[str | None] = mapped_column(Text)
+    skip_reasons: Mapped[str] = mapped_column(Text, default="{}")  # JSON
+    error: Mapped[str | None] = mapped_column(LogText)
 
 
 class Host(Base):
@@ -79,14 +128,14 @@ class EventRow(Base):
     source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"), index=True)
     host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"))
     channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id"))
-    provider: Mapped[str] = mapped_column(String(255))
+    provider: Mapped[str] = mapped_column(LogText)
     event_id: Mapped[int] = mapped_column(Integer)
     record_id: Mapped[int] = mapped_column(BigInteger)
     ts_us: Mapped[int | None] = mapped_column(BigInteger)
     ts_key: Mapped[int] = mapped_column(BigInteger)
     received_us: Mapped[int | None] = mapped_column(BigInteger)
     kind: Mapped[str | None] = mapped_column(String(32))
-    data: Mapped[str] = mapped_column(Text)
+    data: Mapped[str] = mapped_column(Text)  # JSON: orjson writes NUL as \u0000
 
 
 class LogonSession(Base):
@@ -97,18 +146,18 @@ class LogonSession(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"))
-    logon_id: Mapped[str] = mapped_column(String(64))
-    user: Mapped[str] = mapped_column(Text, default="")
-    logon_type: Mapped[str] = mapped_column(String(64), default="")
-    source_ip: Mapped[str] = mapped_column(String(64), default="")
-    workstation: Mapped[str] = mapped_column(Text, default="")
-    auth_package: Mapped[str] = mapped_column(String(64), default="")
+    logon_id: Mapped[str] = mapped_column(LogText)
+    user: Mapped[str] = mapped_column(LogText, default="")
+    logon_type: Mapped[str] = mapped_column(LogText, default="")
+    source_ip: Mapped[str] = mapped_column(LogText, default="")
+    workstation: Mapped[str] = mapped_column(LogText, default="")
+    auth_package: Mapped[str] = mapped_column(LogText, default="")
     elevated: Mapped[bool] = mapped_column(default=False)
     start_us: Mapped[int | None] = mapped_column(BigInteger)
     end_us: Mapped[int | None] = mapped_column(BigInteger)
     logon_event: Mapped[int | None] = mapped_column(BigInteger)
     logoff_event: Mapped[int | None] = mapped_column(BigInteger)
-    flags: Mapped[str] = mapped_column(Text, default="")
+    flags: Mapped[str] = mapped_column(LogText, default="")
 
 
 class Process(Base):
@@ -124,30 +173,30 @@ class Process(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"))
     pid: Mapped[int] = mapped_column(BigInteger)
-    process_guid: Mapped[str | None] = mapped_column(String(64))
-    image: Mapped[str] = mapped_column(Text, default="")
-    command_line: Mapped[str] = mapped_column(Text, default="")
-    cwd: Mapped[str] = mapped_column(Text, default="")
-    hashes: Mapped[str] = mapped_column(Text, default="")
-    integrity: Mapped[str] = mapped_column(String(64), default="")
-    user: Mapped[str] = mapped_column(Text, default="")
-    creator_user: Mapped[str] = mapped_column(Text, default="")
-    end_user: Mapped[str] = mapped_column(Text, default="")
-    logon_id: Mapped[str] = mapped_column(String(64), default="")
+    process_guid: Mapped[str | None] = mapped_column(LogText)
+    image: Mapped[str] = mapped_column(LogText, default="")
+    command_line: Mapped[str] = mapped_column(LogText, default="")
+    cwd: Mapped[str] = mapped_column(LogText, default="")
+    hashes: Mapped[str] = mapped_column(LogText, default="")
+    integrity: Mapped[str] = mapped_column(LogText, default="")
+    user: Mapped[str] = mapped_column(LogText, default="")
+    creator_user: Mapped[str] = mapped_column(LogText, default="")
+    end_user: Mapped[str] = mapped_column(LogText, default="")
+    logon_id: Mapped[str] = mapped_column(LogText, default="")
     # Deferred: correlation writes a session once it has ended, after its first processes.
     session_id: Mapped[int | None] = mapped_column(
         ForeignKey("sessions.id", deferrable=True, initially="DEFERRED"))
     start_us: Mapped[int | None] = mapped_column(BigInteger)
     end_us: Mapped[int | None] = mapped_column(BigInteger)
-    exit_status: Mapped[str] = mapped_column(String(32), default="")
+    exit_status: Mapped[str] = mapped_column(LogText, default="")
     # Deferred: a placeholder parent is numbered after the child that revealed it.
     parent_id: Mapped[int | None] = mapped_column(
         ForeignKey("processes.id", deferrable=True, initially="DEFERRED"))
     parent_pid: Mapped[int | None] = mapped_column(BigInteger)
-    parent_image: Mapped[str] = mapped_column(Text, default="")
-    flags: Mapped[str] = mapped_column(Text, default="")
+    parent_image: Mapped[str] = mapped_column(LogText, default="")
+    flags: Mapped[str] = mapped_column(LogText, default="")
     # JSON list of token changes between start and end (600, 4703): time, user, detail.
-    token_changes: Mapped[str] = mapped_column(Text, default="")
+    token_changes: Mapped[str] = mapped_column(LogText, default="")
 
 
 class ProcessSource(Base):
@@ -175,7 +224,7 @@ class Anomaly(Base):
     start_us: Mapped[int | None] = mapped_column(BigInteger)
     end_us: Mapped[int | None] = mapped_column(BigInteger)
     event_pk: Mapped[int | None] = mapped_column(BigInteger)
-    detail: Mapped[str] = mapped_column(Text, default="")
+    detail: Mapped[str] = mapped_column(LogText, default="")
 
 
 class Finding(Base):
@@ -193,17 +242,17 @@ class Finding(Base):
     host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"))
     anchor_event: Mapped[int | None] = mapped_column(BigInteger)
     pid: Mapped[int | None] = mapped_column(BigInteger)
-    logon_id: Mapped[str] = mapped_column(String(64), default="")
-    image: Mapped[str] = mapped_column(Text, default="")
+    logon_id: Mapped[str] = mapped_column(LogText, default="")
+    image: Mapped[str] = mapped_column(LogText, default="")
     severity: Mapped[str] = mapped_column(String(16), default="medium")
-    note: Mapped[str] = mapped_column(Text, default="")
-    source: Mapped[str] = mapped_column(String(64), default="analyst")  # or a rule's file
-    author: Mapped[str] = mapped_column(String(128), default="")
+    note: Mapped[str] = mapped_column(LogText, default="")
+    source: Mapped[str] = mapped_column(LogText, default="analyst")  # or a rule's file
+    author: Mapped[str] = mapped_column(LogText, default="")
     created_us: Mapped[int] = mapped_column(BigInteger)
     # bookmark (an analyst's) | rule (Sigma) | baseline | ioc | anomaly
     kind: Mapped[str] = mapped_column(String(16), default="bookmark", index=True)
-    rule_id: Mapped[str] = mapped_column(String(64), default="")
-    tags: Mapped[str] = mapped_column(Text, default="")  # comma-separated (ATT&CK)
+    rule_id: Mapped[str] = mapped_column(LogText, default="")
+    tags: Mapped[str] = mapped_column(LogText, default="")  # comma-separated (ATT&CK)
     time_us: Mapped[int | None] = mapped_column(BigInteger)  # when what it marks happened
 
 
@@ -213,8 +262,8 @@ class Baseline(Base):
     __tablename__ = "baselines"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(128), unique=True)
-    description: Mapped[str] = mapped_column(Text, default="")
+    name: Mapped[str] = mapped_column(LogText, unique=True)
+    description: Mapped[str] = mapped_column(LogText, default="")
     created_us: Mapped[int] = mapped_column(BigInteger)
 
 
@@ -227,5 +276,15 @@ class BaselineEntry(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     baseline_id: Mapped[int] = mapped_column(ForeignKey("baselines.id", ondelete="CASCADE"))
-    host: Mapped[str] = mapped_column(String(255), default="")
-    image: Mapped[str] = mapped_column(Text)
+    host: Mapped[str] = mapped_column(LogText, default="")
+    image: Mapped[str] = mapped_column(LogText)
+
+
+class CaseMeta(Base):
+    """Facts about the case as a whole, by name: what the last correlation saw, so that a
+    re-run after an interruption knows the correlation is stale."""
+
+    __tablename__ = "case_meta"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(LogText, default="")

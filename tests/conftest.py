@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy.pool import NullPool
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pg_server import PgServer, pg_bindir
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT.parent / "shared" / "samples"
@@ -25,10 +32,55 @@ def manifest(samples: Path) -> dict[str, dict]:
     return {e["file"]: e for e in json.loads((samples / "manifest.json").read_text())}
 
 
+@pytest.fixture(scope="session")
+def pg_server():
+    """A PostgreSQL server for the whole run: ``$PROCTRAIL_TEST_PG`` (a URL to a server
+    whose user may create databases), else one started from Debian's packages in a temp
+    folder and removed at the end. Absent PostgreSQL skips the PostgreSQL variants with
+    the reason, except under CI, where it is an error."""
+    given = os.environ.get("PROCTRAIL_TEST_PG")
+    if given:
+        yield given
+        return
+    if pg_bindir() is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI runs every store test on PostgreSQL too, and its server "
+                        "binaries are not installed (.ci/run installs them)")
+        pytest.skip("PostgreSQL server binaries not found (apt-get install postgresql)")
+    server = PgServer().start()
+    try:
+        yield server.url()
+    finally:
+        server.remove()
+
+
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
+def pg_url(pg_server: str, request: pytest.FixtureRequest) -> str:
+    """A fresh, empty PostgreSQL database per test, dropped after it."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = "t_" + re.sub(r"\W+", "_", request.node.name.lower())[:40] + "_" + \
+        os.urandom(4).hex()
+    admin = create_engine(pg_server, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE template0'))
+    yield make_url(pg_server).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
     """A fresh SQLite store per test."""
     return f"sqlite:///{tmp_path / 'case.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """A fresh store per test, once on SQLite and once on PostgreSQL."""
+    return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
 
 
 def event_xml(eid: int, rid: int, time: str, data: dict[str, str] | list[str],
