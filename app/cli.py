@@ -34,6 +34,7 @@ from proctrail.store.readers.sniff import PARSERS
 from proctrail.widgets.safe import printable
 
 EXIT_OK, EXIT_SKIPPED, EXIT_USAGE = 0, 1, 2
+EXIT_SPOOLED = 3  # the database went away: what was read waits in the local spool
 
 DESCRIPTION = """\
 proctrail reads process-tracking logs (Windows Security and Sysmon EVTX, XML and JSON
@@ -69,10 +70,15 @@ def build_parser() -> argparse.ArgumentParser:
             "Windows XML exports, JSON lines (evtx_dump, Winlogbeat, NXLog), Linux auditd "
             "(raw and ausearch -i) and Sysmon for Linux syslog lines. Folders are read "
             "recursively; .zip and .gz archives member by member. Re-ingesting adds nothing "
-            "twice. Exit status: 0 all read, 1 something skipped or unreadable, 2 usage error."
+            "twice. If the database goes away mid-run, what is read is kept in a local "
+            "spool and replayed by --resume or the next ingest. Exit status: 0 all read, 1 "
+            "something skipped or unreadable, 2 usage error, 3 database unreachable (spooled)."
         ),
     )
-    ingest.add_argument("paths", nargs="+", metavar="PATH", help="log files, folders or archives")
+    ingest.add_argument("paths", nargs="*", metavar="PATH", help="log files, folders or archives")
+    ingest.add_argument("--resume", action="store_true",
+                        help="replay what earlier runs spooled while the database was away "
+                             "(every ingest does this first), then read PATHs if given")
     ingest.add_argument("--db", help=db_help)
     ingest.add_argument("--parser", choices=PARSERS, default="evtx",
                         help="EVTX parser: the fast Rust 'evtx' (default) or the reference "
@@ -323,6 +329,9 @@ def _error(message: str) -> None:
 
 
 def _ingest(args: argparse.Namespace) -> int:
+    if not args.paths and not args.resume:
+        _error("ingest: give PATHs to read, or --resume to replay the spool")
+        return EXIT_USAGE
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:
         for p in missing:
@@ -334,6 +343,14 @@ def _ingest(args: argparse.Namespace) -> int:
     with _ProgressBar(enabled=show) as bar:
         report = Ingestor(engine, opts, progress=bar.update).run(args.paths)
     _print_report(report, quiet=args.quiet)
+    if report.spool is not None:
+        db = engine.url.render_as_string(hide_password=True)
+        _error(f"{db}: the database went away ({report.spool_reason}); "
+               f"{report.total('records_read'):,} records read are safe, those not stored "
+               f"are kept in {report.spool}; run 'proctrail ingest --resume' when it is back")
+        return EXIT_SPOOLED
+    if args.resume and not report.replayed and not args.quiet:
+        print("nothing was spooled for this case")
     if not args.no_correlate:
         result = correlate(engine, tracked=_track_filter())
         if not args.quiet:
@@ -531,6 +548,10 @@ class _ProgressBar:
 
 
 def _print_report(report: IngestReport, quiet: bool) -> None:
+    for src in report.replayed:
+        if not quiet and src.status != "failed":
+            print(f"{printable(src.name)}: replayed from the spool, {src.records_read:,} "
+                  f"records, {src.stored:,} stored, {src.duplicates:,} duplicates")
     for src in report.sources:
         name = printable(src.name)
         if src.status == "failed":
@@ -540,6 +561,10 @@ def _print_report(report: IngestReport, quiet: bool) -> None:
             continue
         if src.status == "already":
             print(f"{name}: already in the store (same SHA-256), skipped")
+            continue
+        if src.status == "spooled":
+            print(f"{name}: {src.format}, {src.records_read:,} read, {src.stored:,} stored "
+                  "before the database went away, the rest spooled")
             continue
         line = (f"{name}: {src.format}, {src.records_read:,} read, {src.stored:,} stored, "
                 f"{src.duplicates:,} duplicates")

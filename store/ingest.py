@@ -17,20 +17,24 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Engine, select, update
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from proctrail.store.bulk import BulkInsert, dialect_insert
 from proctrail.store.db import StoreError
 from proctrail.store.events import Event, Skip
+from proctrail.store.locks import LOCK_NAMES
 from proctrail.store.models import Channel, EventRow, Host, Source
 from proctrail.store.readers.base import ReaderError, ReadOptions
 from proctrail.store.readers.sniff import Input, iter_inputs, open_records
+from proctrail.store.spool import SpooledSource, SpoolLock, SpoolWriter, pending, read_spool
 
 BATCH = 5000
 NAME_MAX = 255  # host and channel names, as the schema keeps them
 # The event columns an ingest writes, in the order of each row's parameters.
 ROW_COLUMNS = ("source_id", "host_id", "channel_id", "provider", "event_id", "record_id",
                "ts_us", "ts_key", "received_us", "kind", "data")
+# A read record before the store gives it ids (host and channel by name): also the spool's.
+Row = tuple[Any, ...]
 
 
 @dataclass
@@ -40,7 +44,7 @@ class SourceReport:
     name: str
     format: str = ""
     parser: str = ""
-    status: str = "complete"  # complete | already | failed
+    status: str = "complete"  # complete | already | failed | spooled
     records_read: int = 0
     stored: int = 0
     duplicates: int = 0
@@ -59,6 +63,9 @@ class IngestReport:
 
     sources: list[SourceReport] = field(default_factory=list)
     seconds: float = 0.0
+    spool: Path | None = None  # where what could not be stored was kept
+    spool_reason: str = ""  # why: the database's own words
+    replayed: list[SourceReport] = field(default_factory=list)  # from earlier spools
 
     def total(self, attr: str) -> int:
         return sum(getattr(s, attr) for s in self.sources)
@@ -133,7 +140,7 @@ class _Occurrences:
 
 
 class Ingestor:
-    """Reads inputs into one store."""
+    """Reads inputs into one store; when the database goes away mid-run, into a spool."""
 
     def __init__(
         self,
@@ -154,6 +161,11 @@ class Ingestor:
         self._events_insert = BulkInsert(engine, EventRow, ROW_COLUMNS, ignore_existing=True)
         self._total_records = 0
         self._occurrences = _Occurrences()
+        self._spool: SpoolWriter | None = None
+        self._spool_reason = ""
+        self._current: SpooledSource | None = None
+        self._current_spooled = False
+        self._sources_seen = 0
 
     # -- statements ------------------------------------------------------------------------
 
@@ -173,21 +185,42 @@ class Ingestor:
         cache[name] = found
         return found
 
+    def _went_away(self, exc: SQLAlchemyError) -> bool:
+        """The database server cannot be reached (stopped, network gone, out of disk):
+        what is read can wait in the spool. A SQLite file's errors are not of that kind."""
+        if self.engine.dialect.name == "sqlite":
+            return False
+        return isinstance(exc, DBAPIError) and (
+            exc.connection_invalidated or type(exc).__name__ in (
+                "OperationalError", "InterfaceError"))
+
+    def _start_spool(self, exc: SQLAlchemyError) -> None:
+        self._spool_reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        self._spool = SpoolWriter(self.engine)
+
     # -- the run ---------------------------------------------------------------------------
 
     def run(self, paths: Iterable[str]) -> IngestReport:
-        """Ingest every input below ``paths``; one report line per input."""
+        """Ingest every input below ``paths``; one report line per input. Spools left by
+        an earlier run that lost its database are replayed first."""
         started = time.perf_counter()
         # Everything alive now (SQLAlchemy's compiled state, the readers' tables) lives for
         # the whole run: out of the collector's way, it stops rescanning them every batch.
         gc.freeze()
         report = IngestReport()
+        report.replayed = self.replay_spools()
         items = list(iter_inputs(list(paths), self._store_files()))
-        for index, item in enumerate(items, 1):
-            if isinstance(item, ReaderError):
-                report.sources.append(SourceReport(item.path, status="failed", error=item.reason))
-                continue
-            report.sources.append(self._ingest_one(item, index, len(items)))
+        try:
+            for index, item in enumerate(items, 1):
+                if isinstance(item, ReaderError):
+                    report.sources.append(SourceReport(item.path, status="failed",
+                                                       error=item.reason))
+                    continue
+                report.sources.append(self._ingest_one(item, index, len(items)))
+        finally:
+            if self._spool is not None:
+                self._spool.close()
+                report.spool, report.spool_reason = self._spool.path, self._spool_reason
         report.seconds = time.perf_counter() - started
         return report
 
@@ -197,8 +230,8 @@ class Ingestor:
         if self.engine.dialect.name != "sqlite" or not database or database == ":memory:":
             return frozenset()
         base = Path(database).resolve()
-        return frozenset(Path(f"{base}{suffix}")
-                         for suffix in ("", "-wal", "-shm", "-journal"))
+        return frozenset(Path(f"{base}{suffix}") for suffix in (
+            "", "-wal", "-shm", "-journal", *(f".{name}.lock" for name in LOCK_NAMES)))
 
     def _ingest_one(self, item: Input, index: int, inputs: int) -> SourceReport:
         """One input: detect, claim a source row, stream batches; two transactions at least."""
@@ -211,9 +244,20 @@ class Ingestor:
                 result.format = fmt
                 if fmt != "evtx":
                     result.parser = fmt
-                source_id = self._claim_source(item, digest, result)
-                if source_id is None:
-                    return result
+                self._sources_seen += 1
+                self._current = SpooledSource(self._sources_seen, item.path, item.member,
+                                              digest, item.size, fmt, result.parser)
+                self._current_spooled = False
+                if self._spool is None:
+                    try:
+                        source_id = self._claim_source(item, digest, result)
+                    except SQLAlchemyError as exc:
+                        if not self._went_away(exc):
+                            raise
+                        self._start_spool(exc)
+                    else:
+                        if source_id is None:
+                            return result
                 self._consume(records, source_id, result, index, inputs)
         except ReaderError as exc:
             result.status, result.error = "failed", exc.reason
@@ -223,7 +267,12 @@ class Ingestor:
             reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
             raise StoreError(f"{item.name}: store write failed: {reason}") from exc
         if result.status == "failed":
-            self._record_failure(item, source_id, result)
+            if self._spool is not None and self._current is not None:
+                self._spool_end(result)
+            else:
+                self._record_failure(item, source_id, result)
+        elif self._spool is not None:
+            result.status = "spooled"
         return result
 
     def _claim_source(self, item: Input, digest: str, result: SourceReport) -> int | None:
@@ -245,12 +294,13 @@ class Ingestor:
                     return row.id
             return self._insert_source(conn, item, digest, values)
 
-    def _insert_source(self, conn: Connection, item: Input, digest: str,
+    def _insert_source(self, conn: Connection, item: Input | SpooledSource, digest: str,
                        values: dict[str, Any]) -> int:
         row = dict(values, path=item.path, member=item.member, sha256=digest, size=item.size)
         return conn.execute(dialect_insert(self.engine, Source), row).inserted_primary_key[0]
 
-    def _record_failure(self, item: Input, source_id: int | None, result: SourceReport) -> None:
+    def _record_failure(self, item: Input | SpooledSource, source_id: int | None,
+                        result: SourceReport) -> None:
         """Keep an unreadable input in the case, with its reason, so it shows in stats."""
         values = dict(status="failed", finished_us=_now_us(), error=result.error,
                       format=result.format, parser=result.parser)
@@ -266,9 +316,9 @@ class Ingestor:
             else:
                 self._insert_source(conn, item, "", dict(values, started_us=_now_us()))
 
-    def _consume(self, records: Iterable[Event | Skip], source_id: int, result: SourceReport,
-                 index: int, inputs: int) -> None:
-        batch: list[Event] = []
+    def _consume(self, records: Iterable[Event | Skip], source_id: int | None,
+                 result: SourceReport, index: int, inputs: int) -> None:
+        batch: list[Row] = []
         self._occurrences = _Occurrences()
         for item in records:
             if isinstance(item, Skip):
@@ -276,7 +326,7 @@ class Ingestor:
                 if len(result.skip_examples) < 5:
                     result.skip_examples.append(f"{item.reason}: {item.detail}")
                 continue
-            batch.append(item)
+            batch.append(self._row(item))
             if len(batch) >= self.batch_size:
                 self._flush(batch, source_id, result, index, inputs)
                 batch = []
@@ -285,28 +335,149 @@ class Ingestor:
             self.progress(Progress(result.name, index, inputs, result.records_read,
                                    self._total_records, done=True))
 
-    def _flush(self, batch: list[Event], source_id: int, result: SourceReport,
+    def _flush(self, batch: list[Row], source_id: int | None, result: SourceReport,
                index: int, inputs: int, final: bool = False) -> None:
-        """One transaction: a batch of events and its source's counters (and, last, status)."""
-        with self.engine.begin() as conn:
-            rows = [self._row(conn, event, source_id) for event in batch]
-            stored = self._events_insert.execute(conn, rows)
-            result.records_read += len(batch)
-            result.stored += stored
-            result.duplicates += len(batch) - stored
-            progress = dict(records_read=result.records_read, events_stored=result.stored,
-                            duplicates=result.duplicates, skipped=result.skipped_total,
-                            skip_reasons=orjson.dumps(dict(result.skipped)).decode())
+        """One transaction: a batch of events and its source's counters (and, last, status);
+        into the spool instead once the database has gone away."""
+        if self._spool is None and source_id is not None:
+            try:
+                stored = self._store(batch, source_id, result, final)
+            except SQLAlchemyError as exc:
+                if not self._went_away(exc):
+                    raise
+                self._start_spool(exc)
+            else:
+                result.records_read += len(batch)
+                result.stored += stored
+                result.duplicates += len(batch) - stored
+        if self._spool is not None:
+            self._spool_batch(batch, result)
             if final:
-                progress.update(status="complete", finished_us=_now_us())
-            conn.execute(update(Source).where(Source.id == source_id).values(**progress))
+                self._spool_end(result)
         self._total_records += len(batch)
         if self.progress and batch:
             self.progress(Progress(result.name, index, inputs, result.records_read,
                                    self._total_records))
 
-    def _row(self, conn: Connection, event: Event, source_id: int) -> tuple[Any, ...]:
-        """One event as insert parameters, in :data:`ROW_COLUMNS` order."""
+    def _store(self, batch: list[Row], source_id: int, result: SourceReport,
+               final: bool) -> int:
+        with self.engine.begin() as conn:
+            stored = self._events_insert.execute(
+                conn, [self._db_row(conn, row, source_id) for row in batch])
+            read = result.records_read + len(batch)
+            progress = dict(records_read=read, events_stored=result.stored + stored,
+                            duplicates=read - result.stored - stored,
+                            skipped=result.skipped_total,
+                            skip_reasons=orjson.dumps(dict(result.skipped)).decode())
+            if final:
+                progress.update(status="complete", finished_us=_now_us())
+            conn.execute(update(Source).where(Source.id == source_id).values(**progress))
+        return stored
+
+    # -- the spool -------------------------------------------------------------------------
+
+    def _spool_batch(self, batch: list[Row], result: SourceReport) -> None:
+        assert self._spool is not None and self._current is not None
+        if not self._current_spooled:
+            self._current.stored_before = result.stored
+            self._spool.source(self._current)
+            self._current_spooled = True
+        self._spool.events(self._current.key, batch)
+        result.records_read += len(batch)
+
+    def _spool_end(self, result: SourceReport) -> None:
+        assert self._spool is not None and self._current is not None
+        if not self._current_spooled:
+            self._spool_batch([], result)
+        src = self._current
+        src.records_read = result.records_read
+        src.skipped = dict(result.skipped)
+        src.status = "failed" if result.status == "failed" else "complete"
+        src.error = result.error
+        self._spool.end(src)
+
+    def replay_spools(self) -> list[SourceReport]:
+        """Store what earlier runs spooled for this case, then remove their spool files.
+        Rows go in with insert-or-ignore, so nothing is doubled; a spool another process
+        is writing or replaying is left alone."""
+        done: list[SourceReport] = []
+        for path in pending(self.engine):
+            lock = SpoolLock(path)
+            if not lock.acquire():
+                continue
+            try:
+                done.extend(self._replay(path))
+                path.unlink()
+            except SQLAlchemyError as exc:
+                reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+                raise StoreError(f"{path}: replay stopped, the spool is kept for the next "
+                                 f"run: {reason}") from exc
+            finally:
+                lock.release()
+        return done
+
+    def _replay(self, path: Path) -> list[SourceReport]:
+        ids: dict[int, int | None] = {}
+        reports: dict[int, SourceReport] = {}
+        for rec in read_spool(path):
+            if rec.kind == "source" and rec.source is not None:
+                src = rec.source
+                report = SourceReport(src.path + (f"!{src.member}" if src.member else ""),
+                                      format=src.format, parser=src.parser)
+                report.stored = 0
+                reports[src.key] = report
+                ids[src.key] = self._claim_spooled(src, report)
+            elif rec.kind == "events" and ids.get(rec.key) is not None:
+                source_id = ids[rec.key]
+                assert source_id is not None
+                with self.engine.begin() as conn:
+                    stored = self._events_insert.execute(
+                        conn, [self._db_row(conn, tuple(row), source_id) for row in rec.rows])
+                reports[rec.key].stored += stored
+                reports[rec.key].records_read += len(rec.rows)
+            elif rec.kind == "end" and rec.source is not None and ids.get(rec.key):
+                self._finish_spooled(rec.source, ids[rec.key], reports[rec.key])
+        return list(reports.values())
+
+    def _claim_spooled(self, src: SpooledSource, report: SourceReport) -> int | None:
+        """The source row a spooled input fills (the one its first part went into), or None
+        when its content has since been stored completely."""
+        with self.engine.begin() as conn:
+            rows = conn.execute(select(Source.id, Source.status, Source.path, Source.member)
+                                .where(Source.sha256 == src.sha256)).all()
+            if any(row.status == "complete" for row in rows):
+                report.status = "already"
+                return None
+            for row in rows:
+                if row.path == src.path and row.member == src.member:
+                    conn.execute(update(Source).where(Source.id == row.id)
+                                 .values(status="running"))
+                    return row.id
+            values = dict(status="running", started_us=_now_us(), finished_us=None,
+                          records_read=0, events_stored=0, duplicates=0, skipped=0,
+                          skip_reasons="{}", error=None, format=src.format, parser=src.parser)
+            return self._insert_source(conn, src, src.sha256, values)
+
+    def _finish_spooled(self, src: SpooledSource, source_id: int | None,
+                        report: SourceReport) -> None:
+        report.skipped.update(src.skipped)
+        report.duplicates = report.records_read - report.stored
+        if src.status == "failed":
+            report.status, report.error = "failed", src.error
+            self._record_failure(src, source_id, report)
+            return
+        stored = src.stored_before + report.stored
+        with self.engine.begin() as conn:
+            conn.execute(update(Source).where(Source.id == source_id).values(
+                status="complete", finished_us=_now_us(), records_read=src.records_read,
+                events_stored=stored, duplicates=src.records_read - stored,
+                skipped=sum(src.skipped.values()),
+                skip_reasons=orjson.dumps(src.skipped).decode()))
+
+    # -- rows ------------------------------------------------------------------------------
+
+    def _row(self, event: Event) -> Row:
+        """One event as the store will take it, host and channel by name."""
         record_id = event.record_id
         if record_id is None:
             record_id = synthetic_record_id(event)
@@ -314,14 +485,9 @@ class Ingestor:
             if occurrence:
                 record_id = synthetic_record_id(event, occurrence)
         ts = event.ts_us
-        host = event.host or self.opts.default_host
-        host_id = self._hosts.get(host) or self._lookup_id(conn, Host, self._hosts, host)
-        channel_id = (self._channels.get(event.channel)
-                      or self._lookup_id(conn, Channel, self._channels, event.channel))
         return (
-            source_id,
-            host_id,
-            channel_id,
+            event.host or self.opts.default_host,
+            event.channel,
             event.provider,
             event.event_id,
             record_id,
@@ -331,3 +497,11 @@ class Ingestor:
             event.kind,
             orjson.dumps(event.fields).decode(),
         )
+
+    def _db_row(self, conn: Connection, row: Row, source_id: int) -> tuple[Any, ...]:
+        """A read row as insert parameters, in :data:`ROW_COLUMNS` order."""
+        host, channel = row[0], row[1]
+        host_id = self._hosts.get(host) or self._lookup_id(conn, Host, self._hosts, host)
+        channel_id = (self._channels.get(channel)
+                      or self._lookup_id(conn, Channel, self._channels, channel))
+        return (source_id, host_id, channel_id, *row[2:])

@@ -21,6 +21,7 @@ from proctrail.store.correlate.integrity import Found, event_anomalies, record_g
 from proctrail.store.correlate.lifetimes import Lifetime, build_lifetimes
 from proctrail.store.correlate.pipeline import Collect, clock_scan, host_events, host_ids, run
 from proctrail.store.correlate.sessions import Session
+from proctrail.store.locks import case_lock
 from proctrail.store.models import Anomaly, EventRow, LogonSession, Process, ProcessSource
 
 __all__ = ["CorrelationReport", "Lifetime", "ProcEvent", "Session", "build_lifetimes",
@@ -143,7 +144,13 @@ def correlate(engine: Engine, progress: Callable[[int], None] | None = None,
     """Rebuild the processes, sessions and anomalies tables from the stored events, in one
     transaction; ``progress`` hears how many events have been read so far. Processes whose
     image ``tracked`` rejects (the track/ignore lists) are left out, their children hung
-    under the nearest kept ancestor."""
+    under the nearest kept ancestor. Two correlations of one case take turns."""
+    with case_lock(engine, "correlate"):
+        return _correlate(engine, progress, tracked)
+
+
+def _correlate(engine: Engine, progress: Callable[[int], None] | None,
+               tracked: Callable[[str], bool] | None) -> CorrelationReport:
     found = anomalies(engine)
     fixes, jumps = clock_scan(engine)
     found += jumps

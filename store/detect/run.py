@@ -27,6 +27,7 @@ from proctrail.store.detect.fields import sigma_fields
 from proctrail.store.detect.index import RuleIndex
 from proctrail.store.detect.ioc import hashes_of
 from proctrail.store.detect.sigma import Refused, Rule, load_rules
+from proctrail.store.locks import case_lock
 from proctrail.store.models import (
     Anomaly,
     Channel,
@@ -76,7 +77,15 @@ def detect(engine: Engine, rule_paths: list[Path] | None = None, builtin: bool =
     """Run the built-in rules and those under ``rule_paths`` over the store, match the
     processes' hashes against ``iocs`` (digest -> the list it came from), and report the
     first run of every image the named ``baselines`` do not know. ``config`` adds its
-    track/ignore lists and turns the integrity anomalies it names into findings."""
+    track/ignore lists and turns the integrity anomalies it names into findings. Two
+    detection passes over one case take turns."""
+    with case_lock(engine, "detect"):
+        return _detect(engine, rule_paths, builtin, progress, iocs, baselines, config)
+
+
+def _detect(engine: Engine, rule_paths: list[Path] | None, builtin: bool,
+            progress: Callable[[int], None] | None, iocs: dict[str, str] | None,
+            baselines: list[str] | None, config: Config | None) -> DetectReport:
     started = time.perf_counter()
     config = config or Config()
     rules, refused = load_rules(([BUILTIN] if builtin else []) + list(rule_paths or []))
