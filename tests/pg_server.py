@@ -32,7 +32,8 @@ def pg_bindir() -> Path | None:
 class PgServer:
     """One PostgreSQL server in its own folder, reached on a socket in that folder."""
 
-    def __init__(self, root: Path | None = None, port: int = 55432) -> None:
+    def __init__(self, root: Path | None = None, port: int = 55432,
+                 durable: bool = False) -> None:
         bindir = pg_bindir()
         if bindir is None:
             raise RuntimeError("PostgreSQL server binaries not found "
@@ -41,6 +42,9 @@ class PgServer:
         self.root = Path(root or tempfile.mkdtemp(prefix="proctrail-pg-"))
         self.data = self.root / "data"
         self.port = port
+        # A crash test needs what was acknowledged to survive an immediate stop.
+        self.settings = FAST.replace("synchronous_commit=off", "synchronous_commit=on") \
+            if durable else FAST
         self.user: str | None = None
         if os.geteuid() == 0:
             self.user = "postgres"
@@ -70,7 +74,7 @@ class PgServer:
         """initdb when needed, then start; returns when the server takes connections."""
         self.init()
         self._run("pg_ctl", "-D", str(self.data), "-w", "-l", str(self.root / "server.log"),
-                  "-o", f"{FAST} -k {self.root} -p {self.port}", "start")
+                  "-o", f"{self.settings} -k {self.root} -p {self.port}", "start")
         return self
 
     def stop(self, mode: str = "fast") -> None:

@@ -87,6 +87,8 @@ def export_processes(engine: Engine, host: str | None = None,
         .join(EventRow, EventRow.id == ProcessSource.event_pk)
         .join(Channel, Channel.id == EventRow.channel_id)
         .join(Source, Source.id == EventRow.source_id)
+        # In time order, whatever order the files were ingested in (event ids follow it).
+        .order_by(ProcessSource.process_id, EventRow.ts_us, Channel.name, EventRow.record_id)
     )
     with Session(engine) as conn:
         evidence: dict[int, list[dict[str, Any]]] = {}

@@ -1,0 +1,198 @@
+"""Faults with nothing lost: the database server stopped mid-ingest (spool, then resume),
+an ingest killed with SIGKILL (re-run finishes it), a full disk and a read-only store."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from pg_server import PgServer, pg_bindir
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.pool import NullPool
+
+from proctrail.generate.scale import write_scale
+from proctrail.store.correlate import correlate
+from proctrail.store.db import open_engine
+from proctrail.store.ingest import Ingestor
+from proctrail.store.models import EventRow, Source
+from proctrail.store.queries import stats
+
+SCRIPT = shutil.which("proctrail", path=str(Path(sys.executable).parent))
+
+
+@pytest.fixture(scope="module")
+def big_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Six EVTX files of three hosts, about 35k records: seconds of ingest."""
+    out = tmp_path_factory.mktemp("scale") / "logs"
+    write_scale(out, 9_000, 3, seed=7, truth_path=out.parent / "truth.jsonl")
+    return out
+
+
+@pytest.fixture(scope="module")
+def reference(big_logs: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """What one clean ingest of ``big_logs`` stores and correlates."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('ref') / 'ref.db'}"
+    engine = open_engine(url)
+    Ingestor(engine).run([str(big_logs)])
+    correlate(engine)
+    return {"events": stats(engine)["events"], "processes": export_processes(url)}
+
+
+def export_processes(url: str) -> list[dict]:
+    done = cli("export", "processes", "--db", url)
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    for row in rows:  # the file path a source came from is the same file either way
+        for src in row["sources"]:
+            src["file"] = Path(src["file"]).name
+    return rows
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([SCRIPT, *args], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **(env or {})})
+
+
+def start_ingest(url: str, logs: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen([SCRIPT, "ingest", "--db", url, "--quiet", str(logs)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **env})
+
+
+def wait_for_rows(url: str, proc: subprocess.Popen[str], at_least: int = 1) -> int:
+    """Poll the store until the running ingest has committed ``at_least`` events."""
+    engine = create_engine(url, poolclass=NullPool)
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, "the ingest ended before it could be interrupted"
+            try:
+                with engine.connect() as conn:
+                    n = conn.execute(select(func.count()).select_from(EventRow)).scalar_one()
+            except Exception:  # the schema is not there yet
+                n = 0
+            if n >= at_least:
+                return n
+            time.sleep(0.02)
+    finally:
+        engine.dispose()
+    raise AssertionError("no events were committed within a minute")
+
+
+@pytest.fixture
+def own_pg():
+    """A PostgreSQL server of this test alone, to stop and start at will."""
+    if pg_bindir() is None:
+        pytest.skip("PostgreSQL server binaries not found (apt-get install postgresql)")
+    server = PgServer(port=55433, durable=True).start()  # its own folder: pytest's are root-only
+    admin = create_engine(server.url(), isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    with admin.connect() as conn:
+        conn.execute(text('CREATE DATABASE "case"'))
+    admin.dispose()
+    try:
+        yield server
+    finally:
+        server.remove()
+
+
+def test_server_stopped_mid_ingest_spools_and_resume_loses_and_doubles_nothing(
+        own_pg: PgServer, big_logs: Path, reference: dict, tmp_path: Path) -> None:
+    url = own_pg.url("case")
+    env = {"PROCTRAIL_SPOOL": str(tmp_path / "spool")}
+    proc = start_ingest(url, big_logs, env)
+    stored_before = wait_for_rows(url, proc)
+    own_pg.stop("fast")  # the server goes away under the running ingest
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 3, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert "the database went away" in lines[0] and "proctrail ingest --resume" in lines[0]
+    spools = sorted((tmp_path / "spool").glob("*.spool.gz"))
+    assert len(spools) == 1 and str(spools[0]) in lines[0]
+    assert spools[0].stat().st_size > 0
+
+    # While it is still down, a resume says so and keeps the spool.
+    down = cli("ingest", "--resume", "--db", url, env=env)
+    assert down.returncode != 0 and "Traceback" not in down.stderr
+    assert len(down.stderr.strip().splitlines()) == 1
+    assert spools[0].exists()
+
+    own_pg.start()
+    engine = open_engine(url)
+    assert 0 < stats(engine)["events"] < reference["events"]
+    assert stats(engine)["events"] >= stored_before
+    done = cli("ingest", "--resume", "--db", url, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "replayed from the spool" in done.stdout
+    assert not spools[0].exists()
+    assert stats(engine)["events"] == reference["events"]
+    with engine.connect() as conn:
+        statuses = conn.execute(select(Source.status)).scalars().all()
+    assert statuses and set(statuses) == {"complete"}
+    assert export_processes(url) == reference["processes"]
+    # The same command again reads nothing twice.
+    again = cli("ingest", "--db", url, str(big_logs), env=env)
+    assert again.returncode == 0, again.stderr
+    assert stats(engine)["events"] == reference["events"]
+    engine.dispose()
+
+
+def test_server_down_then_back_the_next_plain_ingest_replays_first(
+        own_pg: PgServer, big_logs: Path, reference: dict, tmp_path: Path) -> None:
+    url = own_pg.url("case")
+    env = {"PROCTRAIL_SPOOL": str(tmp_path / "spool")}
+    proc = start_ingest(url, big_logs, env)
+    wait_for_rows(url, proc)
+    own_pg.stop("immediate")  # a crash of the server, not a polite shutdown
+    proc.communicate(timeout=120)
+    assert proc.returncode == 3
+    own_pg.start()
+    done = cli("ingest", "--db", url, str(big_logs), env=env)
+    assert done.returncode == 0, done.stderr
+    assert not list((tmp_path / "spool").glob("*.spool.gz"))
+    engine = open_engine(url)
+    assert stats(engine)["events"] == reference["events"]
+    assert export_processes(url) == reference["processes"]
+    engine.dispose()
+
+
+def test_killed_mid_ingest_the_store_is_consistent_and_a_rerun_finishes(
+        db_url: str, big_logs: Path, reference: dict, tmp_path: Path) -> None:
+    env = {"PROCTRAIL_SPOOL": str(tmp_path / "spool")}
+    open_engine(db_url).dispose()  # the schema first, so the poll can count
+    proc = start_ingest(db_url, big_logs, env)
+    wait_for_rows(db_url, proc, at_least=5000)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+
+    engine = open_engine(db_url)
+    if db_url.startswith("sqlite"):
+        path = db_url.removeprefix("sqlite:///")
+        with sqlite3.connect(path) as raw:
+            assert raw.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            assert raw.execute("PRAGMA foreign_key_check").fetchall() == []
+    with engine.connect() as conn:
+        # Every committed batch went in with its source's counters: they agree.
+        rows = conn.execute(select(Source.id, Source.status, Source.events_stored)).all()
+        per_source = dict(conn.execute(select(EventRow.source_id, func.count())
+                                       .group_by(EventRow.source_id)).all())
+    assert any(r.status == "running" for r in rows)
+    for r in rows:
+        assert per_source.get(r.id, 0) == r.events_stored
+    partial = sum(per_source.values())
+    assert 0 < partial < reference["events"]
+
+    done = cli("ingest", "--db", db_url, "--quiet", str(big_logs), env=env)
+    assert done.returncode == 0, done.stderr
+    assert stats(engine)["events"] == reference["events"]
+    assert export_processes(db_url) == reference["processes"]
+    engine.dispose()
