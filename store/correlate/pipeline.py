@@ -69,8 +69,9 @@ def clock_scan(engine: Engine) -> tuple[ClockFixes, list[Found]]:
 
 
 def host_ids(conn: Connection) -> list[int]:
-    """Hosts in name order, so that ids do not depend on the order files came in."""
-    return list(conn.execute(select(Host.id).order_by(Host.key)).scalars())
+    """Hosts in name order, so that ids do not depend on the order files came in (sorted
+    here: a database's collation would make them depend on the server)."""
+    return [r.id for r in sorted(conn.execute(select(Host.id, Host.key)), key=lambda r: r.key)]
 
 
 def host_events(conn: Connection, host_id: int, fixes: ClockFixes | None = None

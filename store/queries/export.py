@@ -124,7 +124,8 @@ def export_sessions(engine: Engine, host: str | None = None) -> Iterator[dict[st
              .where(Process.session_id == LogonSession.id).scalar_subquery())
     query = (select(LogonSession, Host.name.label("host_name"), count.label("n"))
              .join(Host, Host.id == LogonSession.host_id)
-             .order_by(Host.name, LogonSession.start_us, LogonSession.id))
+             .order_by(Host.name, LogonSession.start_us.is_(None).desc(),
+                       LogonSession.start_us, LogonSession.id))
     if host is not None:
         query = query.where(Host.key == host.lower())
     with Session(engine) as conn:

@@ -1,0 +1,116 @@
+"""Several analysts on one case: ingests that run together end as one ingest of both,
+findings written at once are all kept, and an open TUI sees new data on refresh."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from sqlalchemy import select
+
+from proctrail.app.tui import ProctrailApp
+from proctrail.store.db import open_engine
+from proctrail.store.findings import list_findings
+from proctrail.store.ingest import Ingestor
+from proctrail.store.models import Process
+
+ROOT = Path(__file__).resolve().parents[1]
+LOGS = ROOT / "sample_logs"
+SCRIPT = shutil.which("proctrail", path=str(Path(sys.executable).parent))
+# Each analyst has half the files; one host's Security log and its Sysmon log are split
+# between them, so the lifetimes are right only if the last correlation saw both halves.
+ALICE = ["WS01-Security.xml", "WS02-Sysmon.evtx", "lnx01-audit.log"]
+BOB = ["WS01-Sysmon.xml", "WS02-Security.evtx", "OLD2003-Security.evtx"]
+
+
+def exported(url: str, what: str) -> list[dict]:
+    done = subprocess.run([SCRIPT, "export", what, "--db", url], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    for row in rows:
+        for src in row.get("sources", []):
+            src["file"] = Path(src["file"]).name
+    return rows
+
+
+def test_two_ingests_at_once_equal_one_ingest_of_both(db_url: str, sqlite_url: str) -> None:
+    open_engine(db_url).dispose()
+    procs = [subprocess.Popen([SCRIPT, "ingest", "--db", db_url, "--quiet",
+                               *(str(LOGS / f) for f in files)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for files in (ALICE, BOB)]
+    for proc in procs:
+        _out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+    one = subprocess.run([SCRIPT, "ingest", "--db", sqlite_url, "--quiet", str(LOGS)],
+                         capture_output=True, text=True, timeout=300)
+    assert one.returncode == 0, one.stderr
+    together, alone = exported(db_url, "processes"), exported(sqlite_url, "processes")
+    assert len(together) == len(alone) == 200
+    assert together == alone
+    assert exported(db_url, "sessions") == exported(sqlite_url, "sessions")
+
+
+WRITER = """
+import sys, time
+from pathlib import Path
+from proctrail.store.db import open_engine
+from proctrail.store.findings import add_finding
+url, who, go, ids = sys.argv[1], sys.argv[2], Path(sys.argv[3]), sys.argv[4].split(",")
+engine = open_engine(url)
+while not go.exists():
+    time.sleep(0.005)
+for i, pid in enumerate(ids):
+    add_finding(engine, "process", int(pid), note=f"{who} {i}", severity="high", author=who)
+"""
+
+
+def test_findings_written_by_two_analysts_at_once_are_all_kept(demo_case, tmp_path: Path
+                                                              ) -> None:
+    url = demo_case.url.render_as_string(hide_password=False)
+    with demo_case.connect() as conn:
+        ids = [str(i) for i in conn.execute(select(Process.id).order_by(Process.id)
+                                            .limit(60)).scalars()]
+    go = tmp_path / "go"
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, url, who, str(go),
+                                 ",".join(ids)], stderr=subprocess.PIPE, text=True)
+               for who in ("alice", "bob")]
+    time.sleep(1.5)  # both are connected and waiting
+    go.touch()
+    for w in writers:
+        _out, err = w.communicate(timeout=120)
+        assert w.returncode == 0, err
+    found = list_findings(demo_case)
+    assert len(found) == 2 * len(ids)
+    for who in ("alice", "bob"):
+        mine = sorted(f.note for f in found if f.author == who)
+        assert mine == sorted(f"{who} {i}" for i in range(len(ids)))
+        assert {f.process_id for f in found if f.author == who} == {int(i) for i in ids}
+
+
+async def test_an_open_tui_sees_another_analysts_data_on_refresh(db_url: str) -> None:
+    from test_tui import screen_text, settle
+
+    engine = open_engine(db_url)
+    Ingestor(engine).run([str(LOGS / "lnx01-audit.log")])
+    app = ProctrailApp(engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        before = screen_text(app)
+        assert "lnx01" in before and "WS01" not in before
+        # Another analyst, another process: ingest and correlate into the same case.
+        other = subprocess.run([SCRIPT, "ingest", "--db", db_url, "--quiet",
+                                str(LOGS / "WS01-Security.xml")],
+                               capture_output=True, text=True, timeout=300,
+                               env={**os.environ})
+        assert other.returncode == 0, other.stderr
+        assert "WS01" not in screen_text(app)
+        await pilot.press("r")
+        await settle(pilot)
+        assert "WS01" in screen_text(app)
