@@ -20,8 +20,8 @@ from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from proctrail.store.bulk import BulkInsert, dialect_insert
-from proctrail.store.db import StoreError
 from proctrail.store.events import Event, Skip
+from proctrail.store.failures import first_line, store_failure
 from proctrail.store.locks import LOCK_NAMES
 from proctrail.store.models import Channel, EventRow, Host, Source
 from proctrail.store.readers.base import ReaderError, ReadOptions
@@ -195,7 +195,7 @@ class Ingestor:
                 "OperationalError", "InterfaceError"))
 
     def _start_spool(self, exc: SQLAlchemyError) -> None:
-        self._spool_reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        self._spool_reason = first_line(exc)
         self._spool = SpoolWriter(self.engine)
 
     # -- the run ---------------------------------------------------------------------------
@@ -264,8 +264,7 @@ class Ingestor:
         except (OSError, EOFError, ValueError) as exc:
             result.status, result.error = "failed", f"read error ({exc})"
         except SQLAlchemyError as exc:
-            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-            raise StoreError(f"{item.name}: store write failed: {reason}") from exc
+            raise store_failure(exc, self.engine, f"storing {item.name}") from exc
         if result.status == "failed":
             if self._spool is not None and self._current is not None:
                 self._spool_end(result)
@@ -409,9 +408,8 @@ class Ingestor:
                 done.extend(self._replay(path))
                 path.unlink()
             except SQLAlchemyError as exc:
-                reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-                raise StoreError(f"{path}: replay stopped, the spool is kept for the next "
-                                 f"run: {reason}") from exc
+                raise store_failure(exc, self.engine, f"replaying the spool {path} (it is "
+                                    "kept for the next run)") from exc
             finally:
                 lock.release()
         return done
