@@ -201,6 +201,15 @@ def build_parser() -> argparse.ArgumentParser:
                                     "and events per channel and event id.")
     st.add_argument("--db", help=db_help)
     st.add_argument("--json", action="store_true", help="print one JSON object")
+
+    dbc = sub.add_parser(
+        "db", help="the store's schema version: show it, or upgrade an older store",
+        description="'current' prints the store's schema revision; 'upgrade' brings a store "
+                    "made by an older proctrail to this one's revision, in one transaction, "
+                    "keeping every row (a store made before schema versions is recognised "
+                    "by its tables). Other commands refuse an older store until then.")
+    dbc.add_argument("action", choices=("upgrade", "current"))
+    dbc.add_argument("--db", help=db_help)
     return parser
 
 
@@ -259,6 +268,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _baseline(args)
         if args.command == "tree":
             return _tree(args)
+        if args.command == "db":
+            return _db(args)
     except StoreError as exc:
         _error(str(exc))
         return EXIT_SKIPPED
@@ -611,6 +622,39 @@ def _stats(args: argparse.Namespace) -> int:
     print("\nchannel / event id")
     for row in data["counts"]:
         print(f"  {printable(row['channel']):<45} {row['event_id']:>6} {row['n']:>9,}")
+    return EXIT_OK
+
+
+def _db(args: argparse.Namespace) -> int:
+    from proctrail.store.db import HEAD, REVISIONS, schema_state, shown, upgrade, upgrade_command
+
+    engine = open_engine(args.db, create=False, check=False)
+    name = shown(engine.url)
+    if engine.dialect.name == "sqlite" and name == engine.url.database and \
+            not Path(name).is_file():
+        _error(f"{name}: no such store")
+        return EXIT_SKIPPED
+    if args.action == "upgrade":
+        start, end = upgrade(engine)
+        if start is None:
+            print(f"created {name} at {end}")
+        elif start == end:
+            print(f"{name} is up to date ({end})")
+        else:
+            print(f"upgraded {name} from {start} to {end}")
+        return EXIT_OK
+    state = schema_state(engine)
+    if state.revision is None:
+        note = "empty: no proctrail tables yet"
+    elif state.revision == HEAD:
+        note = "up to date" if state.stamped else \
+            "made before schema versions; opening it stamps it"
+    elif state.revision in REVISIONS:
+        note = ("older" if state.stamped else "made before schema versions") + \
+            f"; run '{upgrade_command(name)}' to bring it to {HEAD}"
+    else:
+        note = f"newer than this proctrail, which knows up to {HEAD}"
+    print(f"{name}: {state.revision or '-'} ({note})")
     return EXIT_OK
 
 
