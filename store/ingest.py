@@ -166,6 +166,7 @@ class Ingestor:
         self._current: SpooledSource | None = None
         self._current_spooled = False
         self._sources_seen = 0
+        self._stored_base = 0  # events of the current input stored by an earlier run
 
     # -- statements ------------------------------------------------------------------------
 
@@ -237,6 +238,7 @@ class Ingestor:
         """One input: detect, claim a source row, stream batches; two transactions at least."""
         result = SourceReport(item.name, parser=self.opts.parser)
         source_id: int | None = None
+        self._stored_base = 0
         try:
             digest = item.sha256()
             with item.open() as stream:
@@ -281,7 +283,8 @@ class Ingestor:
                       skip_reasons="{}", error=None, format=result.format, parser=result.parser)
         with self.engine.begin() as conn:
             rows = conn.execute(
-                select(Source.id, Source.status, Source.path, Source.member)
+                select(Source.id, Source.status, Source.path, Source.member,
+                       Source.events_stored)
                 .where(Source.sha256 == digest)
             ).all()
             if not self.force and any(row.status == "complete" for row in rows):
@@ -289,8 +292,13 @@ class Ingestor:
                 return None
             for row in rows:
                 if row.path == item.path and row.member == item.member:
-                    conn.execute(update(Source).where(Source.id == row.id).values(**values))
+                    # An interrupted (or forced) earlier read stored some of it already:
+                    # the row keeps counting every event of this input in the store.
+                    self._stored_base = row.events_stored or 0
+                    conn.execute(update(Source).where(Source.id == row.id).values(
+                        **dict(values, events_stored=self._stored_base)))
                     return row.id
+            self._stored_base = 0
             return self._insert_source(conn, item, digest, values)
 
     def _insert_source(self, conn: Connection, item: Input | SpooledSource, digest: str,
@@ -364,8 +372,9 @@ class Ingestor:
             stored = self._events_insert.execute(
                 conn, [self._db_row(conn, row, source_id) for row in batch])
             read = result.records_read + len(batch)
-            progress = dict(records_read=read, events_stored=result.stored + stored,
-                            duplicates=read - result.stored - stored,
+            in_store = self._stored_base + result.stored + stored
+            progress = dict(records_read=read, events_stored=in_store,
+                            duplicates=max(0, read - in_store),
                             skipped=result.skipped_total,
                             skip_reasons=orjson.dumps(dict(result.skipped)).decode())
             if final:
@@ -378,7 +387,7 @@ class Ingestor:
     def _spool_batch(self, batch: list[Row], result: SourceReport) -> None:
         assert self._spool is not None and self._current is not None
         if not self._current_spooled:
-            self._current.stored_before = result.stored
+            self._current.stored_before = self._stored_base + result.stored
             self._spool.source(self._current)
             self._current_spooled = True
         self._spool.events(self._current.key, batch)

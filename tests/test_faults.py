@@ -10,6 +10,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -87,6 +88,18 @@ def wait_for_rows(url: str, proc: subprocess.Popen[str], at_least: int = 1) -> i
     raise AssertionError("no events were committed within a minute")
 
 
+def counters_agree(engine) -> set[str]:
+    """Every committed batch went in with its source's counters: each source's count of
+    stored events is what the store holds of it. Returns the sources' statuses."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(Source.id, Source.status, Source.events_stored)).all()
+        per_source = dict(conn.execute(select(EventRow.source_id, func.count())
+                                       .group_by(EventRow.source_id)).all())
+    for r in rows:
+        assert per_source.get(r.id, 0) == r.events_stored, r
+    return {r.status for r in rows}
+
+
 @pytest.fixture
 def own_pg():
     """A PostgreSQL server of this test alone, to stop and start at will."""
@@ -134,9 +147,7 @@ def test_server_stopped_mid_ingest_spools_and_resume_loses_and_doubles_nothing(
     assert "replayed from the spool" in done.stdout
     assert not spools[0].exists()
     assert stats(engine)["events"] == reference["events"]
-    with engine.connect() as conn:
-        statuses = conn.execute(select(Source.status)).scalars().all()
-    assert statuses and set(statuses) == {"complete"}
+    assert counters_agree(engine) == {"complete"}
     assert export_processes(url) == reference["processes"]
     # The same command again reads nothing twice.
     again = cli("ingest", "--db", url, str(big_logs), env=env)
@@ -180,19 +191,91 @@ def test_killed_mid_ingest_the_store_is_consistent_and_a_rerun_finishes(
         with sqlite3.connect(path) as raw:
             assert raw.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
             assert raw.execute("PRAGMA foreign_key_check").fetchall() == []
-    with engine.connect() as conn:
-        # Every committed batch went in with its source's counters: they agree.
-        rows = conn.execute(select(Source.id, Source.status, Source.events_stored)).all()
-        per_source = dict(conn.execute(select(EventRow.source_id, func.count())
-                                       .group_by(EventRow.source_id)).all())
-    assert any(r.status == "running" for r in rows)
-    for r in rows:
-        assert per_source.get(r.id, 0) == r.events_stored
-    partial = sum(per_source.values())
-    assert 0 < partial < reference["events"]
+    statuses = counters_agree(engine)
+    assert "running" in statuses
+    assert 0 < stats(engine)["events"] < reference["events"]
 
     done = cli("ingest", "--db", db_url, "--quiet", str(big_logs), env=env)
     assert done.returncode == 0, done.stderr
+    assert counters_agree(engine) == {"complete"}
     assert stats(engine)["events"] == reference["events"]
     assert export_processes(db_url) == reference["processes"]
     engine.dispose()
+
+
+@pytest.fixture
+def small_disk():
+    """A real filesystem of a few MB (tmpfs), to fill up and to remount read-only."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a small tmpfs needs root (CI and the dev machines are root)")
+    where = Path(tempfile.mkdtemp(prefix="proctrail-disk-"))
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(where)],
+                          capture_output=True, text=True)
+    if done.returncode:
+        where.rmdir()
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+        shutil.rmtree(where, ignore_errors=True)
+
+
+def remount(where: Path, options: str) -> None:
+    subprocess.run(["mount", "-o", f"remount,{options}", str(where)], check=True)
+
+
+def sqlite_consistent(path: Path) -> list[tuple[int, str, int]]:
+    """Integrity checked; every source's counter equals its stored events."""
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        sources = raw.execute("SELECT id, status, events_stored FROM sources").fetchall()
+        per = dict(raw.execute("SELECT source_id, count(*) FROM events GROUP BY source_id"))
+    for sid, _status, stored in sources:
+        assert per.get(sid, 0) == stored
+    return sources
+
+
+def test_disk_full_is_one_clear_line_and_the_store_stays_sound(
+        small_disk: Path, big_logs: Path, reference: dict) -> None:
+    db = small_disk / "case.db"
+    done = cli("ingest", "--db", str(db), "--quiet", str(big_logs))
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "the disk is full" in lines[0] and str(db) in lines[0]
+    assert "Traceback" not in done.stderr
+    sources = sqlite_consistent(db)
+    assert any(status == "running" for _sid, status, _n in sources)
+    # With room again, the same command finishes the job: nothing lost, nothing doubled.
+    remount(small_disk, "size=400m")
+    again = cli("ingest", "--db", str(db), "--quiet", str(big_logs))
+    assert again.returncode == 0, again.stderr
+    assert {status for _sid, status, _n in sqlite_consistent(db)} == {"complete"}
+    engine = open_engine(str(db))
+    assert stats(engine)["events"] == reference["events"]
+    engine.dispose()
+    assert export_processes(str(db)) == reference["processes"]
+
+
+def test_a_read_only_store_reads_and_refuses_writes_in_one_line(
+        small_disk: Path, tmp_path: Path) -> None:
+    db = small_disk / "case.db"
+    logs = Path(__file__).resolve().parents[1] / "sample_logs"
+    assert cli("ingest", "--db", str(db), "--quiet", str(logs / "WS01-Security.xml")
+               ).returncode == 0
+    remount(small_disk, "ro")
+    shown = cli("stats", "--db", str(db), "--json")
+    assert shown.returncode == 0, shown.stderr
+    events = json.loads(shown.stdout)["events"]
+    assert cli("export", "processes", "--db", str(db)).returncode == 0
+    for args in (("ingest", "--db", str(db), str(logs / "WS01-Sysmon.xml")),
+                 ("correlate", "--db", str(db))):
+        done = cli(*args)
+        assert done.returncode == 1
+        errors = [line for line in done.stderr.splitlines() if "error" in line]
+        assert len(errors) == 1 and "read-only" in errors[0], done.stderr
+        assert "Traceback" not in done.stderr
+    remount(small_disk, "rw")
+    assert json.loads(cli("stats", "--db", str(db), "--json").stdout)["events"] == events
+    sqlite_consistent(db)
