@@ -13,13 +13,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import orjson
+from sqlalchemy.exc import SQLAlchemyError
 
 from proctrail.app.export import csv_cell
 from proctrail.app.redact import Redactor, redact_record
 from proctrail.app.tree_text import render, render_chain
 from proctrail.store.correlate import CorrelationReport, correlate
-from proctrail.store.db import DEFAULT_DB, StoreError, open_engine
+from proctrail.store.db import DEFAULT_DB, StoreError, database_url, open_engine
 from proctrail.store.detect.config import ConfigError
+from proctrail.store.failures import store_failure
 from proctrail.store.graph import ancestors, process_graph, roots, session_tree, subtree
 from proctrail.store.ingest import Ingestor, IngestReport, Progress
 from proctrail.store.queries import (
@@ -272,6 +274,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _db(args)
     except StoreError as exc:
         _error(str(exc))
+        return EXIT_SKIPPED
+    except SQLAlchemyError as exc:  # a write or read the store refused: say what it means
+        _error(str(store_failure(exc, database_url(getattr(args, "db", None)),
+                                 args.command)))
         return EXIT_SKIPPED
     except ConfigError as exc:
         _error(str(exc))
