@@ -11,6 +11,7 @@ import hashlib
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -167,6 +168,10 @@ class Ingestor:
         self._current_spooled = False
         self._sources_seen = 0
         self._stored_base = 0  # events of the current input stored by an earlier run
+        # One writer thread: the database stores a batch while the next one is read (both
+        # drivers release the GIL while the database works). At most two batches in memory.
+        self._writer = ThreadPoolExecutor(max_workers=1)
+        self._pending: tuple[Future[int], list[Row]] | None = None
 
     # -- statements ------------------------------------------------------------------------
 
@@ -211,6 +216,7 @@ class Ingestor:
         report = IngestReport()
         report.replayed = self.replay_spools()
         items = list(iter_inputs(list(paths), self._store_files()))
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="proctrail-store")
         try:
             for index, item in enumerate(items, 1):
                 if isinstance(item, ReaderError):
@@ -219,6 +225,7 @@ class Ingestor:
                     continue
                 report.sources.append(self._ingest_one(item, index, len(items)))
         finally:
+            self._writer.shutdown(wait=True)
             if self._spool is not None:
                 self._spool.close()
                 report.spool, report.spool_reason = self._spool.path, self._spool_reason
@@ -265,6 +272,10 @@ class Ingestor:
             result.status, result.error = "failed", exc.reason
         except (OSError, EOFError, ValueError) as exc:
             result.status, result.error = "failed", f"read error ({exc})"
+        except SQLAlchemyError as exc:
+            raise store_failure(exc, self.engine, f"storing {item.name}") from exc
+        try:  # what was read before a reader failed still lands
+            self._settle(result)
         except SQLAlchemyError as exc:
             raise store_failure(exc, self.engine, f"storing {item.name}") from exc
         if result.status == "failed":
@@ -344,42 +355,61 @@ class Ingestor:
 
     def _flush(self, batch: list[Row], source_id: int | None, result: SourceReport,
                index: int, inputs: int, final: bool = False) -> None:
-        """One transaction: a batch of events and its source's counters (and, last, status);
-        into the spool instead once the database has gone away."""
+        """Hand a batch to the writer thread, which stores it in one transaction with its
+        source's counters (and, last, its status) while the next batch is read; into the
+        spool instead once the database has gone away."""
+        self._settle(result)
         if self._spool is None and source_id is not None:
-            try:
-                stored = self._store(batch, source_id, result, final)
-            except SQLAlchemyError as exc:
-                if not self._went_away(exc):
-                    raise
-                self._start_spool(exc)
-            else:
-                result.records_read += len(batch)
-                result.stored += stored
-                result.duplicates += len(batch) - stored
-        if self._spool is not None:
-            self._spool_batch(batch, result)
+            read = result.records_read + len(batch)
+            # Counters as of this batch, taken here: the reader goes on changing ``result``.
+            counters = dict(read=read, before=self._stored_base + result.stored,
+                            skipped=result.skipped_total,
+                            skip_reasons=orjson.dumps(dict(result.skipped)).decode())
+            self._pending = (self._writer.submit(self._store, batch, source_id, counters,
+                                                 final), batch)
             if final:
-                self._spool_end(result)
+                self._settle(result)
+        elif self._spool is not None:
+            self._spool_batch(batch, result)
+        if final and self._spool is not None:
+            self._spool_end(result)
         self._total_records += len(batch)
         if self.progress and batch:
             self.progress(Progress(result.name, index, inputs, result.records_read,
                                    self._total_records))
 
-    def _store(self, batch: list[Row], source_id: int, result: SourceReport,
+    def _settle(self, result: SourceReport) -> None:
+        """Wait for the batch in the writer thread; count it, or spool it if the database
+        went away under it (its commit may have happened: replay ignores what exists)."""
+        if self._pending is None:
+            return
+        future, batch = self._pending
+        self._pending = None
+        try:
+            stored = future.result()
+        except SQLAlchemyError as exc:
+            if not self._went_away(exc):
+                raise
+            self._start_spool(exc)
+            self._spool_batch(batch, result)
+            return
+        result.records_read += len(batch)
+        result.stored += stored
+        result.duplicates += len(batch) - stored
+
+    def _store(self, batch: list[Row], source_id: int, counters: dict[str, Any],
                final: bool) -> int:
+        """The writer thread's transaction: a batch and its source's counters."""
         with self.engine.begin() as conn:
             stored = self._events_insert.execute(
                 conn, [self._db_row(conn, row, source_id) for row in batch])
-            read = result.records_read + len(batch)
-            in_store = self._stored_base + result.stored + stored
-            progress = dict(records_read=read, events_stored=in_store,
-                            duplicates=max(0, read - in_store),
-                            skipped=result.skipped_total,
-                            skip_reasons=orjson.dumps(dict(result.skipped)).decode())
+            in_store = counters["before"] + stored
+            values = dict(records_read=counters["read"], events_stored=in_store,
+                          duplicates=max(0, counters["read"] - in_store),
+                          skipped=counters["skipped"], skip_reasons=counters["skip_reasons"])
             if final:
-                progress.update(status="complete", finished_us=_now_us())
-            conn.execute(update(Source).where(Source.id == source_id).values(**progress))
+                values.update(status="complete", finished_us=_now_us())
+            conn.execute(update(Source).where(Source.id == source_id).values(**values))
         return stored
 
     # -- the spool -------------------------------------------------------------------------
