@@ -17,8 +17,8 @@ from pathlib import Path
 
 # Settings for a disposable server: fast (nothing here must survive a power cut), and
 # enough connections for a test suite that leaves pooled engines behind.
-FAST = ("-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-        "-c max_connections=400 -c shared_buffers=256MB -c listen_addresses=''")
+BASE = "-c max_connections=400 -c shared_buffers=256MB -c listen_addresses=''"
+FAST = f"-c fsync=off -c synchronous_commit=off -c full_page_writes=off {BASE}"
 
 
 def pg_bindir() -> Path | None:
@@ -33,7 +33,7 @@ class PgServer:
     """One PostgreSQL server in its own folder, reached on a socket in that folder."""
 
     def __init__(self, root: Path | None = None, port: int = 55432,
-                 durable: bool = False) -> None:
+                 durable: bool = False, fast: bool = True) -> None:
         bindir = pg_bindir()
         if bindir is None:
             raise RuntimeError("PostgreSQL server binaries not found "
@@ -42,9 +42,12 @@ class PgServer:
         self.root = Path(root or tempfile.mkdtemp(prefix="proctrail-pg-"))
         self.data = self.root / "data"
         self.port = port
-        # A crash test needs what was acknowledged to survive an immediate stop.
-        self.settings = FAST.replace("synchronous_commit=off", "synchronous_commit=on") \
-            if durable else FAST
+        # A crash test needs what was acknowledged to survive an immediate stop; a
+        # benchmark (fast=False) PostgreSQL's durable defaults.
+        self.settings = FAST if fast else BASE
+        if durable:
+            self.settings = self.settings.replace("synchronous_commit=off",
+                                                  "synchronous_commit=on")
         self.user: str | None = None
         if os.geteuid() == 0:
             self.user = "postgres"
