@@ -46,6 +46,12 @@ class LoadingScreen(CaseScreen):
 
         try:
             report = Ingestor(self.engine, progress=on_progress).run(self.paths)
+            if report.spool is not None:
+                call(self.notify, f"The database went away ({report.spool_reason}). What "
+                     f"was read and not stored is kept in {report.spool}: run "
+                     "'proctrail ingest --resume' when it is back.", severity="error",
+                     title="Database unreachable", timeout=60, markup=False)
+                return
             call(self.query_one("#what", Static).update,
                  Text("Rebuilding process lifetimes and sessions…", style="bold"))
             from proctrail.store.detect.config import load_config
