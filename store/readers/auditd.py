@@ -20,7 +20,15 @@ from datetime import datetime, timedelta
 from typing import IO
 
 from proctrail.store.events import AUDITD, Event, Skip, classify_auditd
-from proctrail.store.readers.base import ReaderError, ReadOptions, RecordStream, real_time, to_us
+from proctrail.store.readers.base import (
+    INT32,
+    INT64,
+    ReaderError,
+    ReadOptions,
+    RecordStream,
+    real_time,
+    to_us,
+)
 
 PROVIDER = "auditd"
 # A group is flushed once this many other event ids have been opened after it.
@@ -33,9 +41,10 @@ _RECORD = re.compile(
 )
 _SNIFF = re.compile(r"^(?:node=\S+ )?type=\S+ msg=audit\(")
 _KEY = re.compile(r"(?<!\S)([A-Za-z_][\w\-\[\]]*)=")
-_ARG = re.compile(r"^a(\d+)(?:\[(\d+)\])?$")
+_ARG = re.compile(r"^a([0-9]{1,9})(?:\[([0-9]{1,9})\])?$")
 _HEX = re.compile(r"(?:[0-9A-Fa-f]{2})+")
-_EPOCH_TIME = re.compile(r"^(\d+)(?:\.(\d{1,6}))?$")
+_EPOCH_TIME = re.compile(r"^([0-9]+)(?:\.([0-9]{1,6}))?$")
+_NUMBER = re.compile(r"[0-9]{1,19}")
 _ABSENT = {"(null)", "(none)"}
 # Fields that raw auditd hex-encodes when the value holds spaces, quotes or controls.
 _ENCODED = {"exe", "comm", "cwd", "name", "cmd", "acct", "key", "proctitle"}
@@ -49,6 +58,15 @@ _SYSCALLS: dict[str, dict[str, int]] = {
 }
 _SYSCALL_NAMES = {arch: {n: s for s, n in table.items()} for arch, table in _SYSCALLS.items()}
 _EXECS = {"execve", "execveat"}
+
+
+def _number(text: str, bounds: range = INT64) -> int | None:
+    """A decimal number auditd wrote (ASCII digits: ``"²".isdigit()`` is true too) that
+    fits ``bounds``; None for anything else."""
+    if _NUMBER.fullmatch(text) is None:
+        return None
+    value = int(text)
+    return value if value in bounds else None
 
 
 def looks_like_auditd(head: bytes) -> bool:
@@ -121,7 +139,8 @@ def _read(lines: Iterable[tuple[int, str]], opts: ReadOptions) -> RecordStream:
             continue
         m = _RECORD.match(line)
         stamp, _, serial = m.group("id").rpartition(":") if m else ("", "", "")
-        if m is None or not stamp or not serial.isdigit():
+        serial_number = _number(serial)
+        if m is None or not stamp or serial_number is None:
             yield Skip("unparseable line", f"line {number}: {line[:80]}")
             continue
         rtype = m.group("type")
@@ -129,7 +148,7 @@ def _read(lines: Iterable[tuple[int, str]], opts: ReadOptions) -> RecordStream:
         group = open_groups.get(key)
         if group is None:
             interpreted = _EPOCH_TIME.match(stamp) is None
-            group = _Group(m.group("node"), stamp, int(serial), interpreted)
+            group = _Group(m.group("node"), stamp, serial_number, interpreted)
             open_groups[key] = group
             while len(open_groups) > WINDOW:
                 oldest = next(iter(open_groups))
@@ -173,8 +192,9 @@ def _event(group: _Group, opts: ReadOptions) -> Event | None:
             cwd = _pairs(body, raw).get("cwd", cwd)
         elif rtype == "PATH":
             pairs = _pairs(body, raw)
-            item = pairs.get("item", "")
-            index = int(item) if item.isdigit() else len(paths)
+            index = _number(pairs.get("item", ""))
+            if index is None:
+                index = len(paths)
             if "name" in pairs:
                 paths[index] = pairs["name"]
         elif rtype == "SYSCALL" and syscall is None:
@@ -231,8 +251,8 @@ def _syscall(fields: dict[str, str]) -> tuple[int, str | None]:
     arch = fields.get("arch", "").lower()
     arch = _ARCHES.get(arch, arch)
     value = fields.get("syscall", "")
-    if value.isdigit():
-        number = int(value)
+    number = _number(value, INT32)
+    if number is not None:
         return number, _SYSCALL_NAMES.get(arch, {}).get(number)
     return _SYSCALLS.get(arch, {}).get(value, 0), value or None
 
@@ -241,18 +261,25 @@ def _time(stamp: str, local_offset: timedelta | None) -> int | None:
     """UTC microseconds of an event id's time: epoch seconds, or ausearch's local time."""
     m = _EPOCH_TIME.match(stamp)
     if m:
+        seconds = _number(m.group(1))
+        if seconds is None:
+            return None
         frac = (m.group(2) or "").ljust(6, "0")
-        return real_time(int(m.group(1)) * 1_000_000 + int(frac))
+        return real_time(seconds * 1_000_000 + int(frac))
     whole, _, frac = stamp.partition(".")
     for fmt in _LOCAL_FORMATS:
         try:
             dt = datetime.strptime(whole, fmt)
         except ValueError:
             continue
-        if frac.isdigit():
-            dt += timedelta(microseconds=int(frac.ljust(6, "0")[:6]))
-        if local_offset is not None:
-            dt -= local_offset
+        micro = _number(frac[:6].ljust(6, "0")) if frac else None
+        try:
+            if micro is not None:
+                dt += timedelta(microseconds=micro)
+            if local_offset is not None:
+                dt -= local_offset
+        except OverflowError:  # year 1 or 9999 moved out of range
+            return None
         return real_time(to_us(dt))
     return None
 
@@ -358,7 +385,7 @@ def _execve_interpreted(body: str, args: dict[int, list[tuple[int, bytes]]]) -> 
     """ausearch -i arguments: ``a0=... a1=...``, each running to the next ``aN+1=``."""
     m = re.search(r"(?<!\S)argc=(\S+)", body)
     argc = m.group(1) if m else None
-    first = re.search(r"(?<!\S)a(\d+)=", body)
+    first = re.search(r"(?<!\S)a([0-9]{1,9})=", body)
     if first is None:
         return argc
     index, start = int(first.group(1)), first.end()

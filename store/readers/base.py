@@ -13,6 +13,12 @@ RecordStream = Iterator[Event | Skip]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Anything at or before this is a zero or garbage FILETIME/SYSTEMTIME: an unknown time.
 _MIN_REAL_US = int((datetime(1971, 1, 1, tzinfo=UTC) - _EPOCH).total_seconds()) * 1_000_000
+# Nor is anything past what a datetime can hold (garbage epoch seconds, FILETIMEs).
+_MAX_REAL_US = (datetime.max.replace(tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1)
+
+# What the store's columns hold: event ids in an INTEGER, record ids and times in BIGINTs.
+INT32 = range(-(2**31), 2**31)
+INT64 = range(-(2**63), 2**63)
 
 
 class ReaderError(Exception):
@@ -33,8 +39,8 @@ def to_us(dt: datetime) -> int:
 
 
 def real_time(us: int | None) -> int | None:
-    """``us`` if it is a real time, ``None`` for a zero or pre-1971 stamp."""
-    return us if us is not None and us > _MIN_REAL_US else None
+    """``us`` if it is a real time, ``None`` for a zero or pre-1971 (or post-9999) stamp."""
+    return us if us is not None and _MIN_REAL_US < us <= _MAX_REAL_US else None
 
 
 _SECOND_CACHE: dict[str, int] = {}
@@ -104,18 +110,21 @@ def parse_time(text: str | None, assume_offset: timedelta | None = None) -> int 
 
 
 def to_int(value: object) -> int | None:
-    """An integer from a JSON number or a decimal or ``0x`` string; None otherwise."""
+    """An integer from a JSON number or a decimal or ``0x`` string; None otherwise, and
+    None for one that no BIGINT column holds (garbage, not an id)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value
-    if isinstance(value, str):
+        number = value
+    elif isinstance(value, str):
         text = value.strip()
         try:
-            return int(text, 16) if text[:2].lower() == "0x" else int(text)
-        except ValueError:
+            number = int(text, 16) if text[:2].lower() == "0x" else int(text)
+        except ValueError:  # not a number, or more digits than int() takes
             return None
-    return None
+    else:
+        return None
+    return number if number in INT64 else None
 
 
 def as_text(value: object) -> str:

@@ -18,7 +18,7 @@ from proctrail.store.events import (
     classify,
     name_positional,
 )
-from proctrail.store.readers.base import as_text, parse_time, to_int
+from proctrail.store.readers.base import INT32, as_text, parse_time, to_int
 
 
 class ElementLike(Protocol):
@@ -42,7 +42,12 @@ def make_event(
     fields: dict[str, str],
     received_us: int | None = None,
 ) -> Event:
-    """Build the normalized event: canonical channel, GUIDs, time fallback and kind."""
+    """Build the normalized event: canonical channel, GUIDs, time fallback and kind.
+
+    :class:`ValueError` for an event id that no event has (the store keeps an INTEGER).
+    """
+    if event_id not in INT32:
+        raise ValueError(f"event id {event_id} out of range")
     channel = canonical_channel(channel or provider)
     canonical_fields(fields)
     if ts_us is None:
@@ -133,7 +138,7 @@ def event_from_json(record: Mapping[str, Any], header_time: str | None = None) -
     system = event["System"]
     provider_node = system.get("Provider") or {}
     attrs = provider_node.get("#attributes", {}) if isinstance(provider_node, dict) else {}
-    provider = attrs.get("Name") or attrs.get("EventSourceName") or ""
+    provider = as_text(attrs.get("Name") or attrs.get("EventSourceName"))
     eid = system.get("EventID")
     if isinstance(eid, dict):
         eid = eid.get("#text")
