@@ -85,6 +85,7 @@ def _iterate(records: object) -> RecordStream:
             continue
         try:
             yield event_from_json(orjson.loads(record["data"]), record.get("timestamp"))
-        except (KeyError, TypeError, ValueError, orjson.JSONDecodeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
+            # A damaged record renders as odd JSON: numbers for names, text for elements.
             rid = record.get("event_record_id", "?")
             yield Skip("malformed event", f"record {rid}: {exc!r}"[:300])

@@ -127,7 +127,8 @@ def _shaped(obj: Any, number: int, opts: ReadOptions) -> list[Event | Skip]:
             return list(_syslog(obj, number))
         if "EventID" in obj and ("Channel" in obj or "SourceName" in obj):
             return [_flat(obj, opts)]
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
+        # RecursionError: data nested deeper than Python recurses (orjson allows 1024).
         return [Skip("malformed event", f"line {number}: {exc!r}"[:300])]
     keys = ", ".join(list(obj)[:8])
     return [Skip("unknown JSON shape", f"line {number}: keys {keys}"[:300])]

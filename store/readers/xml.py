@@ -126,7 +126,7 @@ def _parsed(xml: str, where: str) -> Event | Skip:
         return event_from_element(parse_event_xml(xml))
     except (ParseError, DefusedXmlException) as exc:
         return Skip("XML error", f"{where}: {_xml_reason(exc)}"[:300])
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: elements nested too deep
         return Skip("malformed event", f"{where}: {exc}"[:300])
 
 
@@ -192,7 +192,7 @@ def sysmon_message_events(message: str, where: str,
     except (ParseError, DefusedXmlException) as exc:
         yield Skip("XML error", f"{where}: {_xml_reason(exc)}"[:300])
         return
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         yield Skip("malformed event", f"{where}: {exc}"[:300])
         return
     yield event
