@@ -20,6 +20,11 @@ from proctrail.store.readers.winevent import event_from_json
 _CHUNK_ERROR = re.compile(r"Failed to parse chunk number (\d+)")
 
 
+def _is_panic(exc: BaseException) -> bool:
+    """A Rust panic surfaced by pyo3: a ``BaseException``, so ``except Exception`` misses it."""
+    return type(exc).__name__ == "PanicException"
+
+
 def _skip_for(message: str) -> Skip:
     """A Rust parser error as a counted skip with a short reason."""
     m = _CHUNK_ERROR.search(message)
@@ -46,6 +51,10 @@ def open_evtx_rust(stream: IO[bytes], name: str, threads: int = 0) -> RecordStre
         records = parser.records_json()
     except (OSError, RuntimeError, ValueError) as exc:
         raise ReaderError(name, f"not a readable EVTX file ({exc})") from exc
+    except BaseException as exc:
+        if not _is_panic(exc):
+            raise
+        raise ReaderError(name, f"the EVTX parser failed ({exc})") from None
     return _with_tail(_iterate(records), stream, size, header_size, name)
 
 
@@ -83,6 +92,12 @@ def _iterate(records: object) -> RecordStream:
         except (RuntimeError, OSError, ValueError) as exc:
             yield _skip_for(str(exc))
             continue
+        except BaseException as exc:
+            if not _is_panic(exc):
+                raise
+            # The parser's state after a panic is unknown: what is left of the file is lost.
+            yield Skip("parser panic", str(exc)[:300])
+            return
         try:
             yield event_from_json(orjson.loads(record["data"]), record.get("timestamp"))
         except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
