@@ -42,12 +42,12 @@ def shape(engine) -> list[tuple]:
         for p in by_id.values())
 
 
-def test_files_in_any_order_give_the_same_lifetimes(tmp_path: Path) -> None:
+def test_files_in_any_order_give_the_same_lifetimes(db_url: str, tmp_path: Path) -> None:
     files = sorted(LOGS.iterdir())
-    first = shape(demo(f"sqlite:///{tmp_path / 'a.db'}", files))
-    second = shape(demo(f"sqlite:///{tmp_path / 'b.db'}", files[::-1]))
+    first = shape(demo(db_url, files))
+    second = shape(demo(f"sqlite:///{tmp_path / 'b.db'}", files[::-1]))  # SQLite, reversed
     assert first == second
-    engine = open_engine(f"sqlite:///{tmp_path / 'a.db'}")
+    engine = open_engine(db_url)
     correlate(engine)  # and running it again changes nothing
     assert shape(engine) == first
 

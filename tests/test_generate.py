@@ -30,10 +30,11 @@ def demo_dir(tmp_path_factory) -> Path:
     return out
 
 
-def load(tmp_path: Path, files: list[Path], parser: str = "evtx"):
+def load(where: Path | str, files: list[Path], parser: str = "evtx"):
+    """A store (a URL, or a folder for a SQLite file) holding ``files``, correlated."""
     from proctrail.store.readers.base import ReadOptions
 
-    engine = open_engine(f"sqlite:///{tmp_path / 'case.db'}")
+    engine = open_engine(where if isinstance(where, str) else f"sqlite:///{where / 'case.db'}")
     report = Ingestor(engine, ReadOptions(parser=parser)).run([str(f) for f in files])
     assert report.clean, [(s.name, s.error, dict(s.skipped)) for s in report.sources]
     correlate(engine)
@@ -41,11 +42,11 @@ def load(tmp_path: Path, files: list[Path], parser: str = "evtx"):
 
 
 @pytest.mark.parametrize("fmt", ["evtx", "xml", "jsonl"])
-def test_demo_correlates_to_its_truth_in_every_format(demo_dir: Path, tmp_path: Path,
+def test_demo_correlates_to_its_truth_in_every_format(demo_dir: Path, db_url: str,
                                                       fmt: str) -> None:
     truth = json.loads(demo_dir.with_name("demo.truth.json").read_text())
     files = [p for p in demo_dir.iterdir() if p.suffix == f".{fmt}" or p.suffix == ".log"]
-    engine = load(tmp_path, files)
+    engine = load(db_url, files)
     exported = list(export_processes(engine))
     assert diff_lifetimes(exported, truth["lifetimes"]) == NO_DIFFERENCE
     assert len(exported) == len(truth["lifetimes"]) > 150

@@ -30,13 +30,24 @@ TRUTH = json.loads((ROOT / "tests/data/sample_logs_truth.json").read_text())
 PROCESSES = f"{len(TRUTH['lifetimes'])} processes"
 
 
-@pytest.fixture
-def demo_url(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'demo.db'}"
+def ingested_demo(url: str) -> str:
     engine = open_engine(url)
     Ingestor(engine).run([str(LOGS)])
     correlate(engine)
+    engine.dispose()
     return url
+
+
+@pytest.fixture
+def demo_url(tmp_path: Path) -> str:
+    """The demo case in SQLite: the snapshots' store."""
+    return ingested_demo(f"sqlite:///{tmp_path / 'demo.db'}")
+
+
+@pytest.fixture
+def any_demo_url(db_url: str) -> str:
+    """The demo case, once in SQLite and once in PostgreSQL."""
+    return ingested_demo(db_url)
 
 
 async def settle(pilot) -> None:
@@ -62,7 +73,8 @@ def cursor_row(app):
 
 
 async def test_main_path_session_to_parent_chain_bookmark_and_export(
-        demo_url: str, tmp_path: Path, monkeypatch) -> None:
+        any_demo_url: str, tmp_path: Path, monkeypatch) -> None:
+    demo_url = any_demo_url
     monkeypatch.chdir(tmp_path)
     app = ProctrailApp(open_engine(demo_url))
     async with app.run_test(size=(80, 24)) as pilot:
@@ -176,8 +188,8 @@ async def test_hostile_text_is_shown_literally(case_of, xml_log) -> None:
 
 
 async def test_opening_with_paths_ingests_with_progress_then_shows_the_case(
-        tmp_path: Path) -> None:
-    app = ProctrailApp(open_engine(f"sqlite:///{tmp_path / 'new.db'}"), ingest=[str(LOGS)])
+        db_url: str) -> None:
+    app = ProctrailApp(open_engine(db_url), ingest=[str(LOGS)])
     async with app.run_test(size=(80, 24)) as pilot:
         for _ in range(50):
             await settle(pilot)
@@ -192,7 +204,8 @@ async def test_opening_with_paths_ingests_with_progress_then_shows_the_case(
 
 
 async def test_lazy_tree_expands_collapses_and_jumps_outside_the_session(
-        demo_url: str) -> None:
+        any_demo_url: str) -> None:
+    demo_url = any_demo_url
     app = ProctrailApp(open_engine(demo_url))
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
@@ -272,7 +285,8 @@ async def test_a_wide_level_opens_a_page_at_a_time(case_of, xml_log) -> None:
         assert len(tree.nodes_by_id) == 2501
 
 
-async def test_tree_filter_shows_matches_with_their_ancestors(demo_url: str) -> None:
+async def test_tree_filter_shows_matches_with_their_ancestors(any_demo_url: str) -> None:
+    demo_url = any_demo_url
     from proctrail.store.queries import browse
 
     app = ProctrailApp(open_engine(demo_url))

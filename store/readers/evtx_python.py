@@ -168,6 +168,33 @@ def record_element(record: Any) -> LightElement:
     raise ValueError("record has no <Event> element")
 
 
+class _Chunk(e_evtx.ChunkHeader):  # type: ignore[misc]
+    """A chunk whose string and template tables are each walked once: python-evtx follows
+    a table's chain of offsets for ever when damage makes it loop back."""
+
+    def _load_strings(self) -> None:
+        if self._strings is None:
+            self._strings = {}
+        for i in range(64):
+            ofs = self.unpack_dword(0x80 + i * 4)
+            seen = set()
+            while ofs > 0 and ofs not in seen:
+                seen.add(ofs)
+                ofs = self.add_string(ofs).next_offset()
+
+    def _load_templates(self) -> None:
+        if self._templates is None:
+            self._templates = {}
+        for i in range(32):
+            ofs = self.unpack_dword(0x180 + i * 4)
+            seen = set()
+            # A template is preceded by the instance that defines it (token 0x0c, offset).
+            while ofs > 0 and ofs not in seen and self.unpack_byte(ofs - 10) == 0x0C \
+                    and self.unpack_dword(ofs - 4) == ofs:
+                seen.add(ofs)
+                ofs = self.add_template(ofs).next_offset()
+
+
 def _records_in_chunk(buf: Any, offset: int, chunk: Any) -> Iterator[Any | Skip]:
     """Records of one chunk, each header checked; a bad header ends the chunk, counted."""
     end = offset + min(max(chunk.next_record_offset(), 0x200), CHUNK_SIZE)
@@ -218,7 +245,7 @@ def read_partial_tail(data: bytes, offset: int) -> RecordStream:
             yield Skip("truncated chunk", f"{len(data)} bytes at {offset:#x} after the last chunk")
         return
     padded = data + bytes(CHUNK_SIZE - len(data))
-    chunk = e_evtx.ChunkHeader(padded, 0)
+    chunk = _Chunk(padded, 0)
     for item in _records_in_chunk(padded, 0, chunk):
         if isinstance(item, Skip):
             yield item
@@ -247,7 +274,7 @@ def read_evtx_python(stream: IO[bytes], name: str) -> RecordStream:
             if data != _ZERO_CHUNK:
                 yield Skip("bad chunk header", f"chunk {index}: magic {data[:8]!r}")
         else:
-            chunk = e_evtx.ChunkHeader(data, 0)
+            chunk = _Chunk(data, 0)
             for item in _records_in_chunk(data, 0, chunk):
                 yield item if isinstance(item, Skip) else _record_event(item)
         index += 1
