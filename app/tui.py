@@ -34,6 +34,7 @@ from proctrail.app.screens.stacking import StackingScreen
 from proctrail.app.screens.tree import TreeScreen
 from proctrail.store.findings import FindingError, add_finding
 from proctrail.store.queries.filters import Filter
+from proctrail.widgets.safe import printable
 
 
 class ProctrailApp(App[None]):
@@ -137,9 +138,11 @@ class ProctrailApp(App[None]):
             try:
                 add_finding(self.engine, target, target_id, note=note, severity=severity)
             except FindingError as exc:
-                self.notify(str(exc), severity="error")
+                self.notify(printable(exc), severity="error", markup=False)
                 return
-            self.notify(f"bookmarked {what}", title="Finding saved", timeout=3)
+            # ``what`` names the process or session in the logs' words: never markup.
+            self.notify(printable(f"bookmarked {what}"), title="Finding saved", timeout=3,
+                        markup=False)
             if then is not None:
                 then()
 
@@ -153,8 +156,10 @@ class ProctrailApp(App[None]):
             try:
                 n = write_findings(self.engine, fmt, path, self.redactor)
             except (OSError, ValueError) as exc:
-                self.notify(f"{path}: {exc}", severity="error", title="Export failed")
+                self.notify(printable(f"{path}: {exc}"), severity="error",
+                            title="Export failed", markup=False)
                 return
-            self.notify(f"wrote {n} finding(s) to {path}", title="Exported", timeout=5)
+            self.notify(printable(f"wrote {n} finding(s) to {path}"), title="Exported",
+                        timeout=5, markup=False)
 
         self.push_screen(ExportDialog(), export)

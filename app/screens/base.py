@@ -43,7 +43,7 @@ class CaseScreen(Screen[Any]):
         try:
             self.flt = parse_filter(text)
         except ValueError as exc:
-            self.notify(str(exc), severity="error", title="Filter")
+            self.notify(printable(exc), severity="error", title="Filter", markup=False)
             return
         self.query_one(FilterBar).action_hide()
         self.reload()
@@ -69,7 +69,7 @@ class CaseScreen(Screen[Any]):
             except Exception as exc:  # the store went away, a bad query: say so
                 line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 self.app.call_from_thread(self.notify, printable(line), severity="error",
-                                          title="Could not read the case")
+                                          title="Could not read the case", markup=False)
                 return
             if not get_current_worker().is_cancelled:
                 self.app.call_from_thread(then, result)

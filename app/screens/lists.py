@@ -15,7 +15,7 @@ from proctrail.app.screens.base import CaseScreen
 from proctrail.store.queries import browse
 from proctrail.store.queries.filters import Filter, parse_filter
 from proctrail.widgets.labels import flag_marks, when
-from proctrail.widgets.safe import safe
+from proctrail.widgets.safe import printable, safe
 
 
 class ProcessListScreen(CaseScreen):
@@ -40,7 +40,7 @@ class ProcessListScreen(CaseScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.sub_title = self.heading
+        self.sub_title = printable(self.heading)  # a title may quote log text
         table = self.query_one(DataTable)
         for label in ("host", "image", "pid", "user", "start", "end", "flags"):
             table.add_column(label, key=label)
@@ -131,7 +131,7 @@ class SearchScreen(ProcessListScreen):
         try:
             self.flt = parse_filter(flt) if flt.strip() else Filter()
         except ValueError as exc:
-            self.notify(str(exc), severity="error", title="Filter")
+            self.notify(printable(exc), severity="error", title="Filter", markup=False)
             return
         self.text = text.strip()
         self.run_search()

@@ -13,7 +13,7 @@ from textual.worker import get_current_worker
 from proctrail.app.screens.base import CaseScreen
 from proctrail.store.correlate import correlate
 from proctrail.store.ingest import Ingestor, Progress
-from proctrail.widgets.safe import safe
+from proctrail.widgets.safe import printable, safe
 
 
 class LoadingScreen(CaseScreen):
@@ -47,10 +47,11 @@ class LoadingScreen(CaseScreen):
         try:
             report = Ingestor(self.engine, progress=on_progress).run(self.paths)
             if report.spool is not None:
-                call(self.notify, f"The database went away ({report.spool_reason}). What "
-                     f"was read and not stored is kept in {report.spool}: run "
-                     "'proctrail ingest --resume' when it is back.", severity="error",
-                     title="Database unreachable", timeout=60, markup=False)
+                call(self.notify, printable(
+                    f"The database went away ({report.spool_reason}). What was read and not "
+                    f"stored is kept in {report.spool}: run 'proctrail ingest --resume' when "
+                    "it is back."),
+                     severity="error", title="Database unreachable", timeout=60, markup=False)
                 return
             call(self.query_one("#what", Static).update,
                  Text("Rebuilding process lifetimes and sessions…", style="bold"))
@@ -67,17 +68,20 @@ class LoadingScreen(CaseScreen):
                      Text("Running the built-in detections…", style="bold"))
                 detect(self.engine, config=config)
         except Exception as exc:  # the store or a file failed: say so, keep the app up
-            call(self.notify, str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
-                 severity="error", title="Loading failed", timeout=30)
+            # File names (an archive's members too) and errors quote the input: no markup.
+            call(self.notify, printable(str(exc).splitlines()[0] if str(exc)
+                                        else type(exc).__name__),
+                 severity="error", title="Loading failed", timeout=30, markup=False)
             return
         if get_current_worker().is_cancelled:
             return
         problems = [f"{s.name}: {s.error}" for s in report.failed][:3]
         skipped = sum(report.skipped.values())
         if skipped or problems:
-            call(self.notify, "\n".join(problems) or
+            call(self.notify, "\n".join(map(printable, problems)) or
                  f"{skipped:,} record(s) skipped (see `proctrail stats`)",
-                 severity="warning", title="Some input could not be read", timeout=15)
+                 severity="warning", title="Some input could not be read", timeout=15,
+                 markup=False)
         call(self.case.loaded)
 
     def progress(self, index: int, inputs: int, detail: Text) -> None:

@@ -15,7 +15,7 @@ from proctrail.store.queries.filters import Filter
 from proctrail.widgets.filter_bar import FilterBar
 from proctrail.widgets.labels import lifetime
 from proctrail.widgets.process_tree import PAGE, More, ProcessTree
-from proctrail.widgets.safe import safe
+from proctrail.widgets.safe import printable, safe
 
 
 def _path_to(engine: Any, process_id: int) -> tuple[list[browse.ProcRow],
@@ -62,7 +62,7 @@ class TreeScreen(CaseScreen):
     def on_mount(self) -> None:
         self.query_one("#find", Input).display = False
         self.sub_title = (f"session {self.session}" if self.session is not None
-                          else f"host {self.host}")
+                          else f"host {printable(self.host)}")
         if self.session is not None:
             self.load(browse.session_row, self.session, then=self.show_session, group="head")
         self.reload()
@@ -78,8 +78,9 @@ class TreeScreen(CaseScreen):
         forest, matched = found
         tree = self.query_one(ProcessTree)
         tree.set_forest(forest)
-        self.notify(f"{matched:,} process(es) match {self.flt.describe()}; shown with their "
-                    "ancestors (f, then an empty filter, shows all)", timeout=5)
+        self.notify(printable(f"{matched:,} process(es) match {self.flt.describe()}; shown "
+                              "with their ancestors (f, then an empty filter, shows all)"),
+                    timeout=5, markup=False)
         tree.focus()
 
     def roots(self, engine: Any, offset: int) -> list[browse.ProcRow]:
