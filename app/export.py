@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from sqlalchemy import Engine
 from proctrail.app.redact import Redactor, redact_record
 from proctrail.store.findings import list_findings
 from proctrail.store.queries import browse
+from proctrail.store.queries.browse import image_name
 from proctrail.store.timefmt import iso
 from proctrail.widgets.safe import printable
 
@@ -108,24 +110,34 @@ def to_csv(records: list[dict[str, Any]]) -> str:
 
 
 def _md(text: object) -> str:
-    """Inline Markdown text: printable, and no character that starts markup."""
+    """Inline Markdown text: printable, and no character that starts markup (``&`` would
+    start an entity)."""
     out = printable("" if text is None else text)
-    for ch in "\\`*_{}[]<>()#+-.!|~":
+    for ch in "\\`*_{}[]<>()#+-.!|~&":
         out = out.replace(ch, "\\" + ch)
     return out
 
 
-def _code(text: object) -> list[str]:
-    body = printable("" if text is None else text, keep_newlines=True).replace("~~~", "~ ~ ~")
-    return ["~~~", body, "~~~"]
+def _fenced(lines: list[str], indent: str = "") -> list[str]:
+    """``lines`` as a fenced code block, kept exactly: the fence is longer than any run of
+    tildes in them (only a fence as long closes it), and every line carries the block's
+    indent (in a list item, a line with less ends the item, and the block with it)."""
+    longest = max((len(run) for line in lines for run in re.findall("~+", line)), default=0)
+    fence = "~" * max(3, longest + 1)
+    return [indent + fence, *(indent + line for line in lines), indent + fence]
+
+
+def _code(text: object, indent: str = "") -> list[str]:
+    return _fenced(printable("" if text is None else text, keep_newlines=True).split("\n"),
+                   indent)
 
 
 def to_markdown(records: list[dict[str, Any]]) -> str:
     lines = ["# proctrail findings", "", f"{len(records)} finding(s).", ""]
     for r in records:
         p = r["process"]
-        title = (f"{p['image'].replace(chr(92), '/').rsplit('/', 1)[-1]} (PID {p['pid']}) "
-                 f"on {p['host']}" if p else f"{r['target']} on {r['host']}")
+        title = (f"{image_name(p['image'])} (PID {p['pid']}) on {p['host']}" if p
+                 else f"{r['target']} on {r['host']}")
         lines += [f"## {r['id']}. [{r['severity']}] {_md(title)}", "",
                   f"- note: {_md(r['note']) or '(none)'}",
                   f"- by: {_md(r['author'] or r['source'])}, {r['created']}", ""]
@@ -133,21 +145,21 @@ def to_markdown(records: list[dict[str, Any]]) -> str:
         if s:
             lines += [f"Logon session: {_md(s['user'])}, {_md(s['logon_type'])}, from "
                       f"{_md(s['source_ip'] or '-')} (logon id {_md(s['logon_id'])}, "
-                      f"{s['start']} → {s['end']})", ""]
+                      f"{s['start'] or '?'} → {s['end'] or '?'})", ""]
         if p:
-            lines += ["Ancestor chain (root first):", "", "~~~"]
             chain = [*reversed(r["ancestors"]), p]
-            for depth, a in enumerate(chain):
-                lines.append("  " * depth + ("└─ " if depth else "") +
-                             printable(f"{a['image']} ({a['pid']}) {a['user']} "
-                                       f"{a['start']} → {a['end']}"))
-            lines += ["~~~", "", "Command line:", "", *_code(p["command_line"]), ""]
+            lines += ["Ancestor chain (root first):", "", *_fenced([
+                "  " * depth + ("└─ " if depth else "") +
+                printable(f"{a['image']} ({a['pid']}) {a['user'] or '-'} "
+                          f"{a['start'] or '?'} → {a['end'] or '?'}")
+                for depth, a in enumerate(chain)]), "",
+                "Command line:", "", *_code(p["command_line"]), ""]
         if r["evidence"]:
             lines += ["Evidence:", ""]
             for e in r["evidence"]:
                 lines.append(f"- {e['role']}: {_md(e['channel'])} {e['event_id']}, record "
                              f"{e['record_id']}, {e['time']}, in {_md(e['file'])}")
-                lines += ["", *("  " + x for x in _code("\n".join(
-                    f"{k}: {v}" for k, v in e["fields"].items()))), ""]
+                lines += ["", *_code("\n".join(f"{k}: {v}" for k, v in e["fields"].items()),
+                                     indent="  "), ""]
         lines.append("")
     return "\n".join(lines)

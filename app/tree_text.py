@@ -7,6 +7,7 @@ from typing import Any
 
 import networkx as nx
 
+from proctrail.store.queries.browse import image_name
 from proctrail.store.timefmt import clock as _clock
 from proctrail.store.timefmt import span
 from proctrail.widgets.safe import printable
@@ -20,7 +21,7 @@ def _duration(start: int | None, end: int | None) -> str:
 
 def describe(info: dict[str, Any]) -> str:
     """One process as a line: ``image  pid  user  start -> end (duration) [flags]``."""
-    image = info["image"].replace("/", "\\").rsplit("\\", 1)[-1] or "?"
+    image = image_name(info["image"])
     flags = f" [{', '.join(info['flags'])}]" if info["flags"] else ""
     line = (f"{image}  {info['pid']}  {info['user'] or '-'}  {_clock(info['start_us'])} -> "
             f"{_clock(info['end_us'])}{_duration(info['start_us'], info['end_us'])}{flags}")

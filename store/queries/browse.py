@@ -29,6 +29,14 @@ from proctrail.store.models import (
 from proctrail.store.queries.filters import Filter
 
 
+def image_name(image: str) -> str:
+    """The file name of an image path (``powershell.exe``), or ``?``: after the last
+    backslash in a Windows path (where ``/`` is just a character of a name), else after
+    the last slash."""
+    sep = "\\" if "\\" in image else "/"
+    return image.rsplit(sep, 1)[-1] or "?"
+
+
 @dataclass(frozen=True, slots=True)
 class ProcRow:
     """One lifetime as a tree line or table row shows it."""
@@ -50,8 +58,7 @@ class ProcRow:
     @property
     def name(self) -> str:
         """The image's file name (``powershell.exe``), or ``?`` when unknown."""
-        sep = "\\" if "\\" in self.image else "/"
-        return self.image.rsplit(sep, 1)[-1] or "?"
+        return image_name(self.image)
 
 
 @dataclass(frozen=True, slots=True)
