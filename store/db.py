@@ -7,12 +7,15 @@ refused, in one line, until ``proctrail db upgrade`` brings it up (:func:`upgrad
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
+from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
@@ -76,7 +79,7 @@ def open_engine(value: str | None = None, create: bool = True, check: bool = Tru
         if not parent.is_dir():
             raise StoreError(f"{url.database}: folder {parent} does not exist")
     try:
-        engine = create_engine(url)
+        engine = create_engine(url, **_read_only_sqlite(url))
     except Exception as exc:  # missing driver, bad options
         raise StoreError(f"cannot open {shown(url)}: {exc}") from exc
     if engine.dialect.name == "sqlite":
@@ -329,9 +332,26 @@ def _in_memory(url: URL) -> bool:
     return url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
 
 
+def _read_only_sqlite(url: URL) -> dict[str, Any]:
+    """Engine options for a SQLite store on read-only media (a case copied to a write-
+    protected disk): opened immutable when no write-ahead log holds data that the file
+    lacks, so that it is read as it is instead of failing to make its WAL files."""
+    if url.get_backend_name() != "sqlite" or _in_memory(url) or not url.database:
+        return {}
+    path = Path(url.database)
+    if not path.is_file() or (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
+        return {}
+    wal = Path(f"{path}-wal")
+    if wal.exists() and wal.stat().st_size and Path(f"{path}-shm").exists():
+        return {}  # SQLite reads it with its WAL, read-only
+    target = "file:" + quote(str(path.resolve())) + "?immutable=1"
+    return {"creator": lambda: sqlite3.connect(target, uri=True, check_same_thread=False)}
+
+
 def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
     cursor = dbapi_conn.cursor()  # type: ignore[attr-defined]
-    cursor.execute("PRAGMA journal_mode=WAL")
+    with contextlib.suppress(sqlite3.OperationalError):  # a read-only store: read as is
+        cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
