@@ -9,6 +9,7 @@ the file header's chunk count says: logs copied from a live system are dirty.
 from __future__ import annotations
 
 import logging
+import re
 import struct
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -50,8 +51,28 @@ class LightElement:
         return iter(self.children)
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def utf16_text(data: bytes) -> str:
+    """UTF-16LE as the Rust parser reads it: an unpaired surrogate, which is no character,
+    is dropped (both parsers store the same text; the rest of the value is kept)."""
+    return _LONE_SURROGATE.sub("", data.decode("utf-16-le", "surrogatepass"))
+
+
+def _wstring(node: Any) -> str:
+    try:
+        return node.string()
+    except UnicodeDecodeError:  # an unpaired surrogate: python-evtx refuses the record
+        prefixed = hasattr(node, "string_length")  # else the length came from the template
+        size = 2 * node.string_length() if prefixed else node.tag_length()
+        return utf16_text(node.unpack_binary(2 if prefixed else 0, size)).rstrip("\x00")
+
+
 def _value_text(node: Any) -> str:
     """A substitution value as text, spelled as the Rust parser and Windows spell it."""
+    if isinstance(node, e_nodes.WstringTypeNode):
+        return _wstring(node)
     if isinstance(node, e_nodes.BooleanTypeNode):
         return "true" if node.int32() > 0 else "false"
     if isinstance(node, e_nodes.GuidTypeNode):
@@ -84,7 +105,7 @@ def _filetime_iso(ticks: int) -> str:
 
 def _array_items(node: Any) -> list[str]:
     """The strings of a string-array substitution (NUL-separated UTF-16)."""
-    raw = node.binary().decode("utf-16-le")
+    raw = utf16_text(node.binary())
     items = raw.split("\x00")
     if items and items[-1] == "":
         items.pop()

@@ -5,8 +5,13 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import lzma
 import os
+import shutil
+import struct
+import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +30,12 @@ from proctrail.store.readers.xml import (
 
 HEAD = 64 * 1024
 PARSERS = ("evtx", "python-evtx")
+# An EVTX archive member is read into memory up to this size, into an anonymous temporary
+# file beyond it (a zip bomb must not exhaust memory).
+EVTX_IN_MEMORY = 64 << 20
+# What damaged archive data raises while it is opened or decompressed.
+_ARCHIVE_ERRORS = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSError,
+                   NotImplementedError, ValueError, struct.error)
 
 
 @dataclass(frozen=True)
@@ -42,13 +53,24 @@ class Input:
         return f"{self.path}!{self.member}" if self.member else self.path
 
     def open(self) -> IO[bytes]:
-        """A binary stream over the content (archive members are decompressed as read)."""
-        if self.kind == "zip":
-            archive = zipfile.ZipFile(self.path)
-            return _Closing(archive.open(self.member), archive)
-        if self.kind == "gzip":
-            return gzip.open(self.path, "rb")  # type: ignore[return-value]
-        return open(self.path, "rb")
+        """A binary stream over the content (archive members are decompressed as read).
+
+        Damage in an archive, when it is opened or as it is read, is a :class:`ReaderError`.
+        """
+        if self.kind == "file":
+            return open(self.path, "rb")
+        archive = None
+        try:
+            if self.kind == "zip":
+                archive = zipfile.ZipFile(self.path)
+                inner: IO[bytes] = archive.open(self.member)
+            else:
+                inner = gzip.open(self.path, "rb")  # type: ignore[assignment]  # noqa: SIM115
+        except _ARCHIVE_ERRORS as exc:
+            if archive is not None:
+                archive.close()
+            raise ReaderError(self.name, f"damaged archive member ({exc})") from exc
+        return io.BufferedReader(_Member(inner, self.name, archive), HEAD)
 
     def sha256(self) -> str:
         """SHA-256 of the (decompressed) content."""
@@ -56,16 +78,33 @@ class Input:
             return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
-class _Closing(io.BufferedReader):
-    """A zip member stream that also closes its archive."""
+class _Member(io.RawIOBase):
+    """An archive member's decompressing stream: damage read is a :class:`ReaderError`
+    naming the member; closing it closes its archive."""
 
-    def __init__(self, raw: IO[bytes], archive: zipfile.ZipFile) -> None:
-        super().__init__(raw)  # type: ignore[arg-type]
+    def __init__(self, inner: IO[bytes], name: str, archive: zipfile.ZipFile | None) -> None:
+        super().__init__()
+        self._inner = inner
+        self._name = name
         self._archive = archive
 
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        try:
+            data = self._inner.read(len(buffer))
+        except _ARCHIVE_ERRORS as exc:
+            raise ReaderError(self._name, f"damaged archive member ({exc})") from exc
+        buffer[: len(data)] = data
+        return len(data)
+
     def close(self) -> None:
+        if not self.closed:
+            self._inner.close()
+            if self._archive is not None:
+                self._archive.close()
         super().close()
-        self._archive.close()
 
 
 def iter_inputs(paths: list[str], exclude: frozenset[Path] = frozenset()
@@ -103,7 +142,7 @@ def _file_inputs(path: Path) -> Iterator[Input | ReaderError]:
             with zipfile.ZipFile(path) as archive:
                 members = [m for m in archive.infolist()
                            if not m.is_dir() and not _is_metadata(m.filename)]
-        except (zipfile.BadZipFile, OSError) as exc:
+        except _ARCHIVE_ERRORS as exc:
             yield ReaderError(name, f"damaged zip archive ({exc})")
             return
         for member in members:
@@ -163,6 +202,20 @@ def _head_text(head: bytes) -> str:
     return head.decode("utf-8", errors="replace").lstrip("\ufeff")
 
 
+def _seekable(stream: IO[bytes]) -> IO[bytes]:
+    """EVTX needs random access: an archive member in memory, or beyond
+    :data:`EVTX_IN_MEMORY` in an anonymous temporary file (removed when closed)."""
+    data = stream.read(EVTX_IN_MEMORY + 1)
+    if len(data) <= EVTX_IN_MEMORY:
+        return io.BytesIO(data)
+    spill = tempfile.TemporaryFile()  # noqa: SIM115 - the reader's stream, closed with it
+    spill.write(data)
+    del data
+    shutil.copyfileobj(stream, spill)
+    spill.seek(0)
+    return spill  # type: ignore[return-value]
+
+
 def open_records(item: Input, stream: IO[bytes], opts: ReadOptions) -> tuple[str, RecordStream]:
     """Detect the format of an opened input and start reading it: (format, records)."""
     head = stream.peek(HEAD)[:HEAD] if hasattr(stream, "peek") else b""
@@ -171,8 +224,7 @@ def open_records(item: Input, stream: IO[bytes], opts: ReadOptions) -> tuple[str
     fmt = detect(head, item.name)
     if fmt == "evtx":
         if item.kind != "file":
-            # EVTX needs random access: an archive member is read into memory.
-            stream = io.BytesIO(stream.read())
+            stream = _seekable(stream)
         return fmt, _evtx_opener(opts)(stream, item.name, opts)
     openers: dict[str, Opener] = {
         "jsonl": open_jsonl,

@@ -29,9 +29,13 @@ from proctrail.store.readers.winevent import event_from_element
 
 _CHUNK = 1 << 20
 _CONTROL = "".join(chr(c) for c in range(32) if chr(c) not in "\t\n\r")
-_STAND_IN = 0xF700  # private-use block: U+F700 + code point
-_HIDE_RAW = str.maketrans({c: chr(_STAND_IN + ord(c)) for c in _CONTROL})
-_SHOW = str.maketrans({chr(_STAND_IN + ord(c)): c for c in _CONTROL})
+# Each control character goes through the parser as _MARK and a letter ("@" for NUL, "["
+# for ESC), and _MARK itself, a private-use character, as two of it: text already holding
+# private-use characters comes back exactly too.
+_MARK = "\uf700"
+_HIDE_RAW = str.maketrans({_MARK: _MARK * 2, **{c: _MARK + chr(0x40 + ord(c)) for c in _CONTROL}})
+_HIDDEN = re.compile(_MARK + "([" + re.escape(_MARK + "".join(
+    chr(0x40 + ord(c)) for c in _CONTROL)) + "])")
 _CHAR_REF = re.compile(r"&#(x[0-9a-fA-F]+|[0-9]+);")
 
 
@@ -39,7 +43,9 @@ def _hide_ref(match: re.Match[str]) -> str:
     body = match.group(1)
     code = int(body[1:], 16) if body[0] in "xX" else int(body)
     if code < 32 and chr(code) not in "\t\n\r":
-        return chr(_STAND_IN + code)
+        return _MARK + chr(0x40 + code)
+    if code == ord(_MARK):
+        return _MARK * 2
     return match.group(0)
 
 
@@ -48,14 +54,23 @@ def hide_controls(text: str) -> str:
     return _CHAR_REF.sub(_hide_ref, text.translate(_HIDE_RAW))
 
 
+def _show(match: re.Match[str]) -> str:
+    found = match.group(1)
+    return found if found == _MARK else chr(ord(found) - 0x40)
+
+
+def _shown(text: str) -> str:
+    return _HIDDEN.sub(_show, text) if _MARK in text else text
+
+
 def _restore(elem: Element) -> None:
     for node in elem.iter():
         if node.text:
-            node.text = node.text.translate(_SHOW)
+            node.text = _shown(node.text)
         if node.tail:
-            node.tail = node.tail.translate(_SHOW)
+            node.tail = _shown(node.tail)
         for key, value in node.attrib.items():
-            node.attrib[key] = value.translate(_SHOW)
+            node.attrib[key] = _shown(value)
 
 
 def _text_chunks(stream: IO[bytes]) -> Iterator[str]:
