@@ -13,8 +13,9 @@ from proctrail.store.readers.base import ReaderError
 from proctrail.store.readers.evtx_python import open_evtx_python
 from proctrail.store.readers.evtx_rust import open_evtx_rust
 
-# Records python-evtx refuses where the Rust parser substitutes (invalid UTF-16).
-PYTHON_EVTX_REFUSES = {("extra/win/sysmon_issue_43.evtx", 508)}
+# Records python-evtx refuses where the Rust parser reads them (none since unpaired UTF-16
+# surrogates are dropped by both; see evtx_python.utf16_text).
+PYTHON_EVTX_REFUSES: set[tuple[str, int]] = set()
 
 
 def read(opener, path: Path) -> tuple[dict[int, Event], Counter[str]]:
@@ -79,12 +80,14 @@ def test_counts_match_the_manifest(samples: Path, manifest: dict[str, dict]) -> 
             assert hosts >= set(entry["hosts"]), rel
 
 
-def test_python_evtx_refusal_is_one_record(samples: Path) -> None:
+def test_invalid_utf16_is_read_as_the_rust_parser_reads_it(samples: Path) -> None:
+    # Record 508 holds unpaired surrogates: python-evtx used to refuse the whole record.
     path = samples / "extra/win/sysmon_issue_43.evtx"
     ref, skips = read(open_evtx_python, path)
-    assert skips == {"invalid UTF-16": 1}
-    assert len(ref) == 1729
-    assert 508 not in ref and 507 in ref and 509 in ref
+    fast, _ = read(open_evtx_rust, path)
+    assert not skips
+    assert len(ref) == 1730
+    assert ref[508] == fast[508]
 
 
 @pytest.mark.parametrize("opener", [open_evtx_rust, open_evtx_python])
