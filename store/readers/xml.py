@@ -29,34 +29,41 @@ from proctrail.store.readers.winevent import event_from_element
 
 _CHUNK = 1 << 20
 _CONTROL = "".join(chr(c) for c in range(32) if chr(c) not in "\t\n\r")
-# Each control character goes through the parser as _MARK and a letter ("@" for NUL, "["
-# for ESC), and _MARK itself, a private-use character, as two of it: text already holding
-# private-use characters comes back exactly too.
+# XML refuses these characters even as references: each goes through the parser as _MARK
+# and a letter ("@" for NUL, "[" for ESC), and _MARK itself, a private-use character, as
+# two of it, so text already holding private-use characters comes back exactly too.
 _MARK = "\uf700"
-_HIDE_RAW = str.maketrans({_MARK: _MARK * 2, **{c: _MARK + chr(0x40 + ord(c)) for c in _CONTROL}})
-_HIDDEN = re.compile(_MARK + "([" + re.escape(_MARK + "".join(
-    chr(0x40 + ord(c)) for c in _CONTROL)) + "])")
-_CHAR_REF = re.compile(r"&#(x[0-9a-fA-F]+|[0-9]+);")
+_HIDDEN_AS = {**{c: chr(0x40 + ord(c)) for c in _CONTROL}, "\ufffe": "e", "\uffff": "f"}
+_SHOWN_AS = {letter: c for c, letter in _HIDDEN_AS.items()} | {_MARK: _MARK}
+_HIDE_RAW = str.maketrans({_MARK: _MARK * 2, **{c: _MARK + x for c, x in _HIDDEN_AS.items()}})
+_HIDDEN = re.compile(_MARK + "([" + re.escape("".join(_SHOWN_AS)) + "])")
+# A character reference, or a CDATA section (where "&#...;" is text, not a reference).
+_CHAR_REF = re.compile(r"&#(x[0-9a-fA-F]+|[0-9]+);|<!\[CDATA\[.*?\]\]>", re.S)
 
 
 def _hide_ref(match: re.Match[str]) -> str:
     body = match.group(1)
+    if body is None:
+        return match.group(0)
     code = int(body[1:], 16) if body[0] in "xX" else int(body)
-    if code < 32 and chr(code) not in "\t\n\r":
-        return _MARK + chr(0x40 + code)
-    if code == ord(_MARK):
-        return _MARK * 2
-    return match.group(0)
+    if 0xD800 <= code <= 0xDFFF:
+        return ""  # an unpaired surrogate, no character: dropped, as the EVTX readers do
+    if code > 0x10FFFF:
+        return match.group(0)
+    char = chr(code)
+    if char in _HIDDEN_AS:
+        return _MARK + _HIDDEN_AS[char]
+    return _MARK * 2 if char == _MARK else match.group(0)
 
 
 def hide_controls(text: str) -> str:
-    """Control characters (raw or as references) as private-use stand-ins."""
+    """Control characters, U+FFFE and U+FFFF (raw or as references) as private-use
+    stand-ins; references to surrogates dropped."""
     return _CHAR_REF.sub(_hide_ref, text.translate(_HIDE_RAW))
 
 
 def _show(match: re.Match[str]) -> str:
-    found = match.group(1)
-    return found if found == _MARK else chr(ord(found) - 0x40)
+    return _SHOWN_AS[match.group(1)]
 
 
 def _shown(text: str) -> str:
