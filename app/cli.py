@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import orjson
 from sqlalchemy.exc import SQLAlchemyError
@@ -505,8 +506,10 @@ def _export(args: argparse.Namespace) -> int:
     if redactor is not None:
         records = (redact_record(r, redactor) for r in records)
     with contextlib.ExitStack() as stack:
-        out = (stack.enter_context(open(args.out, "w", newline="", encoding="utf-8"))
-               if args.out else sys.stdout)
+        out: Any = (stack.enter_context(open(args.out, "w", newline="", encoding="utf-8"))
+                    if args.out else sys.stdout)
+        if not args.out and sys.stdout.isatty():
+            out = _TerminalText(sys.stdout)
         if args.format == "jsonl":
             for record in records:
                 out.write(orjson.dumps(record).decode() + "\n")
@@ -520,6 +523,18 @@ def _export(args: argparse.Namespace) -> int:
                 writer.writeheader()
             writer.writerow(row)
     return EXIT_OK
+
+
+class _TerminalText:
+    """Standard output when it is a terminal: what the logs hold is shown, never run by
+    the terminal (escape sequences, C1 controls, line separators made visible). A file
+    (``--out``) or a pipe gets the exact text."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        return self.stream.write(printable(text.replace("\r\n", "\n"), keep_newlines=True))
 
 
 class _ProgressBar:

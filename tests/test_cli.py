@@ -97,3 +97,38 @@ def test_control_characters_in_names_are_shown_harmlessly(tmp_path: Path) -> Non
     done = run("ingest", "--db", str(tmp_path / "c.db"), str(evil))
     assert done.returncode == 1
     assert "\x1b" not in done.stderr and "\\x1b[31m" in done.stderr
+
+
+def test_export_to_a_terminal_shows_escape_sequences_without_running_them(
+        tmp_path: Path, xml_log) -> None:
+    import os
+    import pty
+
+    log = xml_log("evil.xml", [xml_log.event(4688, 1, "2024-05-01T10:00:00Z", {
+        "NewProcessId": "0x100", "NewProcessName": "C:\\w\\a.exe", "ProcessId": "0x4",
+        "CommandLine": "x &#x1b;]0;owned&#x07; &#x9b;31m \u2028 y"})])
+    db = str(tmp_path / "c.db")
+    assert run("ingest", "--db", db, "--quiet", str(log)).returncode == 0
+    for fmt in ("csv", "jsonl"):
+        leader, follower = pty.openpty()
+        done = subprocess.run([SCRIPT, "export", "processes", "--db", db, "--format", fmt],
+                              stdout=follower, stderr=subprocess.PIPE, timeout=60)
+        os.close(follower)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            shown += chunk
+        os.close(leader)
+        assert done.returncode == 0, done.stderr
+        text = shown.decode()
+        assert "\x1b" not in text and "\x07" not in text and "\x9b" not in text
+        assert "\u2028" not in text and "\\x9b31m" in text
+    # To a pipe or a file the text stays exact.
+    piped = run("export", "processes", "--db", db, "--format", "jsonl")
+    assert any("\x9b31m \u2028 y" in json.loads(line)["command_line"]
+               for line in piped.stdout.split("\n") if line)
