@@ -24,7 +24,7 @@ from proctrail.store.bulk import BulkInsert, dialect_insert
 from proctrail.store.events import Event, Skip
 from proctrail.store.failures import first_line, store_failure
 from proctrail.store.locks import LOCK_NAMES
-from proctrail.store.models import Channel, EventRow, Host, Source
+from proctrail.store.models import Channel, EventRow, Host, Source, pg_text
 from proctrail.store.readers.base import ReaderError, ReadOptions
 from proctrail.store.readers.sniff import Input, iter_inputs, open_records
 from proctrail.store.spool import SpooledSource, SpoolLock, SpoolWriter, pending, read_spool
@@ -181,6 +181,8 @@ class Ingestor:
         Names are cut at 255 characters (no real host or channel name is longer; the event
         keeps the whole of a hostile one)."""
         stored = name[:NAME_MAX]
+        while len(pg_text(stored)) > NAME_MAX:  # PostgreSQL's NUL escape takes room too
+            stored = stored[:-1]
         key = stored.lower()
         found = cache.get(key)
         if found is None:

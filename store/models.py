@@ -60,6 +60,13 @@ class LogText(TypeDecorator[str]):
         return value
 
 
+class LogString(LogText):
+    """A short name from a log (host, channel): :class:`LogText` within a length."""
+
+    impl = String
+    cache_ok = True
+
+
 class Base(DeclarativeBase):
     """Declarative base of every proctrail table."""
 
@@ -93,8 +100,8 @@ class Host(Base):
     __tablename__ = "hosts"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    key: Mapped[str] = mapped_column(String(255), unique=True)
-    name: Mapped[str] = mapped_column(String(255))
+    key: Mapped[str] = mapped_column(LogString(255), unique=True)
+    name: Mapped[str] = mapped_column(LogString(255))
 
 
 class Channel(Base):
@@ -103,8 +110,8 @@ class Channel(Base):
     __tablename__ = "channels"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    key: Mapped[str] = mapped_column(String(255), unique=True)
-    name: Mapped[str] = mapped_column(String(255))
+    key: Mapped[str] = mapped_column(LogString(255), unique=True)
+    name: Mapped[str] = mapped_column(LogString(255))
 
 
 class EventRow(Base):

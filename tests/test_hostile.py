@@ -199,12 +199,7 @@ def test_ingest_stores_every_hostile_field_exactly(hostile) -> None:
         assert PG_ESC + PG_ESC + "0" in raw.command_line  # the look-alike, escaped itself
 
 
-def test_nul_in_a_host_name_is_stored(case_of, xml_log, db_url, request) -> None:
-    if db_url.startswith("postgresql"):
-        # Strict: once fixed this passes, and the marker goes.
-        request.applymarker(pytest.mark.xfail(strict=True, raises=Exception, reason=(
-            "hosts.name/key and channels.name/key are String(255), not LogText: PostgreSQL "
-            "refuses the NUL and the whole file fails to store (store/models.py)")))
+def test_nul_in_a_host_name_is_stored(case_of, xml_log) -> None:
     host = "ws1" + NUL + "\x1b[2J"
     log = xml_log("nul-host.xml", [xml_log.event(4688, 1, "2024-05-01T10:00:00Z", {
         "NewProcessId": "0x10", "NewProcessName": "C:\\a.exe", "ProcessId": "0x4",
