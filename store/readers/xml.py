@@ -16,7 +16,7 @@ from __future__ import annotations
 import codecs
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import IO
 from xml.etree.ElementTree import Element, ParseError
 
@@ -24,7 +24,13 @@ import defusedxml.ElementTree as safe_et
 from defusedxml import DefusedXmlException
 
 from proctrail.store.events import Event, Skip
-from proctrail.store.readers.base import ReaderError, ReadOptions, RecordStream
+from proctrail.store.readers.base import (
+    MAX_LINE,
+    ReaderError,
+    ReadOptions,
+    RecordStream,
+    capped_lines,
+)
 from proctrail.store.readers.winevent import event_from_element
 
 _CHUNK = 1 << 20
@@ -108,6 +114,58 @@ def _text_chunks(stream: IO[bytes]) -> Iterator[str]:
 
 _EVENT_START = re.compile(r"<Event[\s>]")
 _EVENT_END = "</Event>"
+# No real event's XML comes near this many characters: a longer one is skipped as it is
+# read, so an export whose event never ends is neither held whole nor searched again.
+MAX_EVENT = 16 << 20
+
+
+def _event_texts(chunks: Iterable[str]) -> Iterator[str | None]:
+    """Each ``<Event>...</Event>`` of the text in order, None for one longer than
+    :data:`MAX_EVENT`, and last "" when the text ends inside an event.
+
+    Text outside events is dropped as it is scanned. An event going on past a chunk is
+    kept in pieces and only the new text is searched for its end: linear time.
+    """
+    keep = len(_EVENT_END) - 1  # an event's end may be split: its last characters
+    buffer = tail = ""
+    pieces: list[str] = []  # the event begun in earlier chunks
+    held = 0  # its length so far
+    inside = dropped = False
+    for text in chunks:
+        if inside:
+            window = tail + text
+            end = window.find(_EVENT_END)
+            if end == -1:
+                held += len(text)
+                tail = window[-keep:]
+                if not dropped and held > MAX_EVENT:
+                    dropped, pieces = True, []
+                    yield None
+                if not dropped:
+                    pieces.append(text)
+                continue
+            cut = end + len(_EVENT_END) - len(tail)
+            if not dropped:
+                yield "".join(pieces) + text[:cut]
+            inside, dropped, pieces = False, False, []
+            text = text[cut:]
+        buffer += text
+        pos = 0
+        while True:
+            start = _EVENT_START.search(buffer, pos)
+            if start is None:
+                buffer = buffer[max(pos, len(buffer) - 8):]  # keep a possibly split "<Event"
+                break
+            end = buffer.find(_EVENT_END, start.start())
+            if end == -1:
+                pieces, held, inside = [buffer[start.start():]], len(buffer) - start.start(), True
+                tail, buffer = buffer[-keep:], ""
+                break
+            end += len(_EVENT_END)
+            yield buffer[start.start():end]
+            pos = end
+    if inside and not dropped:
+        yield ""
 
 
 def open_xml_export(stream: IO[bytes], name: str, opts: ReadOptions) -> RecordStream:
@@ -118,29 +176,19 @@ def open_xml_export(stream: IO[bytes], name: str, opts: ReadOptions) -> RecordSt
     root, a declaration, a DTD) is never given to the parser.
     """
     del opts
-    buffer = ""
     seen = 0
-    for text in _text_chunks(stream):
-        buffer += text
-        pos = 0
-        while True:
-            start = _EVENT_START.search(buffer, pos)
-            if start is None:
-                pos = max(pos, len(buffer) - 8)  # keep a possibly split "<Event"
-                break
-            end = buffer.find(_EVENT_END, start.start())
-            if end == -1:
-                pos = start.start()
-                break
-            end += len(_EVENT_END)
-            seen += 1
-            yield _parsed(buffer[start.start():end], f"event {seen}")
-            pos = end
-        buffer = buffer[pos:]
+    for xml in _event_texts(_text_chunks(stream)):
+        if xml == "":
+            if seen:
+                yield Skip("truncated event", f"the file ends inside event {seen + 1}")
+            break
+        seen += 1
+        if xml is None:
+            yield Skip("oversized event", f"event {seen}: over {MAX_EVENT:,} characters")
+        else:
+            yield _parsed(xml, f"event {seen}")
     if seen == 0:
         raise ReaderError(name, "no <Event> elements: not a Windows event XML export")
-    if _EVENT_START.search(buffer):
-        yield Skip("truncated event", f"the file ends inside event {seen + 1}")
 
 
 def _parsed(xml: str, where: str) -> Event | Skip:
@@ -230,7 +278,10 @@ def open_sysmon_syslog(stream: IO[bytes], name: str, opts: ReadOptions) -> Recor
     del opts
     found = False
     text = io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline="")
-    for number, line in enumerate(text, 1):
+    for number, line in enumerate(capped_lines(text), 1):
+        if line is None:
+            yield Skip("oversized line", f"line {number}: over {MAX_LINE:,} characters")
+            continue
         if "<Event" in line:
             found = True
         yield from sysmon_message_events(line.rstrip("\r\n"), f"line {number}")
