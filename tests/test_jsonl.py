@@ -420,9 +420,14 @@ def test_reading_is_streamed() -> None:
             self.taken = 0
 
         def __iter__(self) -> Iterator[bytes]:
-            for line in self.lines:
-                self.taken += 1
+            while line := self.readline():
                 yield line
+
+        def readline(self, size: int | None = -1) -> bytes:
+            if self.taken == len(self.lines):
+                return b""
+            self.taken += 1
+            return self.lines[self.taken - 1]
 
     source = Lines([NXLOG_PLUS2.encode() + b"\n"] * 1000)
     stream: IO[bytes] = source  # type: ignore[assignment]

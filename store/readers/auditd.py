@@ -23,9 +23,11 @@ from proctrail.store.events import AUDITD, Event, Skip, classify_auditd
 from proctrail.store.readers.base import (
     INT32,
     INT64,
+    MAX_LINE,
     ReaderError,
     ReadOptions,
     RecordStream,
+    capped_lines,
     real_time,
     to_us,
 )
@@ -84,14 +86,14 @@ def open_auditd(stream: IO[bytes], name: str, opts: ReadOptions) -> RecordStream
     a bad line further on is a :class:`Skip`.
     """
     lines = _lines(stream)
-    head: list[tuple[int, str]] = []
+    head: list[tuple[int, str | None]] = []
     seen = 0
     found = False
     for number, line in lines:
         head.append((number, line))
-        if not _meaningful(line.strip()):
+        if line is not None and not _meaningful(line.strip()):
             continue
-        if _RECORD.match(line.strip()):
+        if line is not None and _RECORD.match(line.strip()):
             found = True
             break
         seen += 1
@@ -107,15 +109,19 @@ def _meaningful(line: str) -> bool:
     return bool(line) and not line.startswith(("----", "time->"))
 
 
-def _lines(stream: IO[bytes]) -> Iterator[tuple[int, str]]:
-    for number, raw in enumerate(stream, 1):
+def _lines(stream: IO[bytes]) -> Iterator[tuple[int, str | None]]:
+    """Numbered lines, decoded; None for a line over MAX_LINE (no record is that long)."""
+    for number, raw in enumerate(capped_lines(stream), 1):
+        if raw is None:
+            yield number, None
+            continue
         line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
         yield number, line.lstrip("\ufeff") if number == 1 else line
 
 
 def _chain(
-    head: list[tuple[int, str]], rest: Iterator[tuple[int, str]]
-) -> Iterator[tuple[int, str]]:
+    head: list[tuple[int, str | None]], rest: Iterator[tuple[int, str | None]]
+) -> Iterator[tuple[int, str | None]]:
     yield from head
     yield from rest
 
@@ -131,9 +137,12 @@ class _Group:
     records: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _read(lines: Iterable[tuple[int, str]], opts: ReadOptions) -> RecordStream:
+def _read(lines: Iterable[tuple[int, str | None]], opts: ReadOptions) -> RecordStream:
     open_groups: dict[tuple[str | None, str], _Group] = {}
     for number, text in lines:
+        if text is None:
+            yield Skip("oversized line", f"line {number}: over {MAX_LINE:,} bytes")
+            continue
         line = text.strip()
         if not _meaningful(line):
             continue

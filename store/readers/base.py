@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import IO, Any
 
 from proctrail.store.events import Event, Skip
 
@@ -21,6 +22,13 @@ INT32 = range(-(2**31), 2**31)
 INT64 = range(-(2**63), 2**63)
 
 
+# No log line comes near this length (bytes, or characters of a text stream): a longer
+# one is a counted skip, read past in bounded memory, so a file of gigabytes on one line
+# is never held whole.
+MAX_LINE = 16 << 20
+_LINE_ENDS = (b"\n", "\n", "\r")
+
+
 class ReaderError(Exception):
     """A whole input that cannot be read, with the file it is about."""
 
@@ -28,6 +36,21 @@ class ReaderError(Exception):
         super().__init__(f"{path}: {reason}")
         self.path = path
         self.reason = reason
+
+
+def capped_lines(stream: IO[Any]) -> Iterator[Any]:
+    """The lines of a binary or text stream, line ends kept; None for a line longer than
+    :data:`MAX_LINE`, whose text is dropped as it is read."""
+    while True:
+        line = stream.readline(MAX_LINE + 1)
+        if not line:
+            return
+        if len(line) <= MAX_LINE or line[-1:] in _LINE_ENDS:
+            yield line
+            continue
+        while line and line[-1:] not in _LINE_ENDS:
+            line = stream.readline(MAX_LINE)
+        yield None
 
 
 def to_us(dt: datetime) -> int:

@@ -21,10 +21,12 @@ import orjson
 
 from proctrail.store.events import SYSMON, SYSMON_LINUX, Event, Skip, canonical_channel
 from proctrail.store.readers.base import (
+    MAX_LINE,
     ReaderError,
     ReadOptions,
     RecordStream,
     as_text,
+    capped_lines,
     parse_time,
     to_int,
 )
@@ -67,6 +69,9 @@ def open_jsonl(stream: IO[bytes], name: str, opts: ReadOptions) -> RecordStream:
     """Events of a JSON-lines log, read line by line; :class:`ReaderError` if it is none."""
     lines = _lines(stream)
     for number, line in lines:
+        if line is None:
+            raise ReaderError(name, f"not a JSON-lines log (line {number} is over "
+                                    f"{MAX_LINE:,} bytes)")
         if not line.strip():
             continue
         try:
@@ -79,9 +84,13 @@ def open_jsonl(stream: IO[bytes], name: str, opts: ReadOptions) -> RecordStream:
     return iter(())
 
 
-def _lines(stream: IO[bytes]) -> Iterator[tuple[int, str]]:
-    """Numbered lines decoded as UTF-8 (bad bytes replaced), without a leading BOM."""
-    for number, raw in enumerate(stream, 1):
+def _lines(stream: IO[bytes]) -> Iterator[tuple[int, str | None]]:
+    """Numbered lines decoded as UTF-8 (bad bytes replaced), without a leading BOM; None
+    for a line over MAX_LINE (no record is that long)."""
+    for number, raw in enumerate(capped_lines(stream), 1):
+        if raw is None:
+            yield number, None
+            continue
         line = raw.decode("utf-8", errors="replace")
         if number == 1:
             line = line.lstrip(_BOM)
@@ -89,10 +98,14 @@ def _lines(stream: IO[bytes]) -> Iterator[tuple[int, str]]:
 
 
 def _records(
-    first: dict[str, Any], first_number: int, lines: Iterator[tuple[int, str]], opts: ReadOptions
+    first: dict[str, Any], first_number: int, lines: Iterator[tuple[int, str | None]],
+    opts: ReadOptions,
 ) -> RecordStream:
     yield from _record(first, first_number, opts)
     for number, line in lines:
+        if line is None:
+            yield Skip("oversized line", f"line {number}: over {MAX_LINE:,} bytes")
+            continue
         if not line.strip():
             continue
         try:
