@@ -1258,6 +1258,9 @@ def test_json_numbers_beyond_the_store_columns(event_id: object, record_id: obje
 
 AUDIT_LINE = ('type=SYSCALL msg=audit({stamp}:{serial}): arch=c000003e syscall={nr} '
               'success=yes exit=0 items=1 ppid=1 pid=7 comm="ls" exe="/usr/bin/ls"')
+SYSLOG_LINE = (b"Nov  2 09:00:00 lnx01 sysmon: <Event><System><Provider Name='Linux-Sysmon'/>"
+               b"<EventID>1</EventID><Channel>Linux-Sysmon/Operational</Channel></System>"
+               b"<EventData><Data Name='Image'>/bin/ls</Data></EventData></Event>")
 
 
 def _audit(stamp: str = "1700000000.250", serial: str = "5", nr: str = "59",
@@ -1525,6 +1528,68 @@ def test_an_evtx_member_beyond_the_memory_limit_is_spilled(monkeypatch: pytest.M
             _, records = sniff.open_records(item, stream, ReadOptions(threads=1))
             counts.append(len(list(records)))
     assert counts[0] == counts[1] > 0
+
+
+def test_xml_event_that_never_ends_is_read_past_in_linear_time(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Was: each chunk rescanned (and copied) the whole unfinished event: 128 MB took 25 s,
+    # a gigabyte would take half an hour. Small chunks show it at a small size.
+    from proctrail.store.readers import xml
+
+    monkeypatch.setattr(xml, "_CHUNK", 1024)
+    data = xml_event() + b"<Event><System><EventID>1</EventID>" + b"x" * (8 << 20)
+    started = time.perf_counter()
+    items, error = read_direct("xml", data)
+    assert time.perf_counter() - started < 4
+    assert error is None and events_and_skips(items)[1] == {"truncated event": 1}
+
+
+def test_xml_oversized_event_is_a_skip_and_the_next_ones_read(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from proctrail.store.readers import xml
+
+    monkeypatch.setattr(xml, "_CHUNK", 1000)
+    monkeypatch.setattr(xml, "MAX_EVENT", 3000)
+    big = xml_event(data="<Data Name='x'>" + "y" * 20_000 + "</Data>")
+    for data in (xml_event() + big + xml_event(), big + xml_event()):
+        items, error = read_direct("xml", data)
+        events, skips = events_and_skips(items)
+        assert error is None and skips == {"oversized event": 1}
+        assert len(events) == data.count(b"<Event>") - 1
+    items, error = read_direct("xml", big[:-20])  # only an oversized, unfinished event
+    assert error is None and events_and_skips(items)[1] == {"oversized event": 1}
+
+
+def _audit_line(serial: int) -> bytes:
+    return AUDIT_LINE.format(stamp="1700000000.5", serial=serial, nr="59").encode()
+
+
+@pytest.mark.parametrize(("mode", "long", "good"), [
+    ("jsonl", orjson.dumps(dict(WINLOGBEAT, pad="x" * 5000)), [orjson.dumps(WINLOGBEAT)] * 2),
+    ("auditd", _audit_line(9) + b" x=" * 3000, [_audit_line(8), _audit_line(10)]),
+    ("sysmon-syslog", SYSLOG_LINE + b"<!--" + b"x" * 5000 + b"-->", [SYSLOG_LINE] * 2)],
+    ids=["jsonl", "auditd", "sysmon-syslog"])
+def test_lines_longer_than_max_line_are_a_skip(monkeypatch: pytest.MonkeyPatch, mode: str,
+                                               long: bytes, good: list[bytes]) -> None:
+    # Was: a line was read whole, whatever its size: one line of gigabytes (a one-line JSON
+    # export sniffed as JSON lines) was held in memory, decoded and parsed.
+    from proctrail.store.readers import base
+
+    monkeypatch.setattr(base, "MAX_LINE", 1000)
+    data = b"\n".join([good[0], long, long + b"\r", good[1]]) + b"\n"
+    items, error = read_direct(mode, data)
+    events, skips = events_and_skips(items)
+    assert error is None and len(events) == 2 and skips == {"oversized line": 2}
+    if mode == "jsonl":  # the first line decides whether it is JSON lines at all
+        error = read_direct(mode, long + b"\n" + good[0])[1]
+        assert error is not None and error.startswith("not a JSON-lines log (line 1 is over")
+
+
+def test_a_one_line_file_of_64_mb_is_not_held_whole(worker: Worker) -> None:
+    data = b'{"a": "' + b"x" * (64 << 20) + b'"}\n' + orjson.dumps(WINLOGBEAT) + b"\n"
+    result = check(worker, "jsonl", data)
+    assert result["outcome"] == "reader_error" or result["skips"] == {"oversized line": 1}
+    assert result["memory"] < 120 << 20, result["memory"] >> 20
 
 
 def test_regressions_ingest_into_sqlite(worker: Worker, sqlite_url: str, tmp_path: Path,
