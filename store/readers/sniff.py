@@ -8,6 +8,7 @@ import io
 import lzma
 import os
 import shutil
+import stat
 import struct
 import tempfile
 import zipfile
@@ -131,7 +132,12 @@ def iter_inputs(paths: list[str], exclude: frozenset[Path] = frozenset()
 def _file_inputs(path: Path) -> Iterator[Input | ReaderError]:
     name = str(path)
     try:
-        size = path.stat().st_size
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            # A FIFO (a copied /var/spool holds some) would block the read for ever.
+            yield ReaderError(name, "not a regular file (a FIFO, socket or device)")
+            return
+        size = info.st_size
         with open(path, "rb") as stream:
             magic = stream.read(4)
     except OSError as exc:
