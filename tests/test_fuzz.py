@@ -1507,6 +1507,22 @@ def test_damaged_archives_fail_alone_in_an_ingest(worker: Worker, sqlite_url: st
         assert failed and all(s["error"] for s in failed), sources
 
 
+def test_a_fifo_in_a_folder_is_a_reader_error_not_a_hang(worker: Worker, sqlite_url: str,
+                                                         tmp_path: Path) -> None:
+    # Found reading the sniff layer: the 4-byte magic read of a FIFO (a copied /var/spool
+    # has some) blocked for ever. A FIFO, socket or device is now a failed input.
+    folder = tmp_path / "triage"
+    folder.mkdir()
+    os.mkfifo(folder / "pickup")
+    (folder / "audit.log").write_bytes(seeds()["ausearch-i.log"])
+    answer = worker.ask({"mode": "ingest", "url": sqlite_url, "paths": [str(folder)]},
+                        timeout=20)
+    assert "crash" not in answer and "outcome" not in answer, answer
+    status = {Path(s["name"]).name: (s["status"], s["error"]) for s in answer["sources"]}
+    assert status == {"audit.log": ("complete", None),
+                      "pickup": ("failed", "not a regular file (a FIFO, socket or device)")}
+
+
 def test_an_evtx_member_beyond_the_memory_limit_is_spilled(monkeypatch: pytest.MonkeyPatch,
                                                            tmp_path: Path,
                                                            own_evtx: bytes) -> None:
@@ -1614,5 +1630,49 @@ def test_regressions_ingest_into_sqlite(worker: Worker, sqlite_url: str, tmp_pat
     assert stored == in_store > 0
 
 
+def atheris_main(mode: str, corpus: str, flags: list[str]) -> None:
+    """Coverage-guided fuzzing of one reader with atheris (``pip install atheris``):
+    ``python tests/test_fuzz.py --atheris MODE CORPUS [libFuzzer flags]``, MODE one of
+    evtx, python-evtx, xml, jsonl, auditd, sysmon-syslog. An empty CORPUS folder gets
+    this file's seeds of that format. A crash is any exception but ReaderError (or a
+    problem :func:`item_problems` finds); libFuzzer's -timeout and -rss_limit_mb catch
+    hangs and memory."""
+    import atheris
+
+    with atheris.instrument_imports(include=["proctrail", "Evtx"]):
+        from proctrail.store.readers import (  # noqa: F401 - instrumented for _reader
+            auditd,
+            evtx_python,
+            evtx_rust,
+            jsonl,
+            sniff,
+            xml,
+        )
+        from proctrail.store.readers.base import ReaderError
+
+    folder = Path(corpus)
+    folder.mkdir(parents=True, exist_ok=True)
+    if not any(folder.iterdir()):
+        fmt = "evtx" if mode == "python-evtx" else mode
+        small = OWN_EVTX_SMALL if mode == "python-evtx" else OWN_ALL
+        for name in small:
+            if seed_format(name) == fmt:
+                (folder / name).write_bytes(seed_bytes(name))
+
+    def one(data: bytes) -> None:
+        try:
+            for item in _reader(mode, io.BytesIO(data), "atheris", {"threads": 1}):
+                problems = item_problems(item, 2 * len(data) + 64)
+                if problems:
+                    raise AssertionError(problems)
+        except ReaderError:
+            pass
+
+    atheris.Setup([sys.argv[0], corpus, *flags], one)
+    atheris.Fuzz()
+
+
 if __name__ == "__main__" and sys.argv[1:] == ["--worker"]:
     worker_main()
+elif __name__ == "__main__" and sys.argv[1:2] == ["--atheris"]:
+    atheris_main(sys.argv[2], sys.argv[3], sys.argv[4:])
