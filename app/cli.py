@@ -635,6 +635,9 @@ def _stats(args: argparse.Namespace) -> int:
     print(f"hosts    {', '.join(printable(h) for h in data['hosts'])}")
     print(f"span     {_when(data['first_us'])} .. {_when(data['last_us'])} (UTC)")
     print(f"skipped  {data['skipped']:,}")
+    if data["uncorrelated_events"]:
+        print(f"         {data['uncorrelated_events']:,} events stored since the last "
+              "correlation: run 'proctrail correlate'")
     for reason, n in sorted(data["skip_reasons"].items()):
         print(f"  {printable(reason):<20} {n:,}")
     print("kinds")

@@ -287,6 +287,10 @@ class BaselineEntry(Base):
     image: Mapped[str] = mapped_column(LogText)
 
 
+# case_meta key: the highest event id the last correlation saw.
+CORRELATED_THROUGH = "correlated_through_event"
+
+
 class CaseMeta(Base):
     """Facts about the case as a whole, by name: what the last correlation saw, so that a
     re-run after an interruption knows the correlation is stale."""

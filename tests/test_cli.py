@@ -47,6 +47,12 @@ def test_ingest_then_stats_json_contract(tmp_path: Path) -> None:
                  if k == "Security/4688")
     assert {"channel": "Security", "event_id": 4688, "n": starts} in data["counts"]
     assert sum(c["n"] for c in data["counts"]) == total
+    assert data["uncorrelated_events"] == 0  # ingest correlated everything it stored
+    bare = run("ingest", "--db", str(db), "--no-correlate", "--force",
+               str(ROOT / "sample_logs" / "lnx01-audit.log"))
+    assert bare.returncode == 0
+    assert json.loads(run("stats", "--db", str(db), "--json").stdout)[
+        "uncorrelated_events"] == 0  # a forced re-read stored nothing new
     # A second run reads nothing new and still exits 0.
     again = run("ingest", "--db", str(db), str(ROOT / "sample_logs"))
     assert again.returncode == 0 and "already in the store" in again.stdout

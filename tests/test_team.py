@@ -114,3 +114,13 @@ async def test_an_open_tui_sees_another_analysts_data_on_refresh(db_url: str) ->
         await pilot.press("r")
         await settle(pilot)
         assert "WS01" in screen_text(app)
+        assert "since the last correlation" not in screen_text(app)
+        # Stored and not yet correlated (that ingest still running, or told not to):
+        # the overview says so.
+        late = subprocess.run([SCRIPT, "ingest", "--db", db_url, "--quiet", "--no-correlate",
+                               str(LOGS / "WS01-Sysmon.xml")], capture_output=True,
+                              text=True, timeout=300)
+        assert late.returncode == 0, late.stderr
+        await pilot.press("r")
+        await settle(pilot)
+        assert "150 event(s) stored since the last correlation" in screen_text(app)

@@ -50,6 +50,10 @@ class OverviewScreen(CaseScreen):
         summary = Text.assemble(
             (f"{len(o.hosts)} host(s)", "bold"), f"  {o.events:,} events  ",
             (f"{o.processes:,} processes", "bold"), f"  {o.sessions:,} sessions\n", span)
+        if o.uncorrelated:
+            summary.append(f"\n{o.uncorrelated:,} event(s) stored since the last correlation "
+                           "(another ingest may still be running): `proctrail correlate` "
+                           "brings them in", style="yellow")
         if o.failed_sources or o.skipped:
             summary.append(f"\n{o.failed_sources} unreadable file(s), {o.skipped:,} record(s) "
                            "skipped: see `proctrail stats`", style="yellow")

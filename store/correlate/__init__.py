@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import orjson
-from sqlalchemy import Connection, Engine, delete, insert, select
+from sqlalchemy import Connection, Engine, delete, func, insert, select
 
 from proctrail.store.bulk import BulkInsert
 from proctrail.store.correlate.extract import ProcEvent
@@ -22,7 +22,15 @@ from proctrail.store.correlate.lifetimes import Lifetime, build_lifetimes
 from proctrail.store.correlate.pipeline import Collect, clock_scan, host_events, host_ids, run
 from proctrail.store.correlate.sessions import Session
 from proctrail.store.locks import case_lock
-from proctrail.store.models import Anomaly, EventRow, LogonSession, Process, ProcessSource
+from proctrail.store.models import (
+    CORRELATED_THROUGH,
+    Anomaly,
+    CaseMeta,
+    EventRow,
+    LogonSession,
+    Process,
+    ProcessSource,
+)
 
 __all__ = ["CorrelationReport", "Lifetime", "ProcEvent", "Session", "build_lifetimes",
            "correlate", "correlated", "process_events"]
@@ -151,6 +159,8 @@ def correlate(engine: Engine, progress: Callable[[int], None] | None = None,
 
 def _correlate(engine: Engine, progress: Callable[[int], None] | None,
                tracked: Callable[[str], bool] | None) -> CorrelationReport:
+    with engine.connect() as conn:  # what this run sees: events stored later are news
+        through = conn.execute(select(func.coalesce(func.max(EventRow.id), 0))).scalar_one()
     found = anomalies(engine)
     fixes, jumps = clock_scan(engine)
     found += jumps
@@ -165,6 +175,8 @@ def _correlate(engine: Engine, progress: Callable[[int], None] | None,
         writer = _Writer(engine, conn, tracked)
         run(engine, writer, fixes, progress)
         writer.flush()
+        conn.execute(delete(CaseMeta).where(CaseMeta.key == CORRELATED_THROUGH))
+        conn.execute(insert(CaseMeta).values(key=CORRELATED_THROUGH, value=str(through)))
     counts = Counter(a.kind for a in found)
     return CorrelationReport(writer.processes, writer.session_count,
                              dict(sorted(writer.flags.items())), dict(sorted(counts.items())))

@@ -26,6 +26,7 @@ from proctrail.store.models import (
     ProcessSource,
     Source,
 )
+from proctrail.store.queries.export import uncorrelated_events
 from proctrail.store.queries.filters import Filter
 
 
@@ -94,6 +95,7 @@ class Overview:
     findings: int
     failed_sources: int
     skipped: int
+    uncorrelated: int = 0  # events stored after the last correlation (another analyst's)
 
 
 @dataclass
@@ -163,6 +165,7 @@ def overview(engine: Engine) -> Overview:
         failed, skipped = conn.execute(
             select(func.count().filter(Source.status == "failed"),
                    func.coalesce(func.sum(Source.skipped), 0))).one()
+        uncorrelated = uncorrelated_events(conn)
     return Overview(
         hosts=hosts, events=sum(h["events"] for h in hosts),
         processes=sum(h["processes"] for h in hosts),
@@ -170,7 +173,8 @@ def overview(engine: Engine) -> Overview:
         first_us=min((h["first_us"] for h in hosts if h["first_us"] is not None), default=None),
         last_us=max((h["last_us"] for h in hosts if h["last_us"] is not None), default=None),
         anomalies=anomalies, flags=dict(sorted(flags.items())), findings=findings,
-        failed_sources=failed, skipped=int(skipped))
+        failed_sources=failed, skipped=int(skipped), uncorrelated=uncorrelated)
+
 
 
 def anomaly_rows(engine: Engine, kind: str | None = None) -> list[dict[str, Any]]:

@@ -6,10 +6,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.orm import Session
 
-from proctrail.store.models import Channel, EventRow, Host, Source
+from proctrail.store.models import CORRELATED_THROUGH, CaseMeta, Channel, EventRow, Host, Source
 from proctrail.store.timefmt import iso as _iso
 
 
@@ -46,6 +46,7 @@ def stats(engine: Engine) -> dict[str, Any]:
             )
         }
         first, last = conn.execute(select(func.min(EventRow.ts_us), func.max(EventRow.ts_us))).one()
+        uncorrelated = uncorrelated_events(conn)
     return {
         "events": events,
         "sources": sources,
@@ -56,6 +57,7 @@ def stats(engine: Engine) -> dict[str, Any]:
         "first_us": first,
         "last_us": last,
         "kinds": kinds,
+        "uncorrelated_events": uncorrelated,
         "counts": counts,
     }
 
@@ -173,3 +175,11 @@ def export_findings(engine: Engine) -> Iterator[dict[str, Any]]:
             "summary": f.note, "tags": [t for t in f.tags.split(",") if t],
             "author": f.author, "source": f.source,
         }
+
+
+def uncorrelated_events(conn: Connection) -> int:
+    """Events stored since the last correlation saw the case (all, if it never ran)."""
+    through = conn.execute(select(CaseMeta.value)
+                           .where(CaseMeta.key == CORRELATED_THROUGH)).scalar()
+    return conn.execute(select(func.count()).select_from(EventRow)
+                        .where(EventRow.id > int(through or 0))).scalar_one()
