@@ -117,15 +117,22 @@ def own_pg():
         server.remove()
 
 
-def test_server_stopped_mid_ingest_spools_and_resume_loses_and_doubles_nothing(
-        own_pg: PgServer, big_logs: Path, reference: dict, tmp_path: Path) -> None:
-    url = own_pg.url("case")
-    env = {"PROCTRAIL_SPOOL": str(tmp_path / "spool")}
-    proc = start_ingest(url, big_logs, env)
+def ingest_until_server_stops(server: PgServer, url: str, logs: Path, env: dict[str, str],
+                              mode: str) -> tuple[int, str]:
+    """An ingest whose server is stopped (``mode``) once it has stored a batch: it ends
+    with exit status 3. Returns the events stored before the stop, and its stderr."""
+    proc = start_ingest(url, logs, env)
     stored_before = wait_for_rows(url, proc)
-    own_pg.stop("fast")  # the server goes away under the running ingest
+    server.stop(mode)  # the server goes away under the running ingest
     _out, err = proc.communicate(timeout=120)
     assert proc.returncode == 3, err
+    return stored_before, err
+
+
+def test_server_stopped_mid_ingest_spools_and_resume_loses_and_doubles_nothing(
+        own_pg: PgServer, big_logs: Path, reference: dict, tmp_path: Path) -> None:
+    url, env = own_pg.url("case"), {"PROCTRAIL_SPOOL": str(tmp_path / "spool")}
+    stored_before, err = ingest_until_server_stops(own_pg, url, big_logs, env, "fast")
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1, err
     assert "the database went away" in lines[0] and "proctrail ingest --resume" in lines[0]
@@ -159,13 +166,9 @@ def test_server_stopped_mid_ingest_spools_and_resume_loses_and_doubles_nothing(
 
 def test_server_down_then_back_the_next_plain_ingest_replays_first(
         own_pg: PgServer, big_logs: Path, reference: dict, tmp_path: Path) -> None:
-    url = own_pg.url("case")
-    env = {"PROCTRAIL_SPOOL": str(tmp_path / "spool")}
-    proc = start_ingest(url, big_logs, env)
-    wait_for_rows(url, proc)
-    own_pg.stop("immediate")  # a crash of the server, not a polite shutdown
-    proc.communicate(timeout=120)
-    assert proc.returncode == 3
+    url, env = own_pg.url("case"), {"PROCTRAIL_SPOOL": str(tmp_path / "spool")}
+    # "immediate": a crash of the server, not a polite shutdown
+    ingest_until_server_stops(own_pg, url, big_logs, env, "immediate")
     own_pg.start()
     done = cli("ingest", "--db", url, str(big_logs), env=env)
     assert done.returncode == 0, done.stderr
