@@ -147,12 +147,20 @@ def build_parser() -> argparse.ArgumentParser:
                       help="build: each host its own list (default: one list for all)")
 
     exp = sub.add_parser("export", help="write processes, sessions or findings as JSON lines "
-                                        "or CSV",
+                                        "or CSV; a timeline, a table, a process graph",
                          description="Write one record per process lifetime or logon session "
-                                     "to stdout (or --out). Times are ISO 8601 UTC.")
-    exp.add_argument("what", choices=("processes", "sessions", "findings"))
+                                     "to stdout (or --out). Times are ISO 8601 UTC. "
+                                     "'timeline': starts, ends, logons, logoffs and findings "
+                                     "in time order for Timesketch (rows of unknown time left "
+                                     "out); 'table NAME': a store table as plain rows; "
+                                     "'graph': a --session's or --host's process tree as "
+                                     "GraphML or DOT.")
+    exp.add_argument("what", choices=("processes", "sessions", "findings",
+                                      "timeline", "table", "graph"))
+    exp.add_argument("name", nargs="?", metavar="NAME", help="table: which table")
     exp.add_argument("--db", help=db_help)
-    exp.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    exp.add_argument("--format", choices=("jsonl", "csv", "graphml", "dot"), default=None,
+                     help="jsonl (default) or csv; graph: graphml (default) or dot")
     exp.add_argument("--host", help="only this host (case-insensitive)")
     exp.add_argument("--session", type=int, metavar="ID", help="only this session's processes")
     exp.add_argument("--out", metavar="FILE", help="write here instead of stdout")
@@ -198,6 +206,19 @@ def build_parser() -> argparse.ArgumentParser:
     op.add_argument("paths", nargs="*", metavar="PATH", help="logs to read in first")
     op.add_argument("--db", help=db_help)
     _redact_options(op)
+
+    srv = sub.add_parser(
+        "serve", help="open the same TUI in a browser (textual-serve)",
+        description="Serve the investigator TUI over HTTP: each browser tab runs 'proctrail "
+                    "open' on the case. Listens on 127.0.0.1 unless --host says otherwise; "
+                    "anyone who reaches the address gets the whole case.")
+    srv.add_argument("--db", help=db_help)
+    srv.add_argument("--host", default="127.0.0.1",
+                     help="address to listen on (default 127.0.0.1, this machine only)")
+    srv.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    srv.add_argument("--public-url", metavar="URL",
+                     help="the address browsers use, when behind a proxy or a tunnel")
+    _redact_options(srv)
 
     st = sub.add_parser("stats", help="counts of the case store",
                         description="Counts of the case store: events, sources, hosts, skips, "
@@ -254,6 +275,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "open":
             return _open(args)
+        if args.command == "serve":
+            from proctrail.app.serve import serve
+            return serve(args)
         if args.command == "generate":
             return _generate(args)
         if args.command == "ingest":
@@ -492,6 +516,13 @@ def _detect(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     engine = open_engine(args.db)
+    if args.what in ("timeline", "table", "graph"):
+        from proctrail.app.timeline_export import export_more
+        return export_more(args, engine)
+    if args.format in ("graphml", "dot") or args.name:
+        _error(f"export {args.what}: --format is jsonl or csv, and it takes no NAME")
+        return EXIT_USAGE
+    args.format = args.format or "jsonl"
     if args.what == "processes":
         records = export_processes(engine, host=args.host, session=args.session)
     elif args.what == "sessions":
