@@ -178,6 +178,19 @@ def build_parser() -> argparse.ArgumentParser:
                       help="with --process: its parent chain up to the root")
     tree.add_argument("--db", help=db_help)
 
+    rep = sub.add_parser(
+        "report", help="the case in one document: scope, anomalies, findings with evidence",
+        description="Write the case as one document: scope (sources with SHA-256, hosts, "
+                    "time span), integrity anomalies, and every finding, most severe first, "
+                    "with its note, its process chain under its logon session and the raw "
+                    "events behind it. Markdown goes to stdout unless --out; HTML (one "
+                    "self-contained file that prints well) to --out or "
+                    "./proctrail-report.html; '--out -' writes either to stdout.")
+    rep.add_argument("--db", help=db_help)
+    rep.add_argument("--format", choices=("md", "html"), default="md")
+    rep.add_argument("--out", metavar="FILE", help="where to write ('-' for stdout)")
+    _redact_options(rep)
+
     gen = sub.add_parser(
         "generate", help="write scenario logs with known truth (demo, or any size)",
         description="Write a scenario's logs and its truth file into a folder: 'demo' (a "
@@ -295,6 +308,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _baseline(args)
         if args.command == "tree":
             return _tree(args)
+        if args.command == "report":
+            from proctrail.app.report import run as report
+
+            return report(args)
         if args.command == "db":
             return _db(args)
     except StoreError as exc:

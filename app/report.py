@@ -1,0 +1,449 @@
+"""The case in one document: ``proctrail report``.
+
+Scope (every source with its SHA-256, the hosts, the time span), the integrity anomalies,
+and every finding, most severe first, with its note, its ancestor chain under its logon
+session (user, logon type, source address) as a small tree and the raw events behind it
+(file, record id, fields). One intermediate model (:func:`build_report`) is written as
+GitHub-flavoured Markdown (:func:`to_markdown`) or as one self-contained HTML file that
+prints well (:func:`to_html`: inline CSS, no script, no external resource).
+
+Everything from a log is text: through :func:`~proctrail.widgets.safe.printable` first
+(control characters shown as ``\\x1b``), then escaped for the format (Markdown
+punctuation backslash-escaped or kept inside fenced code blocks; HTML through
+:func:`html.escape`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+
+from proctrail.app.export import _code, _fenced, _md, findings_records
+from proctrail.app.redact import Redactor, redact_record
+from proctrail.store.findings import SEVERITIES
+from proctrail.store.queries import export_findings
+from proctrail.store.queries.browse import image_name
+from proctrail.store.queries.report import case_scope
+from proctrail.store.timefmt import clock, iso
+from proctrail.widgets.safe import printable
+
+FORMATS = ("md", "html")
+DEFAULT_HTML = "proctrail-report.html"  # where --format html goes without --out
+
+
+# --- the model -------------------------------------------------------------------------
+
+
+@dataclass
+class ChainNode:
+    """One line of a finding's tree: its logon session (on top) or a process."""
+
+    kind: str  # session | process
+    text: str  # raw log text: escape it for the format
+    depth: int
+    marked: bool = False  # the process the finding is on
+
+
+@dataclass
+class FindingEntry:
+    """One finding as the report shows it."""
+
+    number: int
+    record: dict[str, Any]  # :func:`findings_records`'s record
+    kind: str
+    rule_id: str
+    time: str | None
+    title: str
+    chain: list[ChainNode] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    """What both formats write."""
+
+    generated: str
+    case: str
+    scope: dict[str, Any]
+    findings: list[FindingEntry]
+    redacted: bool = False
+
+    @property
+    def span(self) -> Plain:
+        return Plain(f"{_when(self.scope['first_us'])} → {_when(self.scope['last_us'])} (UTC)")
+
+
+def _when(us: int | None) -> Plain:
+    return Plain(clock(us) if us is not None else "unknown")
+
+
+def _session_text(s: dict[str, Any]) -> str:
+    return (f"logon session: {s['user'] or '?'}, logon type {s['logon_type'] or '?'}, from "
+            f"{s['source_ip'] or '-'} (logon id {s['logon_id']} on {s['host']}, "
+            f"{_t(s['start'])} → {_t(s['end'])})")
+
+
+def _t(text: str | None) -> Plain:
+    """An ISO time of a record, shorter (``2026-11-02 08:21:36``), ``?`` when unknown."""
+    return Plain(text[:19].replace("T", " ") if text else "?")
+
+
+def _process_text(p: dict[str, Any]) -> str:
+    flags = f" [{', '.join(p['flags'])}]" if p["flags"] else ""
+    return (f"{p['image'] or '?'} ({p['pid']})  {p['user'] or '-'}  {_t(p['start'])} → "
+            f"{_t(p['end'])}{flags}")
+
+
+def _chain(record: dict[str, Any]) -> list[ChainNode]:
+    """The session on top, then the process's ancestors from the root down to it."""
+    nodes = []
+    if record["session"]:
+        nodes.append(ChainNode("session", _session_text(record["session"]), 0))
+    p = record["process"]
+    if p:
+        base = len(nodes)
+        procs = [*reversed(record["ancestors"]), p]
+        nodes += [ChainNode("process", _process_text(a), base + depth, a is p)
+                  for depth, a in enumerate(procs)]
+    return nodes
+
+
+def _title(record: dict[str, Any]) -> str:
+    """What the finding is on, and the first words of its note."""
+    p, s = record["process"], record["session"]
+    if p:
+        what = f"{image_name(p['image'])} (PID {p['pid']}) on {p['host']}"
+    elif s:
+        what = f"logon session of {s['user'] or '?'} ({s['logon_id']}) on {s['host']}"
+    else:
+        what = f"{record['target']} on {record['host']}"
+    note = (record["note"] or "").split("\n", 1)[0]
+    return f"{what}: {note[:77] + '...' if len(note) > 80 else note}" if note else what
+
+
+def build_report(engine: Engine, redactor: Redactor | None = None,
+                 case: str = "") -> Report:
+    """The case's scope and every finding, most severe first, with what supports it;
+    command lines masked when a ``redactor`` is given."""
+    records = findings_records(engine)
+    if redactor is not None:
+        records = [redact_record(r, redactor) for r in records]
+    extra = {f["id"]: f for f in export_findings(engine)}
+    rank = {s: i for i, s in enumerate(reversed(SEVERITIES))}
+    records.sort(key=lambda r: (rank.get(r["severity"], len(rank)), r["id"]))
+    findings = []
+    for number, r in enumerate(records, 1):
+        e = extra.get(r["id"], {})
+        findings.append(FindingEntry(number, r, e.get("kind") or "bookmark",
+                                     e.get("rule_id") or "", e.get("time"), _title(r),
+                                     _chain(r)))
+    return Report(generated=iso(time.time_ns() // 1000) or "", case=case,
+                  scope=case_scope(engine), findings=findings, redacted=redactor is not None)
+
+
+# --- Markdown ----------------------------------------------------------------------------
+
+
+class Plain(str):
+    """Text proctrail itself wrote (a time, a count, a digest): Markdown needs no escape."""
+
+
+def _m(text: object) -> str:
+    """Inline Markdown text (:func:`_md`), with ``:`` and ``@`` escaped too so that GitHub
+    does not turn an address from a log into a link; :class:`Plain` text and numbers as
+    they are."""
+    if isinstance(text, Plain | int):
+        return str(text)
+    return _md(text).replace(":", "\\:").replace("@", "\\@")
+
+
+def _row(cells: list[object]) -> str:
+    return "| " + " | ".join(_m(c) for c in cells) + " |"
+
+
+def _table(head: list[str], rows: list[list[object]]) -> list[str]:
+    return [_row(head), "|" + "---|" * len(head), *(_row(r) for r in rows), ""]
+
+
+def _source_name(s: dict[str, Any]) -> str:
+    return f"{s['path']}!{s['member']}" if s["member"] else s["path"]
+
+
+def _source_status(s: dict[str, Any]) -> str:
+    reasons = ", ".join(f"{k} {v}" for k, v in sorted(s["skip_reasons"].items()))
+    status = s["status"] + (f" ({reasons})" if reasons else "")
+    return status + (f": {s['error']}" if s["error"] else "")
+
+
+def _scope_rows(report: Report) -> tuple[list[list[object]], list[list[object]],
+                                         list[list[object]]]:
+    sc = report.scope
+    sources = [[_source_name(s), Plain(s["sha256"]), Plain(s["format"]), Plain(s["parser"]),
+                _source_status(s),
+                s["records"], s["stored"], s["skipped"]] for s in sc["sources"]]
+    hosts = [[h["name"], _when(h["first_us"]), _when(h["last_us"]), h["events"],
+              h["processes"], h["sessions"]] for h in sc["hosts"]]
+    anomalies = [[a["host"], a["channel"] or "-", a["kind"], _when(a["start_us"]),
+                  _when(a["end_us"]), a["detail"]] for a in sc["anomalies"]]
+    return sources, hosts, anomalies
+
+
+SOURCE_HEAD = ["file", "SHA-256", "format", "parser", "status", "records", "stored",
+               "skipped"]
+HOST_HEAD = ["host", "first event", "last event", "events", "processes", "sessions"]
+ANOMALY_HEAD = ["host", "channel", "kind", "from", "to", "detail"]
+
+
+def _summary(report: Report) -> Plain:
+    sc = report.scope
+    return Plain(f"{len(sc['sources'])} source(s), {len(sc['hosts'])} host(s), "
+            f"{sc['events']:,} events, {sc['processes']:,} process lifetimes, "
+            f"{sc['sessions']:,} logon sessions; {len(sc['anomalies'])} integrity "
+            f"anomalies; {len(report.findings)} finding(s)")
+
+
+def _tree_lines(chain: list[ChainNode]) -> list[str]:
+    return [("   " * (n.depth - 1) + "└─ " if n.depth else "") + printable(n.text)
+            + ("   ◄ this finding" if n.marked else "") for n in chain]
+
+
+def _meta(f: FindingEntry) -> list[tuple[str, str]]:
+    r = f.record
+    rows = [("severity", r["severity"]), ("kind", f.kind)]
+    if f.rule_id:
+        rows.append(("rule", f.rule_id))
+    rows += [("note", r["note"] or "(none)"), ("by", r["author"] or r["source"]),
+             ("time", _t(f.time)), ("recorded", _t(r["created"]))]
+    return rows
+
+
+def to_markdown(report: Report) -> str:
+    """The report as GitHub-flavoured Markdown: every log string escaped or fenced."""
+    sources, hosts, anomalies = _scope_rows(report)
+    lines = ["# proctrail report", "",
+             f"Generated {_t(report.generated)} UTC" +
+             (f" from {_m(report.case)}" if report.case else "") +
+             (" (secrets in command lines masked)" if report.redacted else "") + ".", "",
+             _summary(report) + ".", "",
+             "## Scope", "", f"Time span: {_m(report.span)}", "",
+             "### Sources", "", *_table(SOURCE_HEAD, sources),
+             "### Hosts", "", *_table(HOST_HEAD, hosts),
+             "## Integrity anomalies", ""]
+    lines += _table(ANOMALY_HEAD, anomalies) if anomalies else ["None found.", ""]
+    lines += ["## Findings", ""]
+    if not report.findings:
+        lines += ["None.", ""]
+    for f in report.findings:
+        r, p = f.record, f.record["process"]
+        lines += [f"### {f.number}. {_m('[' + r['severity'] + ']')} {_m(f.title)}", "",
+                  *(f"- {name}: {_m(value)}" for name, value in _meta(f)), ""]
+        if f.chain:
+            lines += ["Session and process chain (root first):", "",
+                      *_fenced(_tree_lines(f.chain)), ""]
+        if p:
+            lines += ["Command line:", "", *_code(p["command_line"]), ""]
+        if r["evidence"]:
+            lines += ["Evidence:", ""]
+            for e in r["evidence"]:
+                lines.append(f"- {_m(e['role'])}: {_m(e['channel'])} {_m(e['event_id'])}, "
+                             f"record {_m(e['record_id'])}, {_t(e['time'])}, in "
+                             f"{_m(e['file'])}")
+                lines += ["", *_code("\n".join(f"{k}: {v}" for k, v in e["fields"].items()),
+                                     indent="  "), ""]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+# --- HTML --------------------------------------------------------------------------------
+
+
+def _h(text: object) -> str:
+    """Log text for HTML: printable, then escaped (quotes too)."""
+    return html.escape(printable("" if text is None else text))
+
+
+def _hblock(text: object) -> str:
+    """Multi-line log text for a ``<pre>``: newlines kept, the rest as :func:`_h`."""
+    return html.escape(printable("" if text is None else text, keep_newlines=True))
+
+
+CSS = """
+:root { color-scheme: light; }
+body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
+  color: #1a1a1a; background: #fff; margin: 0 auto; padding: 1.5em; max-width: 72em; }
+h1 { font-size: 1.7em; margin: 0 0 .2em; }
+h2 { font-size: 1.35em; border-bottom: 2px solid #444; padding-bottom: .15em;
+  margin-top: 1.8em; }
+h3 { font-size: 1.1em; margin: 0 0 .4em; }
+.meta, .summary { color: #444; margin: .2em 0; }
+code, pre, .mono { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas,
+  monospace; font-size: .88em; }
+pre { white-space: pre-wrap; overflow-wrap: anywhere; background: #f5f5f5;
+  border: 1px solid #ddd; padding: .5em .7em; margin: .3em 0 .7em; }
+table { border-collapse: collapse; width: 100%; table-layout: fixed; margin: .4em 0 1em; }
+th, td { border: 1px solid #ccc; padding: .2em .4em; text-align: left;
+  vertical-align: top; overflow-wrap: anywhere; }
+th { background: #eee; overflow-wrap: normal; font-size: .9em; }
+td.hash { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, monospace; font-size: .8em; }
+td.n { text-align: right; }
+nav ol { margin: .3em 0; }
+.finding { border: 1px solid #bbb; border-left: 6px solid #888; padding: .7em 1em;
+  margin: 1em 0; }
+.sev-critical { border-left-color: #7b001c; } .sev-high { border-left-color: #c0392b; }
+.sev-medium { border-left-color: #d68910; } .sev-low { border-left-color: #2e86c1; }
+.sev-info { border-left-color: #888; }
+.badge { display: inline-block; padding: 0 .4em; border: 1px solid currentColor;
+  border-radius: 3px; font-size: .85em; text-transform: uppercase; margin-right: .3em; }
+dl.fields { display: grid; grid-template-columns: max-content 1fr; gap: .1em .8em;
+  margin: .3em 0 .6em; }
+dl.fields dt { font-weight: 600; } dl.fields dd { margin: 0; overflow-wrap: anywhere; }
+ul.chain, ul.chain ul { list-style: none; margin: 0; padding-left: 1.3em; }
+ul.chain { padding-left: 0; font-family: ui-monospace, "DejaVu Sans Mono", Menlo,
+  monospace; font-size: .88em; background: #f5f5f5; border: 1px solid #ddd;
+  padding: .4em .6em; }
+ul.chain ul > li::before { content: "└─ "; color: #777; }
+ul.chain li { overflow-wrap: anywhere; }
+ul.chain .session { font-weight: 600; }
+ul.chain .marked { font-weight: 700; background: #fff3c4; }
+.evidence { margin: .4em 0 .8em; }
+.evidence h4 { font-size: 1em; margin: .6em 0 .2em; }
+@page { size: A4; margin: 14mm 12mm; }
+@media print {
+  body { font-size: 10pt; max-width: none; padding: 0; }
+  nav { break-after: page; }
+  h2 { break-after: avoid; }
+  .finding, .evidence, tr, pre { break-inside: avoid; page-break-inside: avoid; }
+  .finding { border-left-width: 4pt; }
+  pre, code, td, dd, li { overflow-wrap: anywhere; word-break: break-word; }
+  a { color: inherit; text-decoration: none; }
+  th { background: #eee !important; -webkit-print-color-adjust: exact;
+    print-color-adjust: exact; }
+}
+"""
+
+
+def _htable(head: list[str], rows: list[list[object]], numeric: tuple[int, ...] = (),
+            widths: list[str] | None = None, mono: tuple[int, ...] = ()) -> list[str]:
+    cols = ("<colgroup>" + "".join(f'<col style="width:{w}">' for w in widths)
+            + "</colgroup>") if widths else ""
+    out = [f"<table>{cols}<thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head)
+           + "</tr></thead><tbody>"]
+    for row in rows:
+        out.append("<tr>" + "".join(
+            f'<td class="n">{_h(f"{c:,}" if isinstance(c, int) else c)}</td>' if i in numeric
+            else f'<td class="hash">{_h(c)}</td>' if i in mono
+            else f"<td>{_h(c)}</td>" for i, c in enumerate(row)) + "</tr>")
+    out.append("</tbody></table>")
+    return out
+
+
+def _hchain(chain: list[ChainNode]) -> list[str]:
+    """The tree as nested lists: each node holds the next one."""
+    out = ['<ul class="chain">']
+    for i, n in enumerate(chain):
+        css = "session" if n.kind == "session" else ("marked" if n.marked else "process")
+        if i:
+            out.append("<ul>")
+        out.append(f'<li><span class="{css}">{_h(n.text)}</span>')
+    out.append("</li></ul>" * len(chain))
+    return out
+
+
+def to_html(report: Report) -> str:
+    """The report as one self-contained HTML page: inline CSS, no script, no external
+    resource (a Content-Security-Policy says so to the browser too)."""
+    sources, hosts, anomalies = _scope_rows(report)
+    toc = ['<nav><h2>Contents</h2><ol>', '<li><a href="#scope">Scope</a><ol>',
+           '<li><a href="#sources">Sources</a></li><li><a href="#hosts">Hosts</a></li>'
+           '</ol></li>', '<li><a href="#anomalies">Integrity anomalies</a></li>',
+           '<li><a href="#findings">Findings</a><ol>']
+    toc += [f'<li><a href="#finding-{f.number}">[{_h(f.record["severity"])}] {_h(f.title)}'
+            f'</a></li>' for f in report.findings]
+    toc += ["</ol></li></ol></nav>"]
+    sub = (f"Generated {_h(_t(report.generated))} UTC"
+           + (f" from {_h(report.case)}" if report.case else "")
+           + (" (secrets in command lines masked)" if report.redacted else "") + ".")
+    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+           '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
+           'style-src \'unsafe-inline\'">',
+           '<meta name="viewport" content="width=device-width, initial-scale=1">',
+           "<title>proctrail report</title>", f"<style>{CSS}</style>", "</head><body>",
+           "<header><h1>proctrail report</h1>", f'<p class="meta">{sub}</p>',
+           f'<p class="summary">{_h(_summary(report))}.</p></header>', *toc,
+           '<section id="scope"><h2>Scope</h2>',
+           f"<p>Time span: <strong>{_h(report.span)}</strong></p>",
+           '<h3 id="sources">Sources</h3>',
+           *_htable(SOURCE_HEAD, sources, (5, 6, 7),
+                    ["24%", "29%", "7%", "7%", "9%", "8%", "8%", "8%"], mono=(1,)),
+           '<h3 id="hosts">Hosts</h3>', *_htable(HOST_HEAD, hosts, (3, 4, 5)),
+           "</section>", '<section id="anomalies"><h2>Integrity anomalies</h2>']
+    out += (_htable(ANOMALY_HEAD, anomalies, widths=["16%", "18%", "11%", "15%", "15%",
+                                                      "25%"])
+            if anomalies else ["<p>None found.</p>"])
+    out += ["</section>", '<section id="findings"><h2>Findings</h2>']
+    if not report.findings:
+        out.append("<p>None.</p>")
+    for f in report.findings:
+        r, p = f.record, f.record["process"]
+        sev = r["severity"] if r["severity"] in SEVERITIES else "info"
+        out += [f'<article class="finding sev-{sev}" id="finding-{f.number}">',
+                f'<h3><span class="badge">{_h(r["severity"])}</span>{f.number}. '
+                f'{_h(f.title)}</h3>', '<dl class="fields">',
+                *(f"<dt>{html.escape(k)}</dt><dd>{_h(v)}</dd>" for k, v in _meta(f)),
+                "</dl>"]
+        if f.chain:
+            out += ["<h4>Session and process chain</h4>", *_hchain(f.chain)]
+        if p:
+            out += ["<h4>Command line</h4>", f"<pre>{_hblock(p['command_line'])}</pre>"]
+        if r["evidence"]:
+            out.append(f"<h4>Evidence ({len(r['evidence'])} event(s))</h4>")
+            for e in r["evidence"]:
+                out += ['<div class="evidence">',
+                        f'<p class="mono"><strong>{_h(e["role"])}</strong>: {_h(e["channel"])}'
+                        f' {_h(e["event_id"])}, record {_h(e["record_id"])}, {_h(_t(e["time"]))}'
+                        f', in {_h(e["file"])}</p>',
+                        "<pre>" + "\n".join(f"{_h(k)}: {_hblock(v)}"
+                                            for k, v in e["fields"].items()) + "</pre>",
+                        "</div>"]
+        out.append("</article>")
+    out += ["</section>", "</body></html>", ""]
+    return "\n".join(out)
+
+
+# --- the command -----------------------------------------------------------------------
+
+
+def write_report(engine: Engine, fmt: str, redactor: Redactor | None = None,
+                 case: str = "") -> str:
+    """The report as ``md`` or ``html`` text."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown report format {fmt!r}: use {', '.join(FORMATS)}")
+    report = build_report(engine, redactor, case)
+    return to_markdown(report) if fmt == "md" else to_html(report)
+
+
+def run(args: argparse.Namespace) -> int:
+    """``proctrail report``: Markdown to stdout (or ``--out``); HTML to ``--out`` or
+    ``proctrail-report.html`` (``--out -`` writes either to stdout)."""
+    from proctrail.app.cli import EXIT_OK, EXIT_USAGE, _error, _redactor
+    from proctrail.store.db import open_engine, shown
+
+    try:
+        redactor = _redactor(args)
+    except ValueError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    engine = open_engine(args.db)
+    text = write_report(engine, args.format, redactor, case=shown(engine.url))
+    out = args.out or (DEFAULT_HTML if args.format == "html" else "-")
+    if out == "-":
+        sys.stdout.write(text)
+        return EXIT_OK
+    Path(out).write_text(text, encoding="utf-8")
+    print(f"report written to {printable(out)}", file=sys.stderr)
+    return EXIT_OK
