@@ -194,15 +194,15 @@ def _undot(quoted: str) -> str:
     return re.sub(r"\\(.)", r"\1", quoted[1:-1])
 
 
-def test_dot_quotes_and_escapes_hostile_log_text(sqlite_url: str, tmp_path: Path,
+def test_dot_quotes_and_escapes_hostile_log_text(db_url: str, tmp_path: Path,
                                                  xml_log) -> None:
     xml_name = (HOSTILE.replace("&", "&amp;").replace('"', "&quot;")
                 .replace("\n", "&#10;").replace("\x1b", "&#x1b;"))
     log = xml_log("evil.xml", [xml_log.event(4688, 1, "2024-05-01T10:00:00Z", {
         "NewProcessId": "0x100", "NewProcessName": xml_name, "ProcessId": "0x4",
-        "SubjectUserName": 'ev"il\\', "CommandLine": xml_name + " \u202e &#x7;"})])
-    assert main(["ingest", "--db", sqlite_url, "--quiet", str(log)]) == 0
-    dot = export(sqlite_url, tmp_path, "graph", "--host", "ws1", "--format", "dot")
+        "SubjectUserName": 'ev"il\\', "CommandLine": xml_name + " \u202e &#x7; &#x0; end"})])
+    assert main(["ingest", "--db", db_url, "--quiet", str(log)]) == 0
+    dot = export(db_url, tmp_path, "graph", "--host", "ws1", "--format", "dot")
     text = dot.read_text(encoding="utf-8")
     lines = text.splitlines()
     assert lines and all(STATEMENT.fullmatch(line) for line in lines), lines
@@ -212,13 +212,14 @@ def test_dot_quotes_and_escapes_hostile_log_text(sqlite_url: str, tmp_path: Path
     assert _undot(attrs["image"]) == printable(HOSTILE)
     assert _undot(attrs["user"]) == 'ev"il\\'
     assert "\\u202e" in _undot(attrs["command_line"])
+    assert _undot(attrs["command_line"]).endswith("\\x07 \\x00 end")  # NUL kept, shown
     assert "&amp;amp;" in attrs["label"]  # Graphviz reads entities in labels: & is &amp;
     assert dot_string('a"b\\c\nd') == '"a\\"b\\\\c\\\\x0ad"'
     if shutil.which("dot"):  # Debian's graphviz, where installed
         done = subprocess.run(["dot", "-Tsvg", str(dot)], capture_output=True, timeout=30)
         assert done.returncode == 0, done.stderr
     # GraphML keeps the text, but for what XML cannot hold (ESC), written as \x1b.
-    g = nx.read_graphml(export(sqlite_url, tmp_path, "graph", "--host", "ws1"))
+    g = nx.read_graphml(export(db_url, tmp_path, "graph", "--host", "ws1"))
     (data,) = (d for _, d in g.nodes(data=True) if d.get("pid") == 0x100)
     assert data["image"] == HOSTILE.replace("\x1b", "\\x1b")
 
