@@ -430,7 +430,7 @@ def write_report(engine: Engine, fmt: str, redactor: Redactor | None = None,
 def run(args: argparse.Namespace) -> int:
     """``proctrail report``: Markdown to stdout (or ``--out``); HTML to ``--out`` or
     ``proctrail-report.html`` (``--out -`` writes either to stdout)."""
-    from proctrail.app.cli import EXIT_OK, EXIT_USAGE, _error, _redactor
+    from proctrail.app.cli import EXIT_OK, EXIT_SKIPPED, EXIT_USAGE, _error, _redactor
     from proctrail.store.db import open_engine, shown
 
     try:
@@ -444,6 +444,10 @@ def run(args: argparse.Namespace) -> int:
     if out == "-":
         sys.stdout.write(text)
         return EXIT_OK
-    Path(out).write_text(text, encoding="utf-8")
+    try:
+        Path(out).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        _error(f"{out}: {exc.strerror or exc}")
+        return EXIT_SKIPPED
     print(f"report written to {printable(out)}", file=sys.stderr)
     return EXIT_OK

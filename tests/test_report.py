@@ -210,10 +210,12 @@ def demo_report(request: pytest.FixtureRequest, tmp_path_factory) -> Built:
                  if p["pid"] == 10712]
     add_finding(engine, "process", target["id"], note=NOTE, severity="critical",
                 author="analyst1")
-    detail = process_detail(engine, target["id"])
-    assert detail is not None and detail.session is not None
     (alice,) = [s for s in export_sessions(engine, host="WS01.corp.example")
                 if s["logon_id"] == "0x5b3f21"]
+    add_finding(engine, "session", alice["id"], note="alice's session: phished", severity="low",
+                author="analyst1")
+    detail = process_detail(engine, target["id"])
+    assert detail is not None and detail.session is not None
     with engine.connect() as conn:
         sources = [(Path(p).name, h) for p, h in conn.execute(select(Source.path,
                                                                      Source.sha256))]
@@ -270,6 +272,8 @@ def check(doc: Document, facts: dict[str, Any]) -> None:
     assert "WINWORD.EXE" in bookmark.chain[-2][1] and "(10712)" in bookmark.chain[-1][1]
     for file, record_id in facts["evidence"]:
         assert file in bookmark.text and f"record {record_id}," in bookmark.text
+    (on_session,) = [f for f in doc.findings if "alice's session: phished" in f.text]
+    assert on_session.chain == [(0, top)]  # the session alone
 
 
 def test_markdown_report_holds_the_case(demo_report: Built) -> None:
@@ -305,11 +309,10 @@ def chromium(*argv: str, timeout: int = 60) -> subprocess.CompletedProcess[str]:
 
 def test_html_report_renders_and_prints_in_chromium(demo_report: Built,
                                                      tmp_path: Path) -> None:
-    url = demo_report.html_path.as_uri()
-    dom = chromium("--dump-dom", url).stdout
-    check(html_document(dom), demo_report.facts)  # what the browser built from it
     pdf = tmp_path / "report.pdf"
-    chromium("--no-pdf-header-footer", f"--print-to-pdf={pdf}", url)
+    dom = chromium("--dump-dom", "--no-pdf-header-footer", f"--print-to-pdf={pdf}",
+                   demo_report.html_path.as_uri()).stdout
+    check(html_document(dom), demo_report.facts)  # what the browser built from it
     data = pdf.read_bytes()
     assert data.startswith(b"%PDF") and len(data) > 20_000
     assert len(re.findall(rb"/Type\s*/Page\b", data)) >= 3
@@ -329,6 +332,8 @@ def test_report_options(db_url: str, tmp_path: Path, capsys, monkeypatch) -> Non
     assert run_cli("report", "--db", db_url, "--format", "html", "--out", "-") == 0
     assert capsys.readouterr().out.startswith("<!DOCTYPE html>")
     assert not list(tmp_path.glob("*.html"))
+    assert run_cli("report", "--db", db_url, "--out", str(tmp_path / "no" / "r.md")) == 1
+    assert "r.md: No such file or directory" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:
         run_cli("report", "--db", db_url, "--format", "pdf")
     assert exc.value.code == 2
