@@ -6,7 +6,9 @@ reports a damaged chunk or record as an error and goes on with the next one.
 
 from __future__ import annotations
 
+import io
 import re
+import struct
 from typing import IO
 
 import evtx
@@ -14,7 +16,12 @@ import orjson
 
 from proctrail.store.events import Skip
 from proctrail.store.readers.base import ReaderError, RecordStream
-from proctrail.store.readers.evtx_python import CHUNK_SIZE, check_layout, read_partial_tail
+from proctrail.store.readers.evtx_python import (
+    CHUNK_MAGIC,
+    CHUNK_SIZE,
+    check_layout,
+    read_partial_tail,
+)
 from proctrail.store.readers.winevent import event_from_json
 
 _CHUNK_ERROR = re.compile(r"Failed to parse chunk number (\d+)")
@@ -45,8 +52,11 @@ def open_evtx_rust(stream: IO[bytes], name: str, threads: int = 0) -> RecordStre
     """
     size = _size(stream)
     header_size = check_layout(stream, size, name)
+    patches = _string_loops(stream, size, header_size)
     try:
         source: object = stream.name if _is_plain_file(stream) else stream
+        if patches:
+            source = io.BufferedReader(_Patched(stream, patches))
         parser = evtx.PyEvtxParser(source, number_of_threads=threads)
         records = parser.records_json()
     except (OSError, RuntimeError, ValueError) as exc:
@@ -56,6 +66,64 @@ def open_evtx_rust(stream: IO[bytes], name: str, threads: int = 0) -> RecordStre
             raise
         raise ReaderError(name, f"the EVTX parser failed ({exc})") from None
     return _with_tail(_iterate(records), stream, size, header_size, name)
+
+
+def _string_loops(stream: IO[bytes], size: int, header_size: int) -> dict[int, bytes]:
+    """Patches (file offset: bytes) that end each chunk's name-string chains where they
+    loop back: the Rust parser follows such a chain for ever (it stops only at a link to
+    the string itself). The link that closes a loop reads as 0 (the chain's end); the
+    names are read where they are all the same, so nothing else changes."""
+    patches: dict[int, bytes] = {}
+    here = stream.tell()
+    for base in sorted({header_size, 4096}):  # the header's layout, and the Rust parser's
+        stream.seek(base)
+        for chunk in range(base, size - CHUNK_SIZE + 1, CHUNK_SIZE):
+            data = bytearray(stream.read(CHUNK_SIZE))
+            if data[:8] != CHUNK_MAGIC:
+                continue
+            for head in struct.unpack_from("<64I", data, 0x80):
+                seen: set[int] = set()
+                ofs = head
+                while 0 < ofs <= CHUNK_SIZE - 4 and ofs not in seen:
+                    seen.add(ofs)
+                    link = struct.unpack_from("<I", data, ofs)[0]
+                    if link in seen:
+                        data[ofs:ofs + 4] = patches[chunk + ofs] = bytes(4)
+                        break
+                    ofs = link
+    stream.seek(here)
+    return patches
+
+
+class _Patched(io.RawIOBase):
+    """A seekable stream read with a few bytes replaced (see :func:`_string_loops`)."""
+
+    def __init__(self, stream: IO[bytes], patches: dict[int, bytes]) -> None:
+        super().__init__()
+        self._stream = stream
+        self._patches = patches
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._stream.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._stream.tell()
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        start = self._stream.tell()
+        data = self._stream.read(len(buffer))
+        buffer[: len(data)] = data
+        for at, value in self._patches.items():
+            low, high = max(at, start), min(at + len(value), start + len(data))
+            if low < high:
+                buffer[low - start:high - start] = value[low - at:high - at]
+        return len(data)
 
 
 def _size(stream: IO[bytes]) -> int:
