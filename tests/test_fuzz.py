@@ -25,7 +25,9 @@ A few fuzzed inputs of every format also go through :class:`Ingestor` into SQLit
 report must add up. Each bug found is a regression test at the end of this file.
 
 ``PROCTRAIL_FUZZ_EXAMPLES=N`` runs N random (not derandomized) examples per test, for
-long sessions; the normal run is derandomized and small.
+long sessions; the normal run is derandomized and small. ``python tests/test_fuzz.py
+--atheris MODE CORPUS [libFuzzer flags]`` fuzzes one reader coverage-guided, with the
+same checks (see :func:`atheris_main`).
 """
 
 from __future__ import annotations
@@ -1387,7 +1389,35 @@ def _template_cycle(data: bytes) -> bytes:
     return _patched(data, (4096 + head, struct.pack("<I", head)))
 
 
-@pytest.mark.parametrize("damage", [_string_cycle, _template_cycle])
+def _string_loop(data: bytes) -> bytes:
+    """The chunk's first two name strings linked to each other: a loop of two."""
+    first, second = [h for h in struct.unpack_from("<64I", data, 4096 + 0x80) if h][:2]
+    return _patched(data, (4096 + first, struct.pack("<I", second)),
+                    (4096 + second, struct.pack("<I", first)))
+
+
+def _template_loop(data: bytes) -> bytes:
+    first, second = [h for h in struct.unpack_from("<32I", data, 4096 + 0x180) if h][:2]
+    return _patched(data, (4096 + first, struct.pack("<I", second)),
+                    (4096 + second, struct.pack("<I", first)))
+
+
+@pytest.mark.parametrize("in_memory", [False, True])
+def test_evtx_rust_name_strings_in_a_loop_are_read(worker: Worker, own_evtx: bytes,
+                                                   in_memory: bool) -> None:
+    # Found by fuzzing a public sample: two name strings' next offsets point at each other
+    # (the string table's slot 32 changed from 0x6a7 to 7, whose 'next' is at 0x100, the
+    # slot itself). The Rust parser followed the loop for ever (upstream stops only at a
+    # link to the string itself); the link closing the loop is now read as 0, and the
+    # records come out as they would undamaged.
+    data = _string_loop(own_evtx)
+    result = check(worker, "evtx", data, in_memory=in_memory)
+    assert result["events"] > 0 and not result["skips"]
+    assert read_direct("evtx", data)[0] == read_direct("evtx", own_evtx)[0]
+
+
+@pytest.mark.parametrize("damage", [_string_cycle, _template_cycle, _string_loop,
+                                    _template_loop])
 @pytest.mark.parametrize("cut", [None, 4096 + 30_000])
 @pytest.mark.parametrize("mode", ["evtx", "python-evtx"])
 def test_evtx_string_and_template_chains_that_loop_end(worker: Worker, own_evtx: bytes,
