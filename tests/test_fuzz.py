@@ -958,13 +958,13 @@ def test_fuzz_evtx_python(worker: Worker, m: Mutant) -> None:
     check(worker, "python-evtx", m.data)
 
 
-@fuzz(150)
+@fuzz(120)
 @given(m=mutants(OWN_XML, "xml"))
 def test_fuzz_xml(worker: Worker, m: Mutant) -> None:
     check(worker, "xml", m.data)
 
 
-@fuzz(200)
+@fuzz(150)
 @given(m=mutants(OWN_JSONL, "jsonl"))
 def test_fuzz_jsonl(worker: Worker, m: Mutant) -> None:
     check(worker, "jsonl", m.data)
@@ -974,7 +974,7 @@ OFFSETS = st.sampled_from([None, timedelta(hours=14), timedelta(hours=-12),
                            timedelta(minutes=-30)])
 
 
-@fuzz(150)
+@fuzz(120)
 @given(m=mutants(OWN_AUDITD, "auditd"), offset=OFFSETS)
 def test_fuzz_auditd(worker: Worker, m: Mutant, offset: timedelta | None) -> None:
     check(worker, "auditd", m.data, offset=offset)
