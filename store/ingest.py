@@ -183,7 +183,9 @@ class Ingestor:
         stored = name[:NAME_MAX]
         while len(pg_text(stored)) > NAME_MAX:  # PostgreSQL's NUL escape takes room too
             stored = stored[:-1]
-        key = stored.lower()
+        key = stored.lower()[:NAME_MAX]  # lower-casing can lengthen it ('İ' is two)
+        while len(pg_text(key)) > NAME_MAX:
+            key = key[:-1]
         found = cache.get(key)
         if found is None:
             conn.execute(dialect_insert(self.engine, model).values(key=key, name=stored)
