@@ -34,6 +34,14 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def server_unreachable(exc: SQLAlchemyError, backend: str) -> bool:
+    """The database server cannot be reached (stopped, network gone, out of disk): what
+    is read can wait in the spool. A SQLite file's errors are never of that kind."""
+    return backend != "sqlite" and isinstance(exc, DBAPIError) and (
+        exc.connection_invalidated
+        or type(exc).__name__ in ("OperationalError", "InterfaceError"))
+
+
 def store_failure(exc: SQLAlchemyError, store: Engine | str, doing: str) -> StoreError:
     """A :class:`StoreError` naming the store (an engine or its URL), what was being done
     and what it means."""
@@ -46,8 +54,7 @@ def store_failure(exc: SQLAlchemyError, store: Engine | str, doing: str) -> Stor
     for needles, meaning in _PLAIN:
         if any(n in low for n in needles):
             return StoreError(f"{where}: {doing} failed: {meaning} ({words})")
-    if backend != "sqlite" and isinstance(exc, DBAPIError) and (
-            exc.connection_invalidated or type(exc).__name__ == "OperationalError"):
+    if server_unreachable(exc, backend):
         return StoreError(f"{where}: {doing} failed: cannot reach the database; what was "
                           f"stored before is intact ({words})")
     return StoreError(f"{where}: {doing} failed: {words}")

@@ -18,11 +18,11 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Engine, select, update
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from proctrail.store.bulk import BulkInsert, dialect_insert
 from proctrail.store.events import Event, Skip
-from proctrail.store.failures import first_line, store_failure
+from proctrail.store.failures import first_line, server_unreachable, store_failure
 from proctrail.store.locks import LOCK_NAMES
 from proctrail.store.models import Channel, EventRow, Host, Source, pg_text
 from proctrail.store.readers.base import ReaderError, ReadOptions
@@ -196,13 +196,7 @@ class Ingestor:
         return found
 
     def _went_away(self, exc: SQLAlchemyError) -> bool:
-        """The database server cannot be reached (stopped, network gone, out of disk):
-        what is read can wait in the spool. A SQLite file's errors are not of that kind."""
-        if self.engine.dialect.name == "sqlite":
-            return False
-        return isinstance(exc, DBAPIError) and (
-            exc.connection_invalidated or type(exc).__name__ in (
-                "OperationalError", "InterfaceError"))
+        return server_unreachable(exc, self.engine.dialect.name)
 
     def _start_spool(self, exc: SQLAlchemyError) -> None:
         self._spool_reason = first_line(exc)
