@@ -137,7 +137,7 @@ def upgrade(target: Engine | str | None) -> tuple[str | None, str]:
     except StoreError:
         raise
     except SQLAlchemyError as exc:
-        raise StoreError(f"cannot upgrade {name}: {_first_line(exc)}; nothing was changed"
+        raise StoreError(f"cannot upgrade {name}: {first_line(exc)}; nothing was changed"
                          ) from exc
     finally:
         if engine is not target:
@@ -228,7 +228,7 @@ def _ensure_schema(engine: Engine, create: bool) -> None:
     except StoreError:
         raise
     except SQLAlchemyError as exc:
-        raise StoreError(f"cannot create the schema in {name}: {_first_line(exc)}") from exc
+        raise StoreError(f"cannot create the schema in {name}: {first_line(exc)}") from exc
 
 
 @contextmanager
@@ -237,7 +237,7 @@ def _reading(engine: Engine) -> Iterator[Connection]:
         with engine.connect() as conn:
             yield conn
     except SQLAlchemyError as exc:
-        raise StoreError(f"cannot open {shown(engine.url)}: {_first_line(exc)}") from exc
+        raise StoreError(f"cannot open {shown(engine.url)}: {first_line(exc)}") from exc
 
 
 def _stored_revisions(conn: Connection, probe: bool = True) -> list[str] | None:
@@ -280,7 +280,7 @@ def _create(conn: Connection, engine: Engine) -> None:
         Base.metadata.create_all(conn)
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot create the schema in {shown(engine.url)}: "
-                         f"{_first_line(exc)}") from exc
+                         f"{first_line(exc)}") from exc
     _stamp(conn, HEAD)
 
 
@@ -323,7 +323,8 @@ def _describe(change: tuple[Any, ...]) -> str:
     return f"{what} on {table}"  # constraints: add_fk, remove_fk, add_constraint ...
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """The driver's message of ``exc`` (not SQLAlchemy's wrapping), first line only."""
     text_ = str(getattr(exc, "orig", None) or exc).strip()
     return text_.splitlines()[0] if text_ else type(exc).__name__
 

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from proctrail.store.db import StoreError
+from proctrail.store.db import StoreError, first_line
 
 _PLAIN = (
     (("database or disk is full", "no space left on device", "could not extend file",
@@ -26,12 +26,6 @@ _PLAIN = (
     (("unable to open database file",),
      "the store's file cannot be opened (missing folder, or no permission)"),
 )
-
-
-def first_line(exc: BaseException) -> str:
-    """The driver's message of ``exc`` (not SQLAlchemy's wrapping), first line only."""
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def server_unreachable(exc: SQLAlchemyError, backend: str) -> bool:

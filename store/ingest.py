@@ -21,8 +21,9 @@ from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from proctrail.store.bulk import BulkInsert, dialect_insert
+from proctrail.store.db import first_line
 from proctrail.store.events import Event, Skip
-from proctrail.store.failures import first_line, server_unreachable, store_failure
+from proctrail.store.failures import server_unreachable, store_failure
 from proctrail.store.locks import LOCK_NAMES
 from proctrail.store.models import Channel, EventRow, Host, Source, pg_text
 from proctrail.store.readers.base import ReaderError, ReadOptions
