@@ -24,6 +24,7 @@ class Kind(StrEnum):
     LOG_CLEARED = "log_cleared"
     AUDIT_START = "audit_start"
     AUDIT_STOP = "audit_stop"
+    BOOT = "boot"  # the machine (or its Sysmon / auditd) started: every process before ended
     NETWORK = "network_connect"
     DNS = "dns_query"
 
@@ -131,6 +132,7 @@ _SYSMON_KINDS: dict[int, Kind] = {
     1: Kind.PROCESS_START,
     5: Kind.PROCESS_END,
     3: Kind.NETWORK,
+    4: Kind.BOOT,  # Sysmon service state changed: a start is the machine's (State=Started)
     22: Kind.DNS,
 }
 
@@ -139,12 +141,14 @@ _SYSTEM_KINDS: dict[tuple[str, int], Kind] = {
     ("microsoft-windows-eventlog", 104): Kind.LOG_CLEARED,
     ("eventlog", 104): Kind.LOG_CLEARED,
     ("microsoft-windows-kernel-general", 1): Kind.TIME_CHANGE,
+    ("microsoft-windows-kernel-general", 12): Kind.BOOT,
     ("microsoft-windows-eventlog", 6005): Kind.AUDIT_START,
     ("microsoft-windows-eventlog", 6006): Kind.AUDIT_STOP,
 }
 
 _AUDITD_KINDS = {"execve": Kind.PROCESS_START, "exit": Kind.PROCESS_END,
-                 "session_open": Kind.LOGON, "session_close": Kind.LOGOFF}
+                 "session_open": Kind.LOGON, "session_close": Kind.LOGOFF,
+                 "daemon_start": Kind.BOOT}
 
 
 _KIND_CACHE: dict[tuple[str, str, int], str | None] = {}

@@ -3,7 +3,6 @@ sessions, and memory bounded by what is open."""
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 
 from proctrail.store.correlate import correlate
@@ -173,8 +172,7 @@ def test_pid_equal_to_its_parent_pid_loses_nothing() -> None:
 
 def test_memory_is_bounded_by_what_is_open() -> None:
     """100k short processes stream through; only the open and the recent stay held."""
-    ids = itertools.count(1)
-    host = HostLifetimes(1, ids)
+    host = HostLifetimes(1)
     done = peak = 0
     for i in range(100_000):
         t = i * 10_000  # one process every 10 ms, each living 5 ms

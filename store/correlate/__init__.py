@@ -16,7 +16,7 @@ import orjson
 from sqlalchemy import Connection, Engine, delete, func, insert, select
 
 from proctrail.store.bulk import BulkInsert
-from proctrail.store.correlate.extract import ProcEvent
+from proctrail.store.correlate.extract import ProcEvent, Unplaced
 from proctrail.store.correlate.integrity import Found, event_anomalies, record_gaps
 from proctrail.store.correlate.lifetimes import Lifetime, build_lifetimes
 from proctrail.store.correlate.pipeline import Collect, clock_scan, host_events, host_ids, run
@@ -36,6 +36,7 @@ __all__ = ["CorrelationReport", "Lifetime", "ProcEvent", "Session", "build_lifet
            "correlate", "correlated", "process_events"]
 
 BATCH = 5000
+UNPLACED = "unplaced_event"
 
 
 @dataclass
@@ -46,6 +47,10 @@ class CorrelationReport:
     sessions: int
     flags: dict[str, int]
     anomalies: dict[str, int]
+    unplaced: dict[str, int]  # records about a process that none could be found for, by why
+
+    def unplaced_total(self) -> int:
+        return sum(self.unplaced.values())
 
 
 def anomalies(engine: Engine) -> list[Found]:
@@ -78,8 +83,6 @@ def correlated(engine: Engine) -> tuple[list[Lifetime], list[Session]]:
     fixes, _found = clock_scan(engine)
     sink = Collect()
     run(engine, sink, fixes)
-    sink.all_lifetimes.sort(key=lambda lt: lt.id)
-    sink.all_sessions.sort(key=lambda s: s.id)
     return sink.all_lifetimes, sink.all_sessions
 
 
@@ -108,6 +111,7 @@ class _Writer:
         self.processes = 0
         self.session_count = 0
         self.flags: Counter[str] = Counter()
+        self.unplaced_reasons: Counter[str] = Counter()
 
     def _kept(self, lt: Lifetime | None) -> Lifetime | None:
         """``lt``, or its nearest ancestor the track/ignore lists keep."""
@@ -140,6 +144,19 @@ class _Writer:
         self.session_count += len(done)
         if len(self.session_rows) >= BATCH:
             self.flush()
+
+    def unplaced(self, found: list[Unplaced]) -> None:
+        """Each record no process was found for is an ``unplaced_event`` anomaly the analyst
+        can open (activity of processes started before the log: one per host and why)."""
+        if not found:
+            return
+        self.conn.execute(insert(Anomaly), [
+            {"host_id": u.host_id, "channel_id": None, "kind": UNPLACED, "start_us": u.ts_us,
+             "end_us": None, "event_pk": u.event_pk,
+             "detail": u.reason if u.count == 1 else f"{u.reason}: {u.count} records"}
+            for u in found])
+        for u in found:
+            self.unplaced_reasons[u.reason] += u.count
 
     def flush(self) -> None:
         for insert_rows, rows in self.tables:
@@ -178,8 +195,11 @@ def _correlate(engine: Engine, progress: Callable[[int], None] | None,
         conn.execute(delete(CaseMeta).where(CaseMeta.key == CORRELATED_THROUGH))
         conn.execute(insert(CaseMeta).values(key=CORRELATED_THROUGH, value=str(through)))
     counts = Counter(a.kind for a in found)
+    if writer.unplaced_reasons:
+        counts[UNPLACED] = writer.unplaced_reasons.total()
     return CorrelationReport(writer.processes, writer.session_count,
-                             dict(sorted(writer.flags.items())), dict(sorted(counts.items())))
+                             dict(sorted(writer.flags.items())), dict(sorted(counts.items())),
+                             dict(sorted(writer.unplaced_reasons.items())))
 
 
 def _process_row(lt: Lifetime) -> tuple[object, ...]:

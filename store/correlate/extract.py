@@ -1,27 +1,47 @@
-"""Process starts and ends out of stored events, in one vocabulary for every source.
+"""Process starts, ends and activity out of stored events: one vocabulary for every
+source, used by correlation and detection alike.
 
 4688 writes PIDs in hex, Sysmon and auditd in decimal, legacy 592/593 in decimal: each is
-read as its source writes it. Only what the event carries is filled in.
+read as its source writes it. Only what the event carries is filled in, and a collector
+that dropped a field is met with the next best one:
+
+- identity: Sysmon's ``ProcessGuid`` (an all-zero GUID is none), else host + PID + start.
+  A Sysmon record whose ``ProcessId`` was dropped (older NXLog) is still a process by its
+  GUID; one with neither is :class:`Unplaced`, counted, never silently dropped.
+- time: Sysmon's ``UtcTime`` is when the process started or ended; the event header can
+  lag it by seconds (``logged_us`` keeps the header time).
+- account: a 4688 running in another logon (``TargetLogonId`` not ``0x0``) runs as its
+  target; well-known SIDs (and a machine account in the SYSTEM logon) are named as Windows
+  and Sysmon name them (``NT AUTHORITY\\SYSTEM``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
+
+from proctrail.store.readers.base import parse_time
 
 SECURITY, SYSMON, AUDITD = "security", "sysmon", "auditd"
+UTC_TRUSTED_US = 86_400_000_000  # a UtcTime further than this from its header is garbage
+
+WELL_KNOWN_SIDS = {"S-1-5-18": "NT AUTHORITY\\SYSTEM", "S-1-5-19": "NT AUTHORITY\\LOCAL SERVICE",
+                   "S-1-5-20": "NT AUTHORITY\\NETWORK SERVICE"}
+WELL_KNOWN_LOGONS = {"0x3e7": "NT AUTHORITY\\SYSTEM", "0x3e4": "NT AUTHORITY\\NETWORK SERVICE",
+                     "0x3e5": "NT AUTHORITY\\LOCAL SERVICE"}
 
 
 @dataclass(slots=True)
 class ProcEvent:
-    """One process start or end, as correlation needs it."""
+    """One process start, end or activity, as correlation needs it."""
 
     event_pk: int
     host_id: int
     is_start: bool
     source: str  # security | sysmon | auditd
-    ts_us: int | None
+    ts_us: int | None  # when it happened (Sysmon: UtcTime)
     record_id: int
-    pid: int
+    pid: int | None  # None: a Sysmon record whose ProcessId the collector dropped
     ppid: int | None = None
     guid: str | None = None
     parent_guid: str | None = None
@@ -41,6 +61,18 @@ class ProcEvent:
     event_id: int = 0
     detail: str = ""  # a token change's privileges
     order_us: int | None = None  # ts_us corrected for clock jumps, for ordering only
+    logged_us: int | None = None  # the event header's time, where it differs
+    key: str = ""  # the event's natural key: what a stable lifetime id is derived from
+
+
+class Unplaced(NamedTuple):
+    """A record about a process that names none: counted per reason, shown as an anomaly."""
+
+    event_pk: int | None  # None: ``count`` records of one host, told as one
+    host_id: int
+    ts_us: int | None
+    reason: str
+    count: int = 1
 
 
 def _pid(text: str | None, hex_pid: bool) -> int | None:
@@ -55,11 +87,44 @@ def _pid(text: str | None, hex_pid: bool) -> int | None:
         return None
 
 
+def guid_of(text: str | None) -> str | None:
+    """A process GUID as ``{lower-case}``; None when absent, ``-`` or all zeros (a parent
+    Sysmon never saw: no identity)."""
+    if not text:
+        return None
+    inner = text.strip().strip("{}").strip().lower()
+    if not inner or inner == "-" or not inner.replace("-", "").strip("0"):
+        return None
+    return "{" + inner + "}"
+
+
+def sysmon_time(header_us: int | None, f: dict[str, str]) -> int | None:
+    """When a Sysmon event happened: its ``UtcTime`` (the header time can lag it by
+    seconds), else the header time."""
+    utc = parse_time(f.get("UtcTime"))
+    if utc is None or (header_us is not None and abs(header_us - utc) > UTC_TRUSTED_US):
+        return header_us
+    return utc
+
+
 def account(domain: str | None, name: str | None) -> str:
     """``DOMAIN\\name`` (or the name alone); empty for Windows' ``-`` placeholder."""
     if not name or name == "-":
         return ""
     return f"{domain}\\{name}" if domain and domain != "-" else name
+
+
+def windows_account(sid: str | None, domain: str | None, name: str | None,
+                    logon_id: str = "") -> str:
+    """The account as Windows (and Sysmon's ``User``) names it: ``S-1-5-18`` is
+    ``NT AUTHORITY\\SYSTEM`` whatever the record's name (a 4688 writes the machine account,
+    ``FS01$``); without a SID, a machine account in a well-known logon is that account."""
+    known = WELL_KNOWN_SIDS.get((sid or "").strip().upper())
+    if known:
+        return known
+    if name and name.endswith("$") and logon_id in WELL_KNOWN_LOGONS:
+        return WELL_KNOWN_LOGONS[logon_id]
+    return account(domain, name)
 
 
 def logon_hex(text: str | None) -> str:
@@ -80,72 +145,82 @@ def logon_hex(text: str | None) -> str:
 
 
 def extract(event_pk: int, host_id: int, channel: str, event_id: int, record_id: int,
-            ts_us: int | None, kind: str, f: dict[str, str]) -> ProcEvent | None:
-    """The process start or end in one stored event, or None when it names no process."""
+            ts_us: int | None, kind: str, f: dict[str, str]) -> ProcEvent | Unplaced | None:
+    """The process start, end or activity in one stored event; :class:`Unplaced` when it
+    speaks of a process it does not identify (no PID and no GUID); None when the event
+    is not about a process at all."""
     start = kind == "process_start"
     if kind == "token_change":
         return _token(event_pk, host_id, event_id, record_id, ts_us, f)
     if kind in ("network_connect", "dns_query"):
-        pid = _pid(f.get("ProcessId"), False)
-        if pid is None:
-            return None
-        return ProcEvent(event_pk, host_id, False, SYSMON, ts_us, record_id, pid,
-                         guid=f.get("ProcessGuid") or None, image=f.get("Image", ""),
-                         activity=kind)
+        pid, guid = _pid(f.get("ProcessId"), False), guid_of(f.get("ProcessGuid"))
+        if pid is None and guid is None:
+            return Unplaced(event_pk, host_id, ts_us, f"Sysmon {event_id} without ProcessId "
+                            "or ProcessGuid")
+        return ProcEvent(event_pk, host_id, False, SYSMON, sysmon_time(ts_us, f), record_id,
+                         pid, guid=guid, image=f.get("Image", ""), activity=kind,
+                         logged_us=ts_us, event_id=event_id)
     if channel == "auditd":
         pid = _pid(f.get("pid"), False)
         if pid is None:
-            return None
+            return Unplaced(event_pk, host_id, ts_us, "auditd record without pid")
         return ProcEvent(event_pk, host_id, start, AUDITD, ts_us, record_id, pid,
                          ppid=_pid(f.get("ppid"), False), image=f.get("exe", ""),
                          command_line=f.get("CommandLine", ""), cwd=f.get("cwd", ""),
                          user=f.get("uid", ""), logon_id=f.get("ses", ""),
-                         login_user=f.get("auid", ""))
+                         login_user=f.get("auid", ""), event_id=event_id)
     if channel.endswith("Sysmon/Operational"):
-        pid = _pid(f.get("ProcessId"), False)
-        if pid is None:
-            return None
-        return ProcEvent(event_pk, host_id, start, SYSMON, ts_us, record_id, pid,
-                         ppid=_pid(f.get("ParentProcessId"), False),
-                         guid=f.get("ProcessGuid") or None,
-                         parent_guid=f.get("ParentProcessGuid") or None,
+        pid, guid = _pid(f.get("ProcessId"), False), guid_of(f.get("ProcessGuid"))
+        if pid is None and guid is None:
+            return Unplaced(event_pk, host_id, ts_us, f"Sysmon {event_id} without ProcessId "
+                            "or ProcessGuid")
+        return ProcEvent(event_pk, host_id, start, SYSMON, sysmon_time(ts_us, f), record_id,
+                         pid, ppid=_pid(f.get("ParentProcessId"), False), guid=guid,
+                         parent_guid=guid_of(f.get("ParentProcessGuid")),
                          image=f.get("Image", ""), parent_image=f.get("ParentImage", ""),
                          command_line=f.get("CommandLine", ""),
                          parent_command_line=f.get("ParentCommandLine", ""),
                          cwd=f.get("CurrentDirectory", ""), user=f.get("User", ""),
                          logon_id=logon_hex(f.get("LogonId")), hashes=f.get("Hashes", ""),
-                         integrity=f.get("IntegrityLevel", ""))
+                         integrity=f.get("IntegrityLevel", ""), logged_us=ts_us,
+                         event_id=event_id)
     legacy = event_id in (592, 593)
+    subject_logon = logon_hex(f.get("SubjectLogonId"))
+    subject = windows_account(f.get("SubjectUserSid"), f.get("SubjectDomainName"),
+                              f.get("SubjectUserName"), subject_logon)
     if start:
         pid = _pid(f.get("NewProcessId"), not legacy)
         if pid is None:
-            return None
-        target = account(f.get("TargetDomainName"), f.get("TargetUserName"))
+            return Unplaced(event_pk, host_id, ts_us, f"{event_id} without NewProcessId")
+        target_logon = logon_hex(f.get("TargetLogonId"))
+        in_target = target_logon not in ("", "0x0")
+        target = windows_account(f.get("TargetUserSid"), f.get("TargetDomainName"),
+                                 f.get("TargetUserName"),
+                                 target_logon if in_target else "")
         return ProcEvent(event_pk, host_id, True, SECURITY, ts_us, record_id, pid,
                          ppid=_pid(f.get("ProcessId"), not legacy),
                          image=f.get("NewProcessName", ""),
                          parent_image=f.get("ParentProcessName", ""),
-                         command_line=f.get("CommandLine", ""),
-                         user=account(f.get("SubjectDomainName"), f.get("SubjectUserName")),
-                         logon_id=logon_hex(f.get("SubjectLogonId")), target_user=target,
-                         integrity=f.get("MandatoryLabel", ""))
+                         command_line=f.get("CommandLine", ""), user=subject,
+                         logon_id=target_logon if in_target else subject_logon,
+                         target_user=target, integrity=f.get("MandatoryLabel", ""),
+                         event_id=event_id)
     pid = _pid(f.get("ProcessId"), not legacy)
     if pid is None:
-        return None
+        return Unplaced(event_pk, host_id, ts_us, f"{event_id} without ProcessId")
     return ProcEvent(event_pk, host_id, False, SECURITY, ts_us, record_id, pid,
-                     image=f.get("ProcessName", ""),
-                     user=account(f.get("SubjectDomainName"), f.get("SubjectUserName")),
-                     logon_id=logon_hex(f.get("SubjectLogonId")), exit_status=f.get("Status", ""))
+                     image=f.get("ProcessName", ""), user=subject, logon_id=subject_logon,
+                     exit_status=f.get("Status", ""), event_id=event_id)
 
 
 def _token(event_pk: int, host_id: int, event_id: int, record_id: int, ts_us: int | None,
-           f: dict[str, str]) -> ProcEvent | None:
+           f: dict[str, str]) -> ProcEvent | Unplaced:
     """A token change: 600 (a primary token assigned to a new process, Windows 2003) or
     4703 (token rights adjusted)."""
     if event_id == 600:
         pid = _pid(f.get("NewProcessId"), False)
         if pid is None:
-            return None
+            return Unplaced(event_pk, host_id, ts_us, "600 without NewProcessId")
         return ProcEvent(event_pk, host_id, False, SECURITY, ts_us, record_id, pid,
                          image=f.get("NewProcessName", ""), activity="token_change",
                          user=account(f.get("SubjectDomainName"), f.get("SubjectUserName")),
@@ -155,7 +230,7 @@ def _token(event_pk: int, host_id: int, event_id: int, record_id: int, ts_us: in
                          detail=f"primary token assigned by {f.get('ProcessName', '')}".strip())
     pid = _pid(f.get("ProcessId"), True)
     if pid is None:
-        return None
+        return Unplaced(event_pk, host_id, ts_us, f"{event_id} without ProcessId")
     changes = [f"{label}: {' '.join(value.split())}"
                for label, value in (("enabled", f.get("EnabledPrivilegeList", "")),
                                     ("disabled", f.get("DisabledPrivilegeList", "")))

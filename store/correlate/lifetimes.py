@@ -1,14 +1,22 @@
 """Process lifetimes from process starts and ends, host by host.
 
-The rules (issue 3): one lifetime per start, keyed by Sysmon's ProcessGuid where known,
-else by (host, pid, start); its end is the first end for that PID after the start;
-a start for a PID still open closes the old lifetime as ``end_missing`` and flags the new
-one ``pid_reused``; an end with no start makes a ``start_missing`` lifetime; Security and
-Sysmon records of one process (same PID and image, within two seconds) are one lifetime.
+The rules (issues 3 and 13): one lifetime per start, keyed by Sysmon's ProcessGuid where
+known, else by (host, pid, start); its end is the first end for that PID after the
+start; a start for a PID still open closes the old lifetime as ``end_missing`` and flags
+the new one ``pid_reused``; an end with no start makes a ``start_missing`` lifetime;
+Security and Sysmon records of one process (same PID and image, within two seconds of
+Sysmon's real start time; never two GUIDs) are one lifetime. A Sysmon record whose PID a
+collector dropped is a lifetime by its GUID; its PID is learnt from the 4688 it merges
+with, a child's ParentProcessId or its own activity.
+
 Parents are the lifetime alive under the creator PID at the child's start (or the
-ParentProcessGuid); a disagreeing parent image is not taken (``parent_mismatch``); a
-creator never seen starting becomes a ``start_missing`` placeholder that its children
-describe, so siblings share it.
+ParentProcessGuid; or, where the creator PID was dropped, the running process of the
+parent's image); a disagreeing parent image is not taken (``parent_mismatch``); a creator
+never seen starting becomes a ``start_missing`` placeholder that its children describe,
+so siblings share it. A parent must have been alive at the child's start as far as the
+log can vouch: a boot of the host ends every process of the boot before
+(``ended_at_boot``), and a process last heard of before the host's log fell silent for
+:data:`SILENCE_US` is nobody's parent after it.
 
 Pure Python over :class:`ProcEvent` values: no database here, so it is easy to test and
 to feed from any store.
@@ -16,17 +24,21 @@ to feed from any store.
 
 from __future__ import annotations
 
-import itertools
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from itertools import groupby
 from typing import Any
 
 from proctrail.store.correlate.extract import AUDITD, ProcEvent
+from proctrail.store.correlate.ids import StableIds
 
 MERGE_US = 2_000_000  # Security and Sysmon records of one process lie within this
 KEEP_US = 60_000_000  # an ended lifetime stays findable this long for late records
+SECOND_US = 1_000_000  # exports that write whole seconds (NXLog) cut this much
+SILENCE_US = 24 * 3600 * SECOND_US  # a host's log silent this long vouches for nothing
+
+IdMaker = Callable[[str], int]
 
 
 @dataclass(slots=True, eq=False)
@@ -35,7 +47,7 @@ class Lifetime:
 
     id: int
     host_id: int
-    pid: int
+    pid: int | None
     start_us: int | None = None
     end_us: int | None = None
     guid: str | None = None
@@ -63,6 +75,9 @@ class Lifetime:
     token_events: list[int] = field(default_factory=list)
     token_changes: list[dict[str, Any]] = field(default_factory=list)
     retired: bool = False  # handed to the drain queue (once)
+    seq: int = 0  # creation order on its host's stream: output order
+    key: str = ""  # the natural key its id was derived from
+    epoch: int = 0  # the host's quiet-period count at its last sign of life
 
     @property
     def source_is_auditd(self) -> bool:
@@ -107,22 +122,35 @@ class HostLifetimes:
     events and the other source's end record arrive within that), and forgotten.
     """
 
-    def __init__(self, host_id: int, ids: Iterator[int],
+    def __init__(self, host_id: int, ids: IdMaker | None = None,
                  link: Callable[[Lifetime], None] | None = None) -> None:
         self.host_id = host_id
-        self.ids = ids
+        self.ids = ids or StableIds()
         self.link = link or (lambda lt: None)
         self.open: dict[int, Lifetime] = {}
         self.by_guid: dict[str, Lifetime] = {}
         self.closed: dict[int, Lifetime] = {}
+        self.unbound: dict[int, Lifetime] = {}  # running, PID not known yet (by id)
+        self.recent: deque[Lifetime] = deque()  # started within MERGE_US: PID-less twins
         self.done: deque[tuple[int, Lifetime]] = deque()
         self.now = -1
+        self.epoch = 0
+        self.seq = 0
+        self.unplaced: dict[str, int] = {}  # activity records of processes not in the logs
+
+    def observe(self, ts: int | None) -> None:
+        """The stream has reached ``ts``: a silence longer than :data:`SILENCE_US` since
+        the last event ends what the log can vouch for."""
+        if ts is None:
+            return
+        if self.now >= 0 and ts - self.now > SILENCE_US:
+            self.epoch += 1
+        if ts > self.now:
+            self.now = ts
 
     def feed(self, e: ProcEvent) -> None:
         """Take the next event of this host's stream."""
-        ts = e.order_us if e.order_us is not None else e.ts_us
-        if ts is not None and ts > self.now:
-            self.now = ts
+        self.observe(e.order_us if e.order_us is not None else e.ts_us)
         if e.is_start:
             self.start(e)
         elif e.activity == "token_change":
@@ -132,11 +160,14 @@ class HostLifetimes:
         else:
             self.end(e)
 
-    def new(self, pid: int, **values: object) -> Lifetime:
-        return Lifetime(id=next(self.ids), host_id=self.host_id, pid=pid, **values)
+    def new(self, pid: int | None, key: str, **values: object) -> Lifetime:
+        self.seq += 1
+        return Lifetime(id=self.ids(key), host_id=self.host_id, pid=pid, seq=self.seq,
+                        key=key, epoch=self.epoch, **values)
 
     def retire(self, lt: Lifetime) -> None:
         """A lifetime that nothing but late records can still change."""
+        self.unbound.pop(id(lt), None)
         if not lt.retired:
             lt.retired = True
             self.done.append((self.now, lt))
@@ -149,10 +180,46 @@ class HostLifetimes:
             lt = self.done.popleft()[1]
             if lt.guid and self.by_guid.get(lt.guid) is lt:
                 del self.by_guid[lt.guid]
-            if self.closed.get(lt.pid) is lt:
+            if lt.pid is not None and self.closed.get(lt.pid) is lt:
                 del self.closed[lt.pid]
             out.append(lt)
         return out
+
+    def boot(self) -> None:
+        """The host started up (4608, System 6005/12, Sysmon 4, auditd DAEMON_START):
+        every process of the boot before has ended, unseen."""
+        for lt in [*self.open.values(), *self.unbound.values()]:
+            if lt.end_us is None:
+                lt.flags.update(("end_missing", "ended_at_boot"))
+            self.retire(lt)
+        self.open.clear()
+        self.unbound.clear()
+        self.recent.clear()
+        self.epoch += 1
+
+    # -- identity --------------------------------------------------------------------------
+
+    def _guid(self, lt: Lifetime, guid: str | None) -> None:
+        if guid and not lt.guid:
+            lt.guid = guid
+            self.by_guid.setdefault(guid, lt)
+
+    def _learn_pid(self, lt: Lifetime, pid: int | None) -> None:
+        """A PID-less lifetime's PID, from another record of the same process."""
+        if lt.pid is not None or pid is None:
+            return
+        lt.pid = pid
+        if lt.end_us is None and not lt.retired:
+            self.unbound.pop(id(lt), None)
+            if self.open.get(pid) is not lt:
+                if self.open.get(pid) is not None:
+                    lt.flags.add("pid_reused")
+                self._set_open(pid, lt)
+
+    def _alive(self, lt: Lifetime) -> Lifetime:
+        """A sign of life: ``lt`` is vouched for from here on."""
+        lt.epoch = self.epoch
+        return lt
 
     # -- starts ----------------------------------------------------------------------------
 
@@ -160,19 +227,27 @@ class HostLifetimes:
         known = self.by_guid.get(e.guid) if e.guid else None
         if known is not None:
             self._merge_start(known, e)
+            self._learn_pid(known, e.pid)
             return
-        current = self.open.get(e.pid)
+        current = self.open.get(e.pid) if e.pid is not None else None
         if current is not None and self._mergeable(current, e):
             self._merge_start(current, e)
             return
-        recent = self.closed.get(e.pid)
-        if current is None and recent is not None and self._mergeable(recent, e):
+        recent = self.closed.get(e.pid) if e.pid is not None else None
+        if current is None and recent is not None and self._mergeable(recent, e) \
+                and recent.end_us is not None and e.ts_us is not None \
+                and e.ts_us <= recent.end_us + SECOND_US:
             # A process of a few milliseconds: the other source's end came first.
             self._merge_start(recent, e)
             return
+        twin = self._pidless_twin(e)
+        if twin is not None:
+            self._merge_start(twin, e)
+            self._learn_pid(twin, e.pid)
+            return
         exec_parent = None
         if current is not None:
-            del self.open[e.pid]
+            del self.open[current.pid]  # type: ignore[arg-type]
             if e.source == AUDITD and AUDITD in current.start_sources:
                 # execve in place: the same process now runs another image.
                 current.end_us = e.ts_us
@@ -181,7 +256,7 @@ class HostLifetimes:
             else:
                 current.flags.add("end_missing")
             self.retire(current)
-        lt = self.new(e.pid, start_us=e.ts_us)
+        lt = self.new(e.pid, e.key or f"pk{e.event_pk}", start_us=e.ts_us)
         if current is not None and exec_parent is None:
             lt.flags.add("pid_reused")
         if exec_parent is not None:
@@ -189,7 +264,11 @@ class HostLifetimes:
         self._merge_start(lt, e)
         lt.parent_pid = e.pid if exec_parent is not None else e.ppid
         lt.parent = exec_parent or self._parent_of(lt, e)
-        self._set_open(e.pid, lt)
+        if e.pid is not None:
+            self._set_open(e.pid, lt)
+        else:
+            self.unbound[id(lt)] = lt
+        self.recent.append(lt)
 
     def _set_open(self, pid: int, lt: Lifetime) -> None:
         """``lt`` now runs under ``pid``; whatever ran there before ended unseen."""
@@ -202,17 +281,40 @@ class HostLifetimes:
     def _mergeable(self, lt: Lifetime, e: ProcEvent) -> bool:
         return (e.source not in lt.start_sources and lt.start_us is not None
                 and e.ts_us is not None and abs(e.ts_us - lt.start_us) <= MERGE_US
+                and not (lt.guid and e.guid and lt.guid != e.guid)
                 and same_image(lt.image, e.image))
+
+    def _pidless_twin(self, e: ProcEvent) -> Lifetime | None:
+        """The other source's record of the same process where one of the two has no PID:
+        same image, same parent PID where both say, within :data:`MERGE_US`; the nearest."""
+        while self.recent and (self.recent[0].start_us is None or e.ts_us is None
+                               or self.recent[0].start_us < e.ts_us - 2 * MERGE_US):
+            self.recent.popleft()
+        best: Lifetime | None = None
+        for lt in self.recent:
+            if (e.pid is None) == (lt.pid is None) and e.pid is not None:
+                continue  # both have PIDs: the open-PID path decides
+            if lt.retired or not self._mergeable(lt, e):
+                continue
+            if e.pid is not None and lt.pid is not None and e.pid != lt.pid:
+                continue
+            if e.ppid is not None and lt.parent_pid is not None and e.ppid != lt.parent_pid:
+                continue
+            if best is None or abs(lt.start_us - e.ts_us) < abs(  # type: ignore[operator]
+                    best.start_us - e.ts_us):  # type: ignore[operator]
+                best = lt
+        return best
 
     def _merge_start(self, lt: Lifetime, e: ProcEvent) -> None:
         """Fill a lifetime from a start event; Sysmon's richer fields win where both speak."""
         lt.start_events.append(e.event_pk)
         lt.start_sources.add(e.source)
+        self._alive(lt)
         if e.ts_us is not None and (lt.start_us is None or e.ts_us < lt.start_us):
             lt.start_us = e.ts_us
-        if e.guid and not lt.guid:
-            lt.guid = e.guid
-            self.by_guid[e.guid] = lt
+        self._guid(lt, e.guid)
+        if lt.parent_pid is None and e.ppid is not None and e.source != AUDITD:
+            lt.parent_pid = e.ppid
         logon_before = lt.logon_id
         for name in ("image", "command_line", "cwd", "hashes", "integrity", "logon_id",
                      "login_user"):
@@ -220,7 +322,7 @@ class HostLifetimes:
             if value and (not getattr(lt, name) or e.source == "sysmon"):
                 setattr(lt, name, value)
         runs_as = e.target_user or e.user
-        if runs_as and not lt.user:
+        if runs_as and (not lt.user or e.source == "sysmon"):
             lt.user = runs_as
         if e.user and not lt.creator_user and e.target_user and e.target_user != e.user:
             lt.creator_user = e.user
@@ -234,48 +336,74 @@ class HostLifetimes:
         candidate = self.by_guid.get(e.parent_guid) if e.parent_guid else None
         if candidate is None and e.ppid is not None:
             candidate = self.open.get(e.ppid)
+            if candidate is not None and candidate.epoch != self.epoch:
+                # Last heard of before the log fell silent: it may be long gone.
+                del self.open[e.ppid]
+                candidate.flags.add("end_missing")
+                self.retire(candidate)
+                candidate = None
+        if candidate is None and e.ppid is None and e.parent_image:
+            candidate = self._running_image(e.parent_image)
         if candidate is not None:
             if e.parent_image and not same_image(candidate.image, e.parent_image):
                 child.flags.add("parent_mismatch")
                 return None
-            if e.parent_guid and not candidate.guid:
-                candidate.guid = e.parent_guid
-                self.by_guid[e.parent_guid] = candidate
-            return candidate
+            self._guid(candidate, e.parent_guid)
+            self._learn_pid(candidate, e.ppid)
+            return self._alive(candidate)
         if e.ppid is None or (e.ppid == 0 and not e.parent_image):
             return None
         # The creator started before the log: a placeholder its children describe.
-        holder = self.new(e.ppid, image=e.parent_image, guid=e.parent_guid,
-                          command_line=e.parent_command_line)
+        holder = self.new(e.ppid, f"ph|{child.key}", image=e.parent_image,
+                          guid=e.parent_guid, command_line=e.parent_command_line)
         holder.flags.update(("start_missing", "placeholder"))
         self._set_open(e.ppid, holder)
         if e.parent_guid:
             self.by_guid[e.parent_guid] = holder
         return holder
 
+    def _running_image(self, image: str) -> Lifetime | None:
+        """The latest-started running process of ``image``, vouched for now: the parent of
+        a record whose creator PID a collector dropped."""
+        best: Lifetime | None = None
+        for lt in [*self.open.values(), *self.unbound.values()]:
+            if lt.epoch == self.epoch and lt.image and same_image(lt.image, image) \
+                    and (best is None or (lt.start_us or -1) > (best.start_us or -1)):
+                best = lt
+        return best
+
     # -- what a process did ----------------------------------------------------------------
 
     def _running(self, e: ProcEvent) -> Lifetime | None:
         """The lifetime an activity or token record speaks of, if it is known."""
         lt = self.by_guid.get(e.guid) if e.guid else None
-        if lt is None:
+        if lt is None and e.pid is not None:
             lt = self.open.get(e.pid)
             if lt is not None and e.image and not same_image(lt.image, e.image):
                 lt = None
+        if lt is not None:
+            self._learn_pid(lt, e.pid)
+            self._alive(lt)
         return lt
 
     def activity(self, e: ProcEvent) -> bool:
-        """Attach a network connection or DNS query to its process; False if none is known."""
+        """Attach a network connection or DNS query to its process; False (and counted)
+        if none is known."""
         lt = self._running(e)
         if lt is None:
+            reason = f"{e.activity} of a process not in the logs"
+            self.unplaced[reason] = self.unplaced.get(reason, 0) + 1
             return False
         lt.activity_events.append(e.event_pk)
         return True
 
     def token(self, e: ProcEvent) -> bool:
-        """Record a token change (600, 4703) on the running process; False if none is known."""
+        """Record a token change (600, 4703) on the running process; False (and counted)
+        if none is known."""
         lt = self._running(e)
         if lt is None:
+            reason = "token change of a process not in the logs"
+            self.unplaced[reason] = self.unplaced.get(reason, 0) + 1
             return False
         lt.token_events.append(e.event_pk)
         lt.token_changes.append({"time_us": e.ts_us, "event_id": e.event_id,
@@ -288,14 +416,14 @@ class HostLifetimes:
 
     def end(self, e: ProcEvent) -> None:
         lt = self.by_guid.get(e.guid) if e.guid else None
-        if lt is None or lt.end_us is not None:
+        if (lt is None or lt.end_us is not None) and e.pid is not None:
             lt = self.open.get(e.pid)
         if lt is not None and lt.end_us is None:
-            running = self.open.get(lt.pid) is lt
+            running = lt.pid is not None and self.open.get(lt.pid) is lt
             if e.image and not same_image(lt.image, e.image):
                 # Another image under this PID: its start is lost, and so is the old end.
                 if running:
-                    del self.open[lt.pid]
+                    del self.open[lt.pid]  # type: ignore[arg-type]
                     lt.flags.add("end_missing")
                     self.retire(lt)
                 lt = None
@@ -303,17 +431,20 @@ class HostLifetimes:
                 # Found by its GUID after another start took its PID: close it all the same,
                 # and leave the PID's current process alone.
                 if running:
-                    del self.open[lt.pid]
+                    del self.open[lt.pid]  # type: ignore[arg-type]
+                self._learn_pid(lt, e.pid)
                 self._close(lt, e)
                 return
-        recent = self.closed.get(e.pid)
+        recent = self.closed.get(e.pid) if e.pid is not None else None
         if (recent is not None and e.source not in recent.end_sources
                 and recent.end_us is not None and e.ts_us is not None
                 and abs(e.ts_us - recent.end_us) <= MERGE_US
+                and not (recent.guid and e.guid and recent.guid != e.guid)
                 and same_image(recent.image, e.image)):
             self._close(recent, e)
             return
-        orphan = self.new(e.pid, image=e.image, guid=e.guid, logon_id=e.logon_id)
+        orphan = self.new(e.pid, e.key or f"pk{e.event_pk}", image=e.image, guid=e.guid,
+                          logon_id=e.logon_id)
         orphan.flags.add("start_missing")
         if e.guid:
             self.by_guid[e.guid] = orphan
@@ -323,10 +454,12 @@ class HostLifetimes:
     def _close(self, lt: Lifetime, e: ProcEvent) -> None:
         lt.end_events.append(e.event_pk)
         lt.end_sources.add(e.source)
+        self._guid(lt, e.guid)
         first = lt.end_us is None
         if first:
             lt.end_us = e.ts_us
             lt.flags.discard("end_missing")  # thought lost when its PID was taken: it ended
+            lt.flags.discard("ended_at_boot")
         lt.exit_status = lt.exit_status or e.exit_status
         lt.end_user = lt.end_user or e.user
         if not lt.image:
@@ -337,15 +470,18 @@ class HostLifetimes:
         if (lt.start_us is not None and lt.end_us is not None and lt.end_us < lt.start_us):
             lt.flags.add("clock_jump")  # ends before it starts: the clock went back
         if first:
-            self.closed[e.pid] = lt
+            if lt.pid is not None:
+                self.closed[lt.pid] = lt
             self.retire(lt)
 
     def finish(self) -> list[Lifetime]:
         """The end of the stream: whatever is still open ran on past the log's end."""
-        for lt in self.open.values():
+        for lt in [*self.open.values(), *self.unbound.values()]:
             lt.flags.add("end_missing")
             self.retire(lt)
         self.open.clear()
+        self.unbound.clear()
+        self.recent.clear()
         out = self.drain(keep_us=-(1 << 62))
         self.by_guid.clear()
         self.closed.clear()
@@ -359,13 +495,12 @@ def build_lifetimes(events: Iterable[ProcEvent]) -> list[Lifetime]:
     twice, or over files ingested in another order, gives the same lifetimes.
     """
     out: list[Lifetime] = []
-    ids = itertools.count(1)
     ordered = sorted(events, key=lambda e: (e.host_id, *order_key(e)))
     for host_id, host_events in groupby(ordered, key=lambda e: e.host_id):
-        host = HostLifetimes(host_id, ids)
+        host = HostLifetimes(host_id)
         for e in host_events:
             host.feed(e)
             out.extend(host.drain())
         out.extend(host.finish())
-    out.sort(key=lambda lt: lt.id)
+    out.sort(key=lambda lt: (lt.host_id, lt.seq))
     return out

@@ -9,37 +9,56 @@ its events are read whole and re-sorted by :mod:`clock` order.
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable, Iterator
+import heapq
+from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
 
 import orjson
 from sqlalchemy import Connection, Engine, case, func, select
 
 from proctrail.store.correlate.clock import ClockFixes, clock_fixes
-from proctrail.store.correlate.extract import ProcEvent, extract
+from proctrail.store.correlate.extract import ProcEvent, Unplaced, extract
+from proctrail.store.correlate.ids import StableIds, event_key
 from proctrail.store.correlate.integrity import Found
 from proctrail.store.correlate.lifetimes import HostLifetimes, Lifetime
 from proctrail.store.correlate.sessions import HostSessions, Session, SessionEvent
 from proctrail.store.models import Channel, EventRow, Host
 from proctrail.store.readers.base import parse_time
 
-# Within one microsecond: a logon before its privileges and processes, starts before what
-# processes do, ends after, the logoff last.
-RANK = {"logon": 0, "special_privileges": 1, "process_start": 2, "token_change": 3,
-        "network_connect": 4, "dns_query": 4, "process_end": 5, "logoff": 6}
+# Within one microsecond: a boot before all, a logon before its privileges and processes,
+# starts before what processes do, ends after, the logoff last.
+RANK = {"boot": -1, "audit_start": -1, "logon": 0, "special_privileges": 1,
+        "process_start": 2, "token_change": 3, "network_connect": 4, "dns_query": 4,
+        "process_end": 5, "logoff": 6}
 SESSION_KINDS = ("logon", "logoff", "special_privileges")
+# audit_start events that are a boot of the machine: Windows is starting up (4608, 512),
+# the event log service started (System 6005).
+BOOT_STARTS = {("security", 4608), ("security", 512), ("system", 6005)}
+REORDER_US = 300_000_000  # Sysmon's header time lags its UtcTime by up to this, reordered
 DRAIN_EVERY = 2000
 
-Event = ProcEvent | SessionEvent
+
+class Boot:
+    """The host started up: every process before it has ended."""
+
+    __slots__ = ("event_pk", "order_us", "ts_us")
+
+    def __init__(self, event_pk: int, ts_us: int | None) -> None:
+        self.event_pk, self.ts_us, self.order_us = event_pk, ts_us, ts_us
+
+
+Event = ProcEvent | SessionEvent | Boot
 
 
 class Sink(Protocol):
-    """Where final lifetimes and sessions go (the store, or a list in tests)."""
+    """Where final lifetimes and sessions go (the store, or a list in tests), and the
+    records no process could be found for."""
 
     def lifetimes(self, done: list[Lifetime]) -> None: ...
 
     def sessions(self, done: list[Session]) -> None: ...
+
+    def unplaced(self, found: list[Unplaced]) -> None: ...
 
 
 def logged_clock_changes(conn: Connection) -> dict[int, list[int]]:
@@ -74,76 +93,122 @@ def host_ids(conn: Connection) -> list[int]:
     return [r.id for r in sorted(conn.execute(select(Host.id, Host.key)), key=lambda r: r.key)]
 
 
-def host_events(conn: Connection, host_id: int, fixes: ClockFixes | None = None
-                ) -> Iterator[Event]:
-    """One host's process and session events in stream order."""
+def host_events(conn: Connection, host_id: int | Iterable[int],
+                fixes: ClockFixes | None = None,
+                unplaced: Callable[[Unplaced], None] | None = None) -> Iterator[Event]:
+    """One machine's process, session and boot events in stream order (``host_id`` may
+    be every spelling of the machine). Sysmon events sit at their ``UtcTime``, which the
+    header time can lag: they are reordered within :data:`REORDER_US`."""
+    members = [host_id] if isinstance(host_id, int) else sorted(host_id)
+    main = members[0]
+    keys = dict(conn.execute(select(Host.id, Host.key).where(Host.id.in_(members))).all())
     rank = case(RANK, value=EventRow.kind, else_=9)
     query = (
-        select(EventRow.id, EventRow.source_id, EventRow.channel_id, Channel.name,
-               EventRow.event_id, EventRow.record_id, EventRow.ts_us, EventRow.kind,
+        select(EventRow.id, EventRow.host_id, EventRow.source_id, EventRow.channel_id,
+               Channel.name, Channel.key.label("channel_key"), EventRow.event_id,
+               EventRow.record_id, EventRow.ts_us, EventRow.ts_key, EventRow.kind,
                EventRow.data)
         .join(Channel, Channel.id == EventRow.channel_id)
-        .where(EventRow.host_id == host_id, EventRow.kind.in_(tuple(RANK)))
+        .where(EventRow.host_id.in_(members), EventRow.kind.in_(tuple(RANK)))
         .order_by(func.coalesce(EventRow.ts_us, -1), rank, EventRow.record_id, Channel.key,
                   EventRow.event_id, EventRow.id)
     )
     rows = conn.execution_options(stream_results=True, yield_per=5000).execute(query)
-    if fixes is None or host_id not in fixes.hosts:
-        for row in rows:
-            e = _event(host_id, row)
-            if e is not None:
-                yield e
-        return
-    keyed = []
+    whole = fixes is not None and any(m in fixes.hosts for m in members)
+    pending: list[tuple[tuple[int, int, int, str, int, int], Event]] = []
     for row in rows:
-        e = _event(host_id, row)
+        e = _event(main, row, keys)
         if e is None:
             continue
-        e.order_us = fixes.order_us((host_id, row.channel_id, row.source_id), row.record_id,
-                                    row.ts_us)
+        if isinstance(e, Unplaced):
+            if unplaced is not None:
+                unplaced(e)
+            continue
+        if whole and row.ts_us is not None:
+            shifted = fixes.order_us(  # type: ignore[union-attr]
+                (row.host_id, row.channel_id, row.source_id), row.record_id, row.ts_us)
+            e.order_us = (e.order_us if e.order_us is not None else row.ts_us) \
+                + (shifted - row.ts_us if shifted is not None else 0)
         ts = e.order_us if e.order_us is not None else -1
-        keyed.append(((ts, RANK[row.kind], row.record_id, row.name.lower(), row.event_id,
-                       row.id), e))
-    keyed.sort(key=lambda pair: pair[0])
-    for _key, e in keyed:
-        yield e
+        heapq.heappush(pending, ((ts, RANK[row.kind], row.record_id, row.channel_key,
+                                  row.event_id, row.id), e))
+        if not whole:
+            horizon = (row.ts_us if row.ts_us is not None else -1) - REORDER_US
+            while pending and pending[0][0][0] < horizon:
+                yield heapq.heappop(pending)[1]
+    while pending:
+        yield heapq.heappop(pending)[1]
 
 
-def _event(host_id: int, row: object) -> Event | None:
-    kind = row.kind  # type: ignore[attr-defined]
-    fields = orjson.loads(row.data)  # type: ignore[attr-defined]
+def _event(host_id: int, row: object, host_keys: dict[int, str]
+           ) -> Event | Unplaced | None:
+    r: object = row
+    kind = r.kind  # type: ignore[attr-defined]
+    fields = orjson.loads(r.data)  # type: ignore[attr-defined]
+    channel_key = r.channel_key  # type: ignore[attr-defined]
+    if kind in ("boot", "audit_start"):
+        if kind == "audit_start" and (channel_key, r.event_id) not in BOOT_STARTS:  # type: ignore[attr-defined]
+            return None
+        if fields.get("State", "Started").strip().lower() == "stopped":
+            return None  # Sysmon 4: the service stopped
+        return Boot(r.id, r.ts_us)  # type: ignore[attr-defined]
+    key = event_key(host_keys.get(r.host_id, ""), channel_key,  # type: ignore[attr-defined]
+                    r.record_id, r.ts_key, r.event_id)  # type: ignore[attr-defined]
     if kind in SESSION_KINDS:
-        return SessionEvent(row.id, host_id, row.event_id, kind,  # type: ignore[attr-defined]
-                            row.ts_us, row.record_id, fields)  # type: ignore[attr-defined]
-    return extract(row.id, host_id, row.name, row.event_id,  # type: ignore[attr-defined]
-                   row.record_id, row.ts_us, kind, fields)  # type: ignore[attr-defined]
+        return SessionEvent(r.id, host_id, r.event_id, kind,  # type: ignore[attr-defined]
+                            r.ts_us, r.record_id, fields,  # type: ignore[attr-defined]
+                            r.ts_us, key)  # type: ignore[attr-defined]
+    e = extract(r.id, host_id, r.name, r.event_id,  # type: ignore[attr-defined]
+                r.record_id, r.ts_us, kind, fields)  # type: ignore[attr-defined]
+    if isinstance(e, ProcEvent):
+        e.key = key
+        if e.logged_us is not None and e.ts_us is not None and e.ts_us != e.logged_us:
+            e.order_us = max(e.ts_us, e.logged_us - REORDER_US)
+        else:
+            e.order_us = e.ts_us
+    return e
 
 
 def run(engine: Engine, sink: Sink, fixes: ClockFixes | None = None,
-        progress: Callable[[int], None] | None = None) -> None:
-    """Correlate every host of the store into ``sink``."""
-    lifetime_ids, session_ids = itertools.count(1), itertools.count(1)
+        progress: Callable[[int], None] | None = None,
+        machines: list[list[int]] | None = None) -> None:
+    """Correlate every machine of the store into ``sink``: ``machines`` are lists of the
+    host ids of one machine (its canonical host first); by default each host is one."""
+    lifetime_ids, session_ids = StableIds(), StableIds()
     seen = 0
+    unplaced: list[Unplaced] = []
     with engine.connect() as conn:
-        for host_id in host_ids(conn):
-            sessions = HostSessions(host_id, session_ids)
-            lifetimes = HostLifetimes(host_id, lifetime_ids, sessions.link)
-            for e in host_events(conn, host_id, fixes):
+        if machines is None:
+            machines = [[h] for h in host_ids(conn)]
+        for members in machines:
+            lifetime_ids.next_host()
+            session_ids.next_host()
+            sessions = HostSessions(members[0], session_ids)
+            lifetimes = HostLifetimes(members[0], lifetime_ids, sessions.link)
+            for e in host_events(conn, members, fixes, unplaced.append):
+                lifetimes.observe(e.order_us if e.order_us is not None else e.ts_us)
+                sessions.now = lifetimes.now
                 if isinstance(e, SessionEvent):
                     sessions.feed(e)
-                    lifetimes.now = sessions.now = max(lifetimes.now, sessions.now)
+                elif isinstance(e, Boot):
+                    lifetimes.boot()
                 else:
                     lifetimes.feed(e)
-                    sessions.now = lifetimes.now
                 seen += 1
                 if seen % DRAIN_EVERY == 0:
                     # Sessions first: lifetimes drained now may name one ended long ago.
                     sink.sessions(sessions.drain())
                     sink.lifetimes(lifetimes.drain())
+                    if unplaced:
+                        sink.unplaced(unplaced)
+                        unplaced = []
                     if progress is not None:
                         progress(seen)
             sink.sessions(sessions.finish())
             sink.lifetimes(lifetimes.finish())
+            unplaced += [Unplaced(None, members[0], None, reason, n)
+                         for reason, n in sorted(lifetimes.unplaced.items())]
+        sink.unplaced(unplaced)
     if progress is not None:
         progress(seen)
 
@@ -154,9 +219,13 @@ class Collect:
     def __init__(self) -> None:
         self.all_lifetimes: list[Lifetime] = []
         self.all_sessions: list[Session] = []
+        self.all_unplaced: list[Unplaced] = []
 
     def lifetimes(self, done: list[Lifetime]) -> None:
         self.all_lifetimes.extend(done)
 
     def sessions(self, done: list[Session]) -> None:
         self.all_sessions.extend(done)
+
+    def unplaced(self, found: list[Unplaced]) -> None:
+        self.all_unplaced.extend(found)

@@ -9,42 +9,34 @@ parent image, auditd's parent) is filled from the correlated parent where known.
 
 from __future__ import annotations
 
-from proctrail.store.correlate.extract import account, logon_hex
+from proctrail.store.correlate.extract import ProcEvent, extract
 
 _INTEGRITY = {"S-1-16-0": "Untrusted", "S-1-16-4096": "Low", "S-1-16-8192": "Medium",
               "S-1-16-8448": "Medium", "S-1-16-12288": "High", "S-1-16-16384": "System",
               "S-1-16-20480": "Protected"}
 
 
-def _decimal(text: str | None, hex_pid: bool) -> str:
-    if not text:
-        return ""
-    try:
-        return str(int(text, 16) if hex_pid or text.lower().startswith("0x") else int(text))
-    except ValueError:
-        return text
+def _text(value: int | None) -> str:
+    return "" if value is None else str(value)
 
 
 def sigma_fields(channel: str, event_id: int, fields: dict[str, str]) -> dict[str, str]:
-    """The event's fields under Sigma's names (its own names kept as well)."""
+    """The event's fields under Sigma's names (its own names kept as well), read by the
+    same mapping correlation uses (:func:`~proctrail.store.correlate.extract.extract`):
+    the user a 4688 runs as is its target logon's account, SYSTEM by its SID."""
     if channel.endswith("Sysmon/Operational") or "sysmon" in channel.lower():
         return fields
     out = dict(fields)
-    if channel == "auditd":
-        out.update(Image=fields.get("exe", ""), CommandLine=fields.get("CommandLine", ""),
-                   CurrentDirectory=fields.get("cwd", ""), ProcessId=fields.get("pid", ""),
-                   ParentProcessId=fields.get("ppid", ""), User=fields.get("uid", ""),
-                   LogonId=fields.get("ses", ""))
+    e = extract(0, 0, channel, event_id, 0, None, "process_start", fields)
+    if not isinstance(e, ProcEvent):
         return out
-    legacy = event_id == 592
-    target = account(fields.get("TargetDomainName"), fields.get("TargetUserName"))
-    out.update(
-        Image=fields.get("NewProcessName", ""), CommandLine=fields.get("CommandLine", ""),
-        ParentImage=fields.get("ParentProcessName", ""),
-        ProcessId=_decimal(fields.get("NewProcessId"), not legacy),
-        ParentProcessId=_decimal(fields.get("ProcessId"), not legacy),
-        User=target or account(fields.get("SubjectDomainName"), fields.get("SubjectUserName")),
-        LogonId=logon_hex(fields.get("SubjectLogonId")))
+    out.update(Image=e.image, CommandLine=e.command_line, ProcessId=_text(e.pid),
+               ParentProcessId=_text(e.ppid), User=e.target_user or e.user,
+               LogonId=e.logon_id)
+    if channel == "auditd":
+        out.update(CurrentDirectory=e.cwd, LogonId=fields.get("ses", ""))
+        return out
+    out["ParentImage"] = e.parent_image
     label = fields.get("MandatoryLabel", "")
     if label:
         out["IntegrityLevel"] = _INTEGRITY.get(label.upper(), label)

@@ -107,8 +107,10 @@ def _detect(engine: Engine, rule_paths: list[Path] | None, builtin: bool,
                     Process.logon_id, parent.image.label("p_image"),
                     parent.command_line.label("p_cmd"))
              .join(Channel, Channel.id == EventRow.channel_id)
-             .outerjoin(ProcessSource, ProcessSource.event_pk == EventRow.id)
-             .outerjoin(Process, Process.id == ProcessSource.process_id)
+             # Only what is the start of a lifetime: a finding always names a process.
+             .join(ProcessSource, (ProcessSource.event_pk == EventRow.id)
+                   & (ProcessSource.role == "start"))
+             .join(Process, Process.id == ProcessSource.process_id)
              .outerjoin(parent, parent.id == Process.parent_id)
              .where(EventRow.kind == "process_start"))
     cache: OrderedDict[tuple[str, tuple[object, ...]], list[Rule]] = OrderedDict()
@@ -138,7 +140,7 @@ def _detect(engine: Engine, rule_paths: list[Path] | None, builtin: bool,
                 if len(cache) > CACHE:
                     cache.popitem(last=False)
             for rule in hits:
-                marked = (rule.id or rule.path, r.process_id if r.process_id else -r.id)
+                marked = (rule.id or rule.path, r.process_id)
                 if marked in seen:
                     continue
                 seen.add(marked)
@@ -150,7 +152,7 @@ def _detect(engine: Engine, rule_paths: list[Path] | None, builtin: bool,
                              r.ts_us))
             for algorithm, digest in hashes_of(fields.get("Hashes", "")) if iocs else ():
                 listed = iocs.get(digest) if iocs else None
-                marked = (f"ioc:{digest}", r.process_id if r.process_id else -r.id)
+                marked = (f"ioc:{digest}", r.process_id)
                 if listed is None or marked in seen:
                     continue
                 seen.add(marked)

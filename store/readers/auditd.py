@@ -243,6 +243,8 @@ def _event(group: _Group, opts: ReadOptions) -> Event | None:
         kind = classify_auditd("session_open")
     elif "USER_END" in types:
         kind = classify_auditd("session_close")
+    elif "DAEMON_START" in types:
+        kind = classify_auditd("daemon_start")
     return Event(
         host=group.node or opts.default_host,
         channel=AUDITD,
