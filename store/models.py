@@ -95,13 +95,18 @@ class Source(Base):
 
 
 class Host(Base):
-    """A machine, keyed case-insensitively (Windows names are)."""
+    """A host name as logs spell it, keyed case-insensitively (Windows names are).
+
+    One machine can be logged under several names (``WS02`` and ``WS02.corp.example``):
+    one row is the machine (``alias_of`` NULL), the others point at it (``alias_of``, the
+    id of that row; never a chain). ``proctrail.store.hosts`` decides which."""
 
     __tablename__ = "hosts"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     key: Mapped[str] = mapped_column(LogString(255), unique=True)
     name: Mapped[str] = mapped_column(LogString(255))
+    alias_of: Mapped[int | None] = mapped_column(Integer, nullable=True, default=None)
 
 
 class Channel(Base):

@@ -73,9 +73,25 @@ def alembic_downgrade(url: str, revision: str) -> None:
     engine.dispose()
 
 
+def stamp(url: str, revision: str) -> None:
+    """What a build with schema versions did after its create_all: one version row."""
+    engine = raw_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
+                             "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))")
+        conn.execute(sa.text("INSERT INTO alembic_version VALUES (:v)"), {"v": revision})
+    engine.dispose()
+
+
 def make_store(url: str, revision: str, made: str) -> None:
+    """``old build``: the build's create_all, unversioned; ``versioned build``: the same,
+    stamped (a build with schema versions making a new store); ``alembic``: alembic's own
+    upgrade to ``revision``."""
     if made == "old build":
         old_build_store(url, revision)
+    elif made == "versioned build":
+        old_build_store(url, revision)
+        stamp(url, revision)
     else:
         alembic_store(url, revision)
 
@@ -86,8 +102,8 @@ def data(**fields: str) -> str:
 
 def old_rows(revision: str) -> dict[str, list[dict[str, Any]]]:
     """A small case as the build of ``revision`` wrote it: two hosts, a logon, a cmd.exe
-    started and ended, a Sysmon start, a record gap; for 0002 token changes, a bookmark and
-    a baseline."""
+    started and ended, a Sysmon start, a record gap; from 0002 token changes, a bookmark and
+    a baseline; from 0003 what the last correlation saw (case_meta)."""
     rows: dict[str, list[dict[str, Any]]] = {
         "sources": [
             dict(id=1, path="C:\\cases\\ws01\\Security.evtx", member="",
@@ -183,7 +199,7 @@ def old_rows(revision: str) -> dict[str, list[dict[str, Any]]]:
                       dict(id=2, host_id=2, channel_id=None, kind="clock_changed",
                            start_us=None, end_us=None, event_pk=None, detail="")],
     }
-    if revision == "0002":
+    if revision >= "0002":
         tokens = orjson.dumps([{"time_us": T0 + 7_000_000, "user": "NT AUTHORITY\\SYSTEM",
                                 "detail": "600"}]).decode()
         for p in rows["processes"]:
@@ -207,6 +223,8 @@ def old_rows(revision: str) -> dict[str, list[dict[str, Any]]]:
             dict(id=1, baseline_id=1, host="", image="c:/windows/system32/cmd.exe"),
             dict(id=2, baseline_id=1, host="legacy-ws01", image="c:/windows/explorer.exe"),
         ]
+    if revision >= "0003":
+        rows["case_meta"] = [dict(key="correlated_through_event", value="4")]
     return rows
 
 
@@ -230,7 +248,8 @@ def read_rows(url: str, rows: dict[str, list[dict[str, Any]]]) -> dict[str, list
     found = {}
     with engine.connect() as conn:
         for name, table_rows in rows.items():
-            keys = [k for k in ("id", "process_id", "event_pk") if k in table_rows[0]]
+            keys = [k for k in ("id", "process_id", "event_pk") if k in table_rows[0]] or [
+                "key"]
             result = conn.execute(sa.text(f"SELECT * FROM {name} ORDER BY "
                                           f"{', '.join(keys)}"))
             found[name] = [dict(r._mapping) for r in result]
@@ -358,14 +377,18 @@ def test_revisions_do_not_import_the_models() -> None:
         assert "from proctrail" not in source and "import proctrail" not in source, script
 
 
-@pytest.mark.parametrize("revision", ["0001", "0002"])
+@pytest.mark.parametrize("revision", ["0001", "0002", "0003"])
 def test_revision_is_the_schema_the_old_build_made(db_url: str, revision: str) -> None:
-    """alembic's 0001 and 0002 make exactly what the builds at 3f14b9e and 945a11d made."""
+    """alembic's 0001, 0002 and 0003 make exactly what the builds at 3f14b9e, 945a11d and
+    19f563f made (0003 on SQLite: but for VARCHAR lengths, which it leaves)."""
     old_build_store(db_url, revision)
     by_build = snapshot(db_url)
     drop_everything(db_url)
     alembic_store(db_url, revision)
-    assert snapshot(db_url) == by_build
+    by_alembic = snapshot(db_url)
+    if revision == "0003" and backend_of(db_url) == "sqlite":
+        by_build, by_alembic = without_lengths(by_build), without_lengths(by_alembic)
+    assert by_alembic == by_build
     assert version_rows(db_url) == [revision]
 
 
@@ -433,8 +456,9 @@ def test_db_commands_on_a_missing_sqlite_file(tmp_path: Path,
 
 # -- older stores --------------------------------------------------------------------------
 
-@pytest.mark.parametrize("made", ["old build", "alembic"])
-@pytest.mark.parametrize("revision", ["0001", "0002"])
+@pytest.mark.parametrize(("revision", "made"), [
+    ("0001", "old build"), ("0001", "alembic"), ("0002", "old build"), ("0002", "alembic"),
+    ("0003", "old build"), ("0003", "versioned build"), ("0003", "alembic")])
 def test_older_store_is_refused_then_upgraded_keeping_every_row(
         db_url: str, revision: str, made: str, capsys: pytest.CaptureFixture[str]) -> None:
     make_store(db_url, revision, made)
@@ -457,7 +481,7 @@ def test_older_store_is_refused_then_upgraded_keeping_every_row(
     code, out, _ = cli(capsys, "db", "current", "--db", db_arg(db_url))
     assert code == 0
     assert out.startswith(f"{name}: {revision} (" +
-                          ("older" if made == "alembic" else "made before schema versions"))
+                          ("made before schema versions" if made == "old build" else "older"))
 
     # Upgraded.
     code, out, err = cli(capsys, "db", "upgrade", "--db", db_arg(db_url))
@@ -472,6 +496,7 @@ def test_older_store_is_refused_then_upgraded_keeping_every_row(
             assert same_values(got, want), (table, got, want)
     if revision == "0001":
         assert [p["token_changes"] for p in stored["processes"]] == ["", "", ""]
+    assert [h["alias_of"] for h in stored["hosts"]] == [None, None]  # each its own machine
 
     # The schema is a fresh store's.
     assert differences(db_url) == []
@@ -492,7 +517,7 @@ def test_older_store_is_refused_then_upgraded_keeping_every_row(
                           severity="high", author="tester")
     notes = {f.id: f.note for f in list_findings(engine)}
     assert notes[finding] == "after the upgrade ✓"
-    if revision == "0002":
+    if revision >= "0002":
         assert notes[1] == "runs whoami ✓"
     engine.dispose()
 
@@ -529,7 +554,7 @@ def test_store_a_later_build_opened_before_schema_versions(db_url: str,
         Base.metadata.create_all(conn)  # what the build at aedf477 did on opening it
     engine.dispose()
     # On SQLite, where lengths mean nothing, 0002 and case_meta is all that 0003 is.
-    judged = HEAD if revision == "0002" and backend_of(db_url) == "sqlite" else revision
+    judged = "0003" if revision == "0002" and backend_of(db_url) == "sqlite" else revision
     assert schema_state(open_engine(db_url, check=False)) == (judged, False)
     assert upgrade(db_arg(db_url)) == (judged, HEAD)
     assert differences(db_url) == []

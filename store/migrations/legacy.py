@@ -52,10 +52,10 @@ def detect_revision(conn: Connection) -> str | None:
         return "0001"
     if "case_meta" not in tables:
         return "0002"
-    if conn.dialect.name == "sqlite":
-        return "0003"
-    for table, column in TEXT_AT_0003:
-        kind = columns(table).get(column)
-        if isinstance(kind, String) and kind.length is not None:
-            return "0002"
-    return "0003"
+    if conn.dialect.name != "sqlite":
+        for table, column in TEXT_AT_0003:
+            kind = columns(table).get(column)
+            if isinstance(kind, String) and kind.length is not None:
+                return "0002"
+    # No build before schema versions had hosts.alias_of; a create_all of today's models has.
+    return "0004" if "alias_of" in columns("hosts") else "0003"

@@ -4,7 +4,9 @@ migration tests start from exactly what those builds made. Run once, from the pr
 
     .venv/bin/python tests/data/old_schemas.py
 
-0001 is the build at 3f14b9e, 0002 the build at 945a11d.
+0001 is the build at 3f14b9e, 0002 the build at 945a11d, 0003 the build at 19f563f (the
+last before revision 0004, whose ``create_all`` is the one of aedf477: builds with schema
+versions made their stores with it and stamped them 0003).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 HERE = Path(__file__).resolve().parent
-BUILDS = {"0001": "3f14b9e", "0002": "945a11d"}
+BUILDS = {"0001": "3f14b9e", "0002": "945a11d", "0003": "19f563f"}
 DIALECTS = {"sqlite": sqlite.dialect(), "postgresql": postgresql.dialect()}
 
 
