@@ -16,7 +16,8 @@ from typing import Any
 from sqlalchemy import Engine, and_, delete, insert, or_, select
 from sqlalchemy.orm import Session as OrmSession
 
-from proctrail.store.models import Finding, Host, LogonSession, Process, ProcessSource
+from proctrail.store.hosts import Machine, join_machine
+from proctrail.store.models import Finding, LogonSession, Process, ProcessSource
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 
@@ -128,9 +129,8 @@ def list_findings(engine: Engine) -> list[FindingRow]:
              LogonSession.logon_id == Finding.logon_id))
     with OrmSession(engine) as conn:
         rows = conn.execute(
-            select(Finding, Host.name, Process.id.label("process_id"),
-                   LogonSession.id.label("session_id"))
-            .join(Host, Host.id == Finding.host_id)
+            join_machine(select(Finding, Machine.name, Process.id.label("process_id"),
+                                LogonSession.id.label("session_id")), Finding.host_id)
             .outerjoin(Process, and_(Finding.target == "process", _process_matches()))
             .outerjoin(LogonSession, and_(Finding.target == "session", session_match))
             .order_by(Finding.id)).all()

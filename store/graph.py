@@ -10,15 +10,16 @@ from __future__ import annotations
 import networkx as nx
 from sqlalchemy import Engine, select
 
-from proctrail.store.models import Host, Process
+from proctrail.store.hosts import on_host
+from proctrail.store.models import Process
 
 
 def process_graph(engine: Engine, host: str | None = None) -> nx.DiGraph:
-    """The case's process forest (one host's, if named)."""
+    """The case's process forest (one machine's, if named: any spelling of its name)."""
     graph = nx.DiGraph()
     query = select(Process.id, Process.parent_id, Process.host_id, Process.session_id)
     if host is not None:
-        query = query.join(Host, Host.id == Process.host_id).where(Host.key == host.lower())
+        query = query.where(on_host(Process.host_id, host))
     with engine.connect() as conn:
         rows = conn.execute(query).all()
     for pid, _parent, host_id, session_id in rows:

@@ -15,6 +15,7 @@ from sqlalchemy import Engine, Select, func, or_, select
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import aliased
 
+from proctrail.store.hosts import Machine, host_names, join_machine, machine_ids, on_host
 from proctrail.store.models import (
     Anomaly,
     Channel,
@@ -122,10 +123,11 @@ _CHILDREN = (select(func.count()).select_from(_child)
 
 
 def _proc_query() -> Select[Any]:
-    return (select(Process.id, Host.name, Process.pid, Process.image, Process.user,
-                   Process.start_us, Process.end_us, Process.flags, _CHILDREN.label("n"),
-                   Process.command_line, Process.session_id, Process.parent_id)
-            .join(Host, Host.id == Process.host_id))
+    return join_machine(
+        select(Process.id, Machine.name, Process.pid, Process.image, Process.user,
+               Process.start_us, Process.end_us, Process.flags, _CHILDREN.label("n"),
+               Process.command_line, Process.session_id, Process.parent_id),
+        Process.host_id)
 
 
 def _proc_rows(engine: Engine, query: Select[Any]) -> list[ProcRow]:
@@ -141,10 +143,17 @@ def _ordered(query: Select[Any]) -> Select[Any]:
 
 
 def overview(engine: Engine) -> Overview:
-    """Hosts with their spans and counts, totals, anomalies, flags, findings."""
+    """Machines with their spans and counts (a machine logged under several names once,
+    by its canonical name, with ``aliases``, counting the events of every spelling),
+    totals, anomalies, flags, findings."""
     with engine.connect() as conn:
-        hosts = []
-        for host_id, name in conn.execute(select(Host.id, Host.name).order_by(Host.key)):
+        names = host_names(conn)
+        machine = machine_ids(conn)
+        hosts = [{"id": host_id, "name": spellings[0], "aliases": spellings[1:],
+                  "first_us": None, "last_us": None, "events": 0, "processes": 0,
+                  "sessions": 0} for host_id, spellings in names.items()]
+        by_id = {h["id"]: h for h in hosts}
+        for host_id in sorted(machine):
             first, last, events = conn.execute(
                 select(func.min(EventRow.ts_us), func.max(EventRow.ts_us), func.count())
                 .where(EventRow.host_id == host_id)).one()
@@ -152,8 +161,14 @@ def overview(engine: Engine) -> Overview:
                                  .where(Process.host_id == host_id)).scalar_one()
             sessions = conn.execute(select(func.count()).select_from(LogonSession)
                                     .where(LogonSession.host_id == host_id)).scalar_one()
-            hosts.append({"id": host_id, "name": name, "first_us": first, "last_us": last,
-                          "events": events, "processes": procs, "sessions": sessions})
+            h = by_id[machine[host_id]]
+            h["first_us"] = min((t for t in (h["first_us"], first) if t is not None),
+                                default=None)
+            h["last_us"] = max((t for t in (h["last_us"], last) if t is not None),
+                               default=None)
+            h["events"] += events
+            h["processes"] += procs
+            h["sessions"] += sessions
         anomalies = dict(conn.execute(select(Anomaly.kind, func.count())
                                       .group_by(Anomaly.kind).order_by(Anomaly.kind)).all())
         flags: Counter[str] = Counter()
@@ -179,11 +194,11 @@ def overview(engine: Engine) -> Overview:
 
 def anomaly_rows(engine: Engine, kind: str | None = None) -> list[dict[str, Any]]:
     """Integrity anomalies (one kind, or all) in host and time order."""
-    query = (select(Anomaly.id, Host.name, Channel.name.label("channel"), Anomaly.kind,
-                    Anomaly.start_us, Anomaly.end_us, Anomaly.detail)
-             .join(Host, Host.id == Anomaly.host_id)
+    query = (join_machine(select(Anomaly.id, Machine.name, Channel.name.label("channel"),
+                                 Anomaly.kind, Anomaly.start_us, Anomaly.end_us,
+                                 Anomaly.detail), Anomaly.host_id)
              .outerjoin(Channel, Channel.id == Anomaly.channel_id)
-             .order_by(Host.key, Anomaly.start_us, Anomaly.id))
+             .order_by(Machine.key, Anomaly.start_us, Anomaly.id))
     if kind:
         query = query.where(Anomaly.kind == kind)
     with engine.connect() as conn:
@@ -196,10 +211,10 @@ def session_rows(engine: Engine, flt: Filter | None = None) -> list[SessionRow]:
     """Logon sessions with their process counts, narrowed by ``flt``."""
     count = (select(func.count()).select_from(Process)
              .where(Process.session_id == LogonSession.id).scalar_subquery())
-    query = (select(LogonSession, Host.name, count.label("n"))
-             .join(Host, Host.id == LogonSession.host_id)
-             .order_by(Host.key, LogonSession.start_us.is_(None).desc(), LogonSession.start_us,
-                       LogonSession.id))
+    query = (join_machine(select(LogonSession, Machine.name, count.label("n")),
+                          LogonSession.host_id)
+             .order_by(Machine.key, LogonSession.start_us.is_(None).desc(),
+                       LogonSession.start_us, LogonSession.id))
     for cond in (flt or Filter()).sessions():
         query = query.where(cond)
     with OrmSession(engine) as orm:
@@ -216,9 +231,9 @@ def session_row(engine: Engine, session_id: int) -> SessionRow | None:
     count = (select(func.count()).select_from(Process)
              .where(Process.session_id == LogonSession.id).scalar_subquery())
     with OrmSession(engine) as orm:
-        r = orm.execute(select(LogonSession, Host.name, count)
-                         .join(Host, Host.id == LogonSession.host_id)
-                         .where(LogonSession.id == session_id)).first()
+        r = orm.execute(join_machine(select(LogonSession, Machine.name, count),
+                                     LogonSession.host_id)
+                        .where(LogonSession.id == session_id)).first()
     return _session_row(r[0], r[1], r[2]) if r else None
 
 
@@ -238,8 +253,9 @@ def session_roots(engine: Engine, session_id: int, flt: Filter | None = None,
 
 def host_roots(engine: Engine, host: str, flt: Filter | None = None, offset: int = 0,
                limit: int | None = None) -> list[ProcRow]:
-    """The processes of a host with no parent, in start order (a page of them)."""
-    query = _proc_query().where(Host.key == host.lower(), Process.parent_id.is_(None))
+    """The processes of a host (any spelling of a machine's name: the whole machine) with
+    no parent, in start order (a page of them)."""
+    query = _proc_query().where(on_host(Process.host_id, host), Process.parent_id.is_(None))
     for cond in (flt or Filter()).processes():
         query = query.where(cond)
     return _proc_rows(engine, _ordered(query).offset(offset).limit(limit))
@@ -351,7 +367,7 @@ def search(engine: Engine, text: str, flt: Filter | None = None,
         query = query.where(or_(*conds))
     for cond in (flt or Filter()).processes():
         query = query.where(cond)
-    query = _ordered(query.order_by(None).order_by(Host.key)).limit(limit)
+    query = _ordered(query.order_by(None).order_by(Machine.key)).limit(limit)
     return _proc_rows(engine, query)
 
 
@@ -411,7 +427,8 @@ def stack(engine: Engine, what: str, flt: Filter | None = None,
         raise ValueError(f"cannot stack {what!r}: use one of {', '.join(STACKS)}")
     n = func.count()
     query = (select(value.label("value"), n.label("n"),
-                    func.count(func.distinct(Process.host_id)).label("hosts"),
+                    func.count(func.distinct(func.coalesce(Host.alias_of, Host.id)))
+                    .label("hosts"),
                     func.count(func.distinct(Process.user)).label("users"))
              .join(Host, Host.id == Process.host_id)
              .outerjoin(parent, parent.id == Process.parent_id)
@@ -442,7 +459,8 @@ def stack_members(engine: Engine, what: str, value: str, limit: int = 1000) -> l
 
 
 def starts_over_time(engine: Engine, buckets: int = 48) -> dict[str, list[int]]:
-    """Per host, process starts counted in ``buckets`` equal slices of the case's span."""
+    """Per machine, process starts counted in ``buckets`` equal slices of the case's
+    span."""
     with engine.connect() as conn:
         first, last = conn.execute(select(func.min(Process.start_us),
                                           func.max(Process.start_us))).one()
@@ -452,10 +470,9 @@ def starts_over_time(engine: Engine, buckets: int = 48) -> dict[str, list[int]]:
         out: dict[str, list[int]] = {}
         slot = ((Process.start_us - first) / width).cast(Process.pid.type)
         for host, index, n in conn.execute(
-                select(Host.name, slot, func.count())
-                .join(Host, Host.id == Process.host_id)
+                join_machine(select(Machine.name, slot, func.count()), Process.host_id)
                 .where(Process.start_us.is_not(None))
-                .group_by(Host.name, slot)):
+                .group_by(Machine.name, slot)):
             counts = out.setdefault(host, [0] * buckets)
             counts[min(int(index), buckets - 1)] += n
     return dict(sorted(out.items()))

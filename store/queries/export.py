@@ -9,16 +9,18 @@ import orjson
 from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.orm import Session
 
-from proctrail.store.models import CORRELATED_THROUGH, CaseMeta, Channel, EventRow, Host, Source
+from proctrail.store.hosts import Machine, host_names, join_machine, on_host
+from proctrail.store.models import CORRELATED_THROUGH, CaseMeta, Channel, EventRow, Source
 from proctrail.store.timefmt import iso as _iso
 
 
 def stats(engine: Engine) -> dict[str, Any]:
-    """Counts of the case: events, sources, hosts, skips, and events per channel and id."""
+    """Counts of the case: events, sources, hosts (machines, by their canonical names; each
+    machine's other names in ``host_aliases``), skips, and events per channel and id."""
     with engine.connect() as conn:
         events = conn.execute(select(func.count()).select_from(EventRow)).scalar_one()
         sources = conn.execute(select(func.count()).select_from(Source)).scalar_one()
-        hosts = list(conn.execute(select(Host.name).order_by(Host.key)).scalars())
+        machines = list(host_names(conn).values())
         skipped = conn.execute(select(func.coalesce(func.sum(Source.skipped), 0))).scalar_one()
         failed = conn.execute(
             select(func.count()).select_from(Source).where(Source.status == "failed")
@@ -51,7 +53,8 @@ def stats(engine: Engine) -> dict[str, Any]:
         "events": events,
         "sources": sources,
         "failed_sources": failed,
-        "hosts": hosts,
+        "hosts": [names[0] for names in machines],
+        "host_aliases": {names[0]: names[1:] for names in machines if len(names) > 1},
         "skipped": int(skipped),
         "skip_reasons": reasons,
         "first_us": first,
@@ -68,19 +71,21 @@ def _flags(text: str) -> list[str]:
 
 def export_processes(engine: Engine, host: str | None = None,
                      session: int | None = None) -> Iterator[dict[str, Any]]:
-    """One record per lifetime, with the events behind it, in start order per host."""
+    """One record per lifetime, with the events behind it, in start order per host (the
+    machine's name; ``host``: any spelling of it)."""
     from proctrail.store.models import Process, ProcessSource
 
     parent = Process.__table__.alias("parent")
     query = (
-        select(Process, Host.name.label("host_name"), parent.c.image.label("p_image"),
-               parent.c.pid.label("p_pid"))
-        .join(Host, Host.id == Process.host_id)
+        join_machine(select(Process, Machine.name.label("host_name"),
+                            parent.c.image.label("p_image"), parent.c.pid.label("p_pid")),
+                     Process.host_id)
         .outerjoin(parent, parent.c.id == Process.parent_id)
-        .order_by(Host.name, Process.start_us.is_(None).desc(), Process.start_us, Process.id)
+        .order_by(Machine.name, Process.start_us.is_(None).desc(), Process.start_us,
+                  Process.id)
     )
     if host is not None:
-        query = query.where(Host.key == host.lower())
+        query = query.where(on_host(Process.host_id, host))
     if session is not None:
         query = query.where(Process.session_id == session)
     sources_q = (
@@ -124,12 +129,12 @@ def export_sessions(engine: Engine, host: str | None = None) -> Iterator[dict[st
 
     count = (select(func.count()).select_from(Process)
              .where(Process.session_id == LogonSession.id).scalar_subquery())
-    query = (select(LogonSession, Host.name.label("host_name"), count.label("n"))
-             .join(Host, Host.id == LogonSession.host_id)
-             .order_by(Host.name, LogonSession.start_us.is_(None).desc(),
+    query = (join_machine(select(LogonSession, Machine.name.label("host_name"),
+                                 count.label("n")), LogonSession.host_id)
+             .order_by(Machine.name, LogonSession.start_us.is_(None).desc(),
                        LogonSession.start_us, LogonSession.id))
     if host is not None:
-        query = query.where(Host.key == host.lower())
+        query = query.where(on_host(LogonSession.host_id, host))
     with Session(engine) as conn:
         for row in conn.execute(query):
             s = row.LogonSession

@@ -7,7 +7,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
 
-from proctrail.store.models import Finding, Host, LogonSession, Process, ProcessSource
+from proctrail.store.hosts import on_host
+from proctrail.store.models import Finding, LogonSession, Process, ProcessSource
 
 
 def glob_to_like(pattern: str) -> str:
@@ -29,7 +30,7 @@ def glob_to_like(pattern: str) -> str:
 class Filter:
     """What the analyst narrowed the view to; empty fields match everything."""
 
-    host: str = ""
+    host: str = ""  # any spelling of a machine's name, any case: the whole machine
     user: str = ""
     start_us: int | None = None
     end_us: int | None = None
@@ -55,10 +56,10 @@ class Filter:
         return " ".join(parts) or "no filter"
 
     def processes(self) -> list[ColumnElement[bool]]:
-        """Conditions on :class:`Process` (joined with :class:`Host`)."""
+        """Conditions on :class:`Process`."""
         out: list[ColumnElement[bool]] = []
         if self.host:
-            out.append(Host.key == self.host.lower())
+            out.append(on_host(Process.host_id, self.host))
         if self.user:
             out.append(func.lower(Process.user).contains(self.user.lower(), autoescape=True))
         if self.image:
@@ -79,10 +80,10 @@ class Filter:
         return out
 
     def sessions(self) -> list[ColumnElement[bool]]:
-        """Conditions on :class:`LogonSession` (joined with :class:`Host`)."""
+        """Conditions on :class:`LogonSession`."""
         out: list[ColumnElement[bool]] = []
         if self.host:
-            out.append(Host.key == self.host.lower())
+            out.append(on_host(LogonSession.host_id, self.host))
         if self.user:
             out.append(func.lower(LogonSession.user).contains(self.user.lower(),
                                                               autoescape=True))

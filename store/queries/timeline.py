@@ -13,9 +13,10 @@ import heapq
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import Connection
 
+from proctrail.store.hosts import Machine, join_machine, machine_ids, on_host
 from proctrail.store.models import Base, Host, LogonSession, Process
 from proctrail.store.queries.browse import image_name
 from proctrail.store.timefmt import iso, span
@@ -53,7 +54,7 @@ def _row(ts: int, desc: str, message: str, **fields: Any) -> dict[str, Any]:
 def _host_clause(query: Any, column: Any, host: str | None) -> Any:
     if host is None:
         return query
-    return query.where(column.in_(select(Host.id).where(Host.key == host.lower())))
+    return query.where(on_host(column, host))
 
 
 def _processes(conn: Connection, host: str | None, end: bool) -> Iterator[tuple]:
@@ -61,12 +62,13 @@ def _processes(conn: Connection, host: str | None, end: bool) -> Iterator[tuple]
     parent = Process.__table__.alias("parent")
     ts = Process.end_us if end else Process.start_us
     query = (
-        select(Process.id, Process.pid, Process.image, Process.command_line, Process.user,
-               Process.end_user, Process.logon_id, Process.session_id, Process.start_us,
-               Process.end_us, Process.exit_status, Process.flags, Process.parent_pid,
-               Process.parent_image, Host.name.label("host"),
-               parent.c.image.label("p_image"), parent.c.pid.label("p_pid"))
-        .join(Host, Host.id == Process.host_id)
+        join_machine(
+            select(Process.id, Process.pid, Process.image, Process.command_line, Process.user,
+                   Process.end_user, Process.logon_id, Process.session_id, Process.start_us,
+                   Process.end_us, Process.exit_status, Process.flags, Process.parent_pid,
+                   Process.parent_image, Machine.name.label("host"),
+                   parent.c.image.label("p_image"), parent.c.pid.label("p_pid")),
+            Process.host_id)
         .outerjoin(parent, parent.c.id == Process.parent_id)
         .where(ts.is_not(None))
         .order_by(ts, Process.id)
@@ -102,9 +104,9 @@ def _sessions(conn: Connection, host: str | None, end: bool) -> Iterator[tuple]:
     s = LogonSession
     ts, event = (s.end_us, s.logoff_event) if end else (s.start_us, s.logon_event)
     query = (
-        select(s.id, s.logon_id, s.user, s.logon_type, s.source_ip, s.workstation,
-               s.start_us, s.end_us, s.flags, s.elevated, Host.name.label("host"))
-        .join(Host, Host.id == s.host_id)
+        join_machine(select(s.id, s.logon_id, s.user, s.logon_type, s.source_ip,
+                            s.workstation, s.start_us, s.end_us, s.flags, s.elevated,
+                            Machine.name.label("host")), s.host_id)
         .where(ts.is_not(None), event.is_not(None))
         .order_by(ts, s.id)
     )
@@ -132,8 +134,14 @@ def _findings(engine: Engine, host: str | None) -> Iterator[tuple]:
     """Findings at the time of what they mark, as (time, rank, id, row)."""
     from proctrail.store.findings import list_findings
 
-    found = [f for f in list_findings(engine)
-             if host is None or f.host.lower() == host.lower()]
+    names = None
+    if host is not None:  # the machine(s) ``host`` spells, by the name findings show
+        with engine.connect() as conn:
+            names = set(conn.execute(
+                select(Machine.name).select_from(Host)
+                .join(Machine, Machine.id == func.coalesce(Host.alias_of, Host.id))
+                .where(on_host(Host.id, host))).scalars())
+    found = [f for f in list_findings(engine) if names is None or f.host in names]
     procs: dict[int, Any] = {}
     sessions: dict[int, Any] = {}
     pids = sorted({f.process_id for f in found if f.process_id is not None})
@@ -211,6 +219,7 @@ def table_columns(name: str) -> list[str]:
 
 
 def host_names(engine: Engine) -> dict[int, str]:
-    """Host ids to their names."""
+    """Host ids to the names of their machines (an alias's id to its machine's name)."""
     with engine.connect() as conn:
-        return {r.id: r.name for r in conn.execute(select(Host.id, Host.name))}
+        names = {r.id: r.name for r in conn.execute(select(Host.id, Host.name))}
+        return {host_id: names[machine] for host_id, machine in machine_ids(conn).items()}
