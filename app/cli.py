@@ -680,7 +680,10 @@ def _stats(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(f"events   {data['events']:,}")
     print(f"sources  {data['sources']:,} ({data['failed_sources']} unreadable)")
-    print(f"hosts    {', '.join(printable(h) for h in data['hosts'])}")
+    aliases = data["host_aliases"]  # a machine's other names in the logs
+    print("hosts    " + ", ".join(
+        printable(h) + (f" (also {', '.join(printable(a) for a in aliases[h])})"
+                        if h in aliases else "") for h in data["hosts"]))
     print(f"span     {_when(data['first_us'])} .. {_when(data['last_us'])} (UTC)")
     print(f"skipped  {data['skipped']:,}")
     if data["uncorrelated_events"]:

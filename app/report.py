@@ -187,7 +187,8 @@ def _scope_rows(report: Report) -> tuple[list[list[object]], list[list[object]],
     sources = [[_source_name(s), Plain(s["sha256"]), Plain(s["format"]), Plain(s["parser"]),
                 _source_status(s),
                 s["records"], s["stored"], s["skipped"]] for s in sc["sources"]]
-    hosts = [[h["name"], _when(h["first_us"]), _when(h["last_us"]), h["events"],
+    hosts = [[h["name"] + (f" (also {', '.join(h['aliases'])})" if h.get("aliases") else ""),
+              _when(h["first_us"]), _when(h["last_us"]), h["events"],
               h["processes"], h["sessions"]] for h in sc["hosts"]]
     anomalies = [[a["host"], a["channel"] or "-", a["kind"], _when(a["start_us"]),
                   _when(a["end_us"]), a["detail"]] for a in sc["anomalies"]]

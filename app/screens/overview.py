@@ -79,6 +79,9 @@ class OverviewScreen(CaseScreen):
         for h in o.hosts:
             detail = Text(f"{h['sessions']} sessions  {h['events']:,} events  "
                           f"{when(h['first_us'])} → {when(h['last_us'])}")
+            if h.get("aliases"):  # the machine's other names in the logs (host=any finds it)
+                detail.append("  also ", style="dim")
+                detail.append_text(safe(", ".join(h["aliases"])))
             line(f"host:{h['id']}", Text.assemble(("Host ", "dim"), safe(h["name"], "bold")),
                  h["processes"], detail, ("host", h["name"]))
         for kind, n in o.anomalies.items():
