@@ -532,6 +532,36 @@ def backend_of(url: str) -> str:
     return make_url(url).get_backend_name()
 
 
+def test_0003_store_under_two_host_names_upgrades_then_folds(db_url: str) -> None:
+    """A 0003 store (made by the build at 19f563f) holding one machine under its NetBIOS
+    name and its FQDN: the upgrade keeps both hosts rows as they were (each its own
+    machine, alias_of NULL), and the aliases, once assigned, make it one machine."""
+    from proctrail.store.hosts import assign_aliases
+    from proctrail.store.queries.browse import overview
+
+    make_store(db_url, "0003", "versioned build")
+    rows = old_rows("0003")
+    rows["hosts"] = [dict(id=1, key="ws02", name="WS02"),
+                     dict(id=2, key="ws02.corp.example", name="WS02.corp.example")]
+    insert_rows(db_url, rows)
+    assert upgrade(db_arg(db_url)) == ("0003", HEAD)
+    stored = read_rows(db_url, rows)
+    for table, written in rows.items():
+        assert len(stored[table]) == len(written), table
+        for got, want in zip(stored[table], written, strict=True):
+            assert same_values(got, want), (table, got, want)
+    assert [h["alias_of"] for h in stored["hosts"]] == [None, None]
+    assert differences(db_url) == []
+    engine = open_engine(db_url)
+    assert [h["name"] for h in overview(engine).hosts] == ["WS02", "WS02.corp.example"]
+    with engine.begin() as conn:
+        assert assign_aliases(conn) == {1: 2}
+    hosts = overview(engine).hosts
+    assert [(h["name"], h["aliases"], h["events"]) for h in hosts] == [
+        ("WS02.corp.example", ["WS02"], 4)]
+    engine.dispose()
+
+
 def test_message_hides_the_password(pg_url: str) -> None:
     old_build_store(pg_url, "0001")
     with_password = make_url(pg_url).set(password="s3cret-pw").render_as_string(
