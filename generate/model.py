@@ -45,8 +45,9 @@ class Record:
     order: int = 0
     record_id: int = 0  # given when the channel is written out
     proc: SimProc | None = None  # the process it starts or ends (truth bookkeeping)
-    role: str = ""  # start | end
+    role: str = ""  # start | end | activity (Sysmon 3, 22)
     lost: bool = False  # numbered, never written: a gap in the record numbers
+    via: str = ""  # the collector path it came by, when that shapes it ("nxlog-old")
 
 
 @dataclass(slots=True)
@@ -99,6 +100,7 @@ class SimProc:
     records: list[Record] = field(default_factory=list)
     token_user: str = ""  # a 600 gave it this user's token
     ses: str = ""  # Linux: the audit session it ran in
+    boot: int = 0  # Windows: how many boots (4608) of its host came before it
 
     @property
     def name(self) -> str:
@@ -140,12 +142,18 @@ class Host:
         self.procs: list[SimProc] = []
         self.sessions: list[SimSession] = []
         self.clears: dict[str, int] = {}  # channel -> true time it was cleared
+        # How a channel's records name the machine, where not ``name`` (the FQDN):
+        # a collector or channel that writes the NetBIOS name, another casing.
+        self.computers: dict[str, str] = {}
+        self.boots: list[int] = []  # true times the host started again (4608)
+        self.collector = ""  # "nxlog": its JSON lines are NXLog's flat rows
         self._order = 0
 
     def add(self, true_us: int, channel: str, provider: tuple[str, str | None], event_id: int,
             data: list[tuple[str | None, str]], **extra: object) -> Record:
         self._order += 1
-        record = Record(true_us, self.clock.logged(true_us), self.name, channel, provider,
+        computer = self.computers.get(channel, self.name)
+        record = Record(true_us, self.clock.logged(true_us), computer, channel, provider,
                         event_id, data, order=self._order, **extra)  # type: ignore[arg-type]
         self.records.append(record)
         if record.proc is not None:

@@ -1,6 +1,7 @@
-"""A simulated Windows host: logons, processes, token changes, clock changes and cleared
-logs, written as Security (4688/4689/4624/4634/4672/4616/4703/1102) and Sysmon (1/5/3/22)
-events, or as the Windows 2003 Security log (592/593/528/538/600, positional data)."""
+"""A simulated Windows host: logons, processes, token changes, clock changes, cleared
+logs and restarts, written as Security (4688/4689/4624/4634/4672/4616/4703/1102/4608) and
+Sysmon (1/5/3/22) events, or as the Windows 2003 Security log (592/593/528/538/600,
+positional data)."""
 
 from __future__ import annotations
 
@@ -38,13 +39,17 @@ def _label(integrity: str) -> str:
 
 
 class WindowsHost(Host):
-    """Security (+ Sysmon, unless ``sysmon=False``) of one machine; ``legacy``: 2003."""
+    """Security (+ Sysmon, unless ``sysmon=False``) of one machine; ``legacy``: 2003.
+
+    ``machine_domain``: 4688 and 4689 name SYSTEM by the machine account, as Windows
+    writes them (``CORP\\WS02$``, SID S-1-5-18); otherwise ``NT AUTHORITY\\SYSTEM``."""
 
     def __init__(self, name: str, rng: random.Random, sysmon: bool = True,
-                 legacy: bool = False) -> None:
+                 legacy: bool = False, machine_domain: str = "") -> None:
         super().__init__(name, rng)
         self.sysmon = sysmon and not legacy
         self.legacy = legacy
+        self.machine_domain = machine_domain
         self._guid_counter = rng.randrange(0x100, 0x800)
         self._pids: set[int] = set()
 
@@ -65,9 +70,12 @@ class WindowsHost(Host):
         return (f"{{{head:08x}-{seconds & 0xFFFF:04x}-{seconds >> 16 & 0xFFFF:04x}-"
                 f"{self._guid_counter & 0xFFFF:04x}-{0x0B00 + (self._guid_counter >> 16):012x}}}")
 
-    def _subject(self, a: Account) -> list[tuple[str | None, str]]:
-        return [("SubjectUserSid", a.sid), ("SubjectUserName", a.name),
-                ("SubjectDomainName", a.domain), ("SubjectLogonId", hex(a.logon_id))]
+    def _subject(self, a: Account, process: bool = False) -> list[tuple[str | None, str]]:
+        name, domain = a.name, a.domain
+        if process and self.machine_domain and a.sid == SYSTEM.sid:
+            name, domain = self.name.split(".")[0].upper() + "$", self.machine_domain
+        return [("SubjectUserSid", a.sid), ("SubjectUserName", name),
+                ("SubjectDomainName", domain), ("SubjectLogonId", hex(a.logon_id))]
 
     def _sec(self, true_us: int, event_id: int, data: list[tuple[str | None, str]],
              version: int = 0, task: int = 0, **extra: object) -> None:
@@ -91,7 +99,10 @@ class WindowsHost(Host):
     # -- sessions --------------------------------------------------------------------------
 
     def logon(self, true_us: int, account: Account, logon_type: str, source_ip: str = "-",
-              workstation: str = "-", elevated: bool = False) -> SimSession:
+              workstation: str = "-", elevated: bool = False,
+              privileges_us: int = 150) -> SimSession:
+        """A logon (4624 / 528); ``elevated``: with its 4672, ``privileges_us`` after it
+        (negative: before it, as Windows often writes it)."""
         s = SimSession(self.name, account, LOGON_TYPES[logon_type], true_us,
                        source_ip=source_ip, workstation=workstation, elevated=elevated)
         self.sessions.append(s)
@@ -113,7 +124,7 @@ class WindowsHost(Host):
             ("IpPort", "0"), ("ElevatedToken", "%%1842" if elevated else "%%1843")],
             version=2, task=12544)
         if elevated:
-            self._sec(true_us + 150, 4672, [*self._subject(account), (
+            self._sec(true_us + privileges_us, 4672, [*self._subject(account), (
                 "PrivilegeList", "SeDebugPrivilege\n\t\t\tSeBackupPrivilege")], task=12548)
         return s
 
@@ -137,7 +148,8 @@ class WindowsHost(Host):
         """A process that started before the logs begin (no start record)."""
         proc = SimProc(f"{self.name}:{pid}:before", self.name, pid, image, command_line,
                        account, None, parent=parent, ppid=parent.pid if parent else 4,
-                       guid=self._guid(0), cwd="C:\\Windows\\system32\\")
+                       guid=self._guid(0), cwd="C:\\Windows\\system32\\",
+                       boot=len(self.boots))
         self.procs.append(proc)
         return proc
 
@@ -152,7 +164,8 @@ class WindowsHost(Host):
         proc = SimProc(f"{self.name}:{pid}:{true_us}", self.name, pid, image, command_line,
                        account, true_us, parent=parent, ppid=parent.pid,
                        guid=self._guid(true_us), cwd=cwd or parent.cwd,
-                       creator=creator if creator is not account else None)
+                       creator=creator if creator is not account else None,
+                       boot=len(self.boots))
         self.procs.append(proc)
         at_sec = true_us + self.rng.randrange(200, 3000)
         if self.legacy:
@@ -169,7 +182,7 @@ class WindowsHost(Host):
                       ("TargetDomainName", account.domain),
                       ("TargetLogonId", hex(account.logon_id))]
         self._sec(at_sec, 4688, [
-            *self._subject(creator), ("NewProcessId", hex(pid)), ("NewProcessName", image),
+            *self._subject(creator, True), ("NewProcessId", hex(pid)), ("NewProcessName", image),
             ("TokenElevationType", "%%1936"), ("ProcessId", hex(parent.pid)),
             ("CommandLine", command_line), *target, ("ParentProcessName", parent.image),
             ("MandatoryLabel", _label(account.integrity))], version=2, task=13312,
@@ -198,7 +211,7 @@ class WindowsHost(Host):
                                     (None, _legacy_id(proc.account))],
                       proc=proc, role="end")
             return
-        self._sec(at_sec, 4689, [*self._subject(proc.account), ("Status", status),
+        self._sec(at_sec, 4689, [*self._subject(proc.account, True), ("Status", status),
                                  ("ProcessId", hex(proc.pid)), ("ProcessName", proc.image)],
                   task=13313, proc=proc, role="end")
         self._sysmon(true_us + self.rng.randrange(500, 9000), 5, [
@@ -219,14 +232,15 @@ class WindowsHost(Host):
         self._sysmon(true_us, 22, [
             ("RuleName", "-"), ("UtcTime", self.utc(true_us, self.clock.skew(true_us))),
             ("ProcessGuid", proc.guid), ("ProcessId", str(proc.pid)), ("QueryName", name),
-            ("QueryStatus", "0"), ("QueryResults", answer), ("Image", proc.image)])
+            ("QueryStatus", "0"), ("QueryResults", answer), ("Image", proc.image)],
+            proc=proc, role="activity")
 
     def connect(self, true_us: int, proc: SimProc, ip: str, port: int) -> None:
         self._sysmon(true_us, 3, [
             ("RuleName", "-"), ("UtcTime", self.utc(true_us, self.clock.skew(true_us))),
             ("ProcessGuid", proc.guid), ("ProcessId", str(proc.pid)), ("Image", proc.image),
             ("Protocol", "tcp"), ("Initiated", "true"), ("DestinationIp", ip),
-            ("DestinationPort", str(port))])
+            ("DestinationPort", str(port))], proc=proc, role="activity")
 
     # -- the logs themselves ---------------------------------------------------------------
 
@@ -249,3 +263,16 @@ class WindowsHost(Host):
             ("SubjectUserSid", by.sid), ("SubjectUserName", by.name),
             ("SubjectDomainName", by.domain), ("SubjectLogonId", hex(by.logon_id))],
             task=104, keywords=0x4020000000000000)
+
+    def restart(self, down_us: int, up_us: int) -> None:
+        """The machine goes down at ``down_us`` (a crash: no 4609, no process or logon ends
+        logged) and starts at ``up_us``: 4608, "Windows is starting up". Processes made
+        from then on belong to the new boot; PIDs of the old one are free again."""
+        for p in self.procs:
+            if p.end_us is None:
+                p.end_us = down_us  # it ended with the machine; no record says so
+        for s in self.sessions:
+            if s.end_us is None:
+                s.end_us = down_us
+        self.boots.append(up_us)
+        self._sec(up_us, 4608, [], task=12288)
