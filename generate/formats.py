@@ -1,17 +1,18 @@
 """Writing a simulated host's records: binary EVTX, Windows XML export, evtx_dump JSON
-lines, raw auditd. Every format holds the same events; all output is deterministic."""
+lines (or NXLog's flat JSON rows, for a host collected by NXLog), raw auditd. Every format
+holds the same events; all output is deterministic."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import orjson
 
 from proctrail.generate.evtx_writer import EvtxRecord, EvtxWriter
 from proctrail.generate.linux import LinuxHost
-from proctrail.generate.model import SECOND, Record
+from proctrail.generate.model import SECOND, SECURITY, Record
 
 FORMATS = ("evtx", "xml", "jsonl")
 EVENT_NS = "http://schemas.microsoft.com/win/2004/08/events/event"
@@ -56,20 +57,71 @@ def render_xml(r: Record) -> str:
             f"{security}</System><EventData>{data}</EventData></Event>")
 
 
+# NXLog's collector zone in the rows it writes (US Eastern, November: UTC-5).
+NXLOG_ZONE = timezone(timedelta(hours=-5))
+NXLOG_RECEIVED_US = 1_250_000  # the collector reads a record this long after it is written
+
+
+def _nxlog_time(us: int) -> str:
+    """A time as NXLog writes it with ``DateFormat YYYY-MM-DD hh:mm:ss.sTZ``: the collector's
+    local time, microseconds, its UTC offset (``2026-11-03 04:12:33.123456-05:00``)."""
+    local = datetime.fromtimestamp(us // SECOND, NXLOG_ZONE)
+    zone = local.strftime("%z")
+    return f"{local:%Y-%m-%d %H:%M:%S}.{us % SECOND:06d}{zone[:3]}:{zone[3:]}"
+
+
+def nxlog_row(r: Record) -> dict[str, object]:
+    """One record as NXLog's ``im_msvistalog`` + ``to_json()`` writes it: the event's data at
+    the top level beside NXLog's own fields. A record that came through an older NXLog
+    (``via == "nxlog-old"``) has ``ProcessID``, the logging process, where newer ones write
+    ``ExecutionProcessID``: the older one let it overwrite the event's own ``ProcessId``
+    (NXLog field names clash case-insensitively), so that record carries none."""
+    security = r.channel == SECURITY
+    row: dict[str, object] = {
+        "EventTime": _nxlog_time(r.logged_us), "Hostname": r.host,
+        "Keywords": r.keywords - (1 << 64) if r.keywords >= 1 << 63 else r.keywords,
+        "EventType": "AUDIT_SUCCESS" if security else "INFO", "SeverityValue": 2,
+        "Severity": "INFO", "EventID": r.event_id, "SourceName": r.provider[0]}
+    if r.provider[1]:
+        row["ProviderGuid"] = r.provider[1].upper()
+    row.update({"Version": r.version, "Task": r.task, "OpcodeValue": 0,
+                "RecordNumber": r.record_id,
+                "ProcessID" if r.via == "nxlog-old" else "ExecutionProcessID": r.pid,
+                "ThreadID": r.tid, "Channel": r.channel})
+    if r.user_sid:
+        row.update({"Domain": "NT AUTHORITY", "AccountName": "SYSTEM", "UserID": r.user_sid,
+                    "AccountType": "User"})
+    row["Opcode"] = "Info"
+    for name, value in r.data:
+        if name is None:
+            raise ValueError("NXLog rows name every field: no positional data")
+        row[name] = value
+    row.update({"EventReceivedTime": _nxlog_time(r.logged_us + NXLOG_RECEIVED_US),
+                "SourceModuleName": "eventlog", "SourceModuleType": "im_msvistalog"})
+    return row
+
+
 class ChannelFiles:
     """One channel's records written one at a time to every format asked for: ``.evtx``
-    and ``.xml`` as they come, ``.jsonl`` from the finished EVTX (memory stays flat)."""
+    and ``.xml`` as they come, ``.jsonl`` from the finished EVTX (memory stays flat), or,
+    with ``jsonl_shape="nxlog"``, as NXLog's flat rows as they come."""
 
-    def __init__(self, base: Path, formats: Iterable[str]) -> None:
+    def __init__(self, base: Path, formats: Iterable[str], jsonl_shape: str = "evtx_dump"
+                 ) -> None:
         self.formats = tuple(formats)
         unknown = set(self.formats) - set(FORMATS)
         if unknown:
             raise ValueError(f"unknown log format {sorted(unknown)[0]!r}: use "
                              f"{', '.join(FORMATS)}")
         self.paths = [base.with_name(f"{base.name}.{fmt}") for fmt in self.formats]
+        if jsonl_shape not in ("evtx_dump", "nxlog"):
+            raise ValueError(f"unknown JSON lines shape {jsonl_shape!r}")
         self.evtx_path = base.with_name(f"{base.name}.evtx")
+        self.nxlog = None
+        if "jsonl" in self.formats and jsonl_shape == "nxlog":
+            self.nxlog = base.with_name(f"{base.name}.jsonl").open("wb")
         self.evtx: EvtxWriter | None = None
-        if "evtx" in self.formats or "jsonl" in self.formats:
+        if "evtx" in self.formats or ("jsonl" in self.formats and self.nxlog is None):
             self.evtx = EvtxWriter(self.evtx_path)
         self.xml = None
         if "xml" in self.formats:
@@ -83,14 +135,18 @@ class ChannelFiles:
             self.evtx.write(evtx_record(r))
         if self.xml is not None:
             self.xml.write(render_xml(r) + "\n")
+        if self.nxlog is not None:
+            self.nxlog.write(orjson.dumps(nxlog_row(r)) + b"\n")
 
     def close(self) -> list[Path]:
         if self.xml is not None:
             self.xml.write("</Events>\n")
             self.xml.close()
+        if self.nxlog is not None:
+            self.nxlog.close()
         if self.evtx is not None:
             self.evtx.close()
-            if "jsonl" in self.formats:
+            if "jsonl" in self.formats and self.nxlog is None:
                 _evtx_to_jsonl(self.evtx_path, self.evtx_path.with_suffix(".jsonl"))
             if "evtx" not in self.formats:
                 self.evtx_path.unlink()
@@ -106,9 +162,11 @@ def _evtx_to_jsonl(source: Path, target: Path) -> None:
             out.write(orjson.dumps(orjson.loads(item["data"])) + b"\n")
 
 
-def write_windows(base: Path, records: Iterable[Record], formats: Iterable[str]) -> list[Path]:
-    """One file per format for a channel's records: ``base.evtx``, ``.xml``, ``.jsonl``."""
-    files = ChannelFiles(base, formats)
+def write_windows(base: Path, records: Iterable[Record], formats: Iterable[str],
+                  jsonl_shape: str = "evtx_dump") -> list[Path]:
+    """One file per format for a channel's records: ``base.evtx``, ``.xml``, ``.jsonl``
+    (``jsonl_shape``: ``evtx_dump`` or ``nxlog``)."""
+    files = ChannelFiles(base, formats, jsonl_shape)
     for r in records:
         files.write(r)
     return files.close()
