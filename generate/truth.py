@@ -4,16 +4,57 @@ Not what really happened, but what the surviving records can show: a process who
 records were cleared is ``start_missing``; one whose parent left no record hangs under a
 placeholder for the parent's PID; times are the earliest surviving record's logged time
 (Windows stamps 4688 and Sysmon 1 a few milliseconds apart; auditd in milliseconds).
+
+Two sets of rules (``rules=``). ``v1``, the demo's and sample_logs' (tests/data holds its
+truth byte for byte) until correlation follows issue 13: every record's time is its
+header time. ``issue13``, the ``collectors`` scenario's, for the shapes real collectors
+write; what v1 says holds except where these rules say otherwise:
+
+- identity: a process is its Sysmon ProcessGuid (never the all-zero GUID), else host, PID
+  and start. A Sysmon 1 or 5 whose ProcessId a collector dropped (older NXLog) is still
+  that process. Its PID is learnt from any surviving record of the same process that
+  carries it (the 4688 or 4689 it merges with, a Sysmon 1, 5, 3 or 22 with ProcessId) or
+  from a surviving child's Sysmon 1 (ParentProcessGuid naming it, its ParentProcessId);
+  else it is unknown: the exported ``pid`` is null (``None``).
+- time: Sysmon's ``UtcTime`` field (milliseconds) is a Sysmon record's time, not its header
+  (System/TimeCreated, NXLog's EventTime), which can lag it by seconds. A 4688 and a
+  Sysmon 1 of one process are one lifetime starting at the earlier of the 4688 header
+  time and the Sysmon 1 UtcTime; its end is the earlier of the 4689 header time and the
+  Sysmon 5 UtcTime.
+- session and user: a 4688 whose TargetLogonId is present and not ``0x0`` runs in that
+  logon, as TargetDomainName\\TargetUserName (its Subject is its creator); else in
+  SubjectLogonId's. A Sysmon 1 runs in its LogonId, as its User. S-1-5-18 is
+  ``NT AUTHORITY\\SYSTEM`` however a 4688 names it (``CORP\\FS01$``).
+- elevation: a 4672 within 2 s either side of a 4624 of its SubjectLogonId (Windows often
+  writes it a few microseconds first) makes that session ``elevated``.
+- hosts: a bare NetBIOS name and the one FQDN whose first label it is (in any case) are
+  one host, named by the FQDN as written; two FQDNs sharing a first label
+  (``db01.corp.example``, ``db01.lab.example``) stay two hosts.
+- boots: a 4608 ("Windows is starting up") ends every process of the host's boot before
+  it: they are ``end_missing`` (no end time), a process after it is never ``pid_reused``
+  by one before it, and never a child of one before it: a PPID with no process since the
+  boot gets a new placeholder. An all-zero ParentProcessGuid names no parent (the PPID
+  does); PPID 0 (Windows' Idle) is no parent at all.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from proctrail.generate.linux import LinuxHost
-from proctrail.generate.model import SECURITY, Host, SimProc, SimSession
+from proctrail.generate.model import SECOND, SECURITY, SYSMON, Host, Record, SimProc, SimSession
 from proctrail.generate.windows import WindowsHost
 from proctrail.store.timefmt import iso
+
+V1, ISSUE13 = "v1", "issue13"
+RULES = (V1, ISSUE13)
+ZERO_GUID = "{00000000-0000-0000-0000-000000000000}"
+PRIVILEGE_US = 2 * SECOND  # a 4672 this close to its 4624 elevates it
+# The field of a process record that carries the process's own PID.
+_PID_FIELDS = {(SECURITY, 4688): "NewProcessId", (SECURITY, 4689): "ProcessId",
+               (SYSMON, 1): "ProcessId", (SYSMON, 5): "ProcessId", (SYSMON, 3): "ProcessId",
+               (SYSMON, 22): "ProcessId"}
 
 # Flags the truth states exactly; others (parent_mismatch, exec ...) are not planted.
 CHECKED_FLAGS = ("start_missing", "end_missing", "placeholder", "pid_reused", "user_changed",
@@ -30,6 +71,51 @@ def _alive(host: Host, record: Any) -> bool:
     return host.survives(record) if not isinstance(host, LinuxHost) else True
 
 
+def field(record: Record, name: str) -> str | None:
+    """A named data field of a Windows record, None when the record has none."""
+    for key, value in record.data:
+        if key == name:
+            return value
+    return None
+
+
+def utc_time(record: Record) -> int | None:
+    """A Sysmon record's ``UtcTime`` in microseconds, None without one."""
+    text = field(record, "UtcTime")
+    if not text:
+        return None
+    when = datetime.strptime(text, "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=UTC)
+    return int(when.timestamp()) * SECOND + when.microsecond
+
+
+def _when(host: Host, record: Any, rules: str) -> int:
+    """A start or end record's time: issue 13 reads Sysmon's UtcTime, not its header."""
+    if rules == ISSUE13 and not isinstance(host, LinuxHost) and record.channel == SYSMON:
+        utc = utc_time(record)
+        if utc is not None:
+            return utc
+    return _logged(host, record)
+
+
+def names_pid(record: Record) -> bool:
+    """Whether a record carries its process's PID (a collector may have dropped it)."""
+    name = _PID_FIELDS.get((record.channel, record.event_id))
+    return name is None or field(record, name) is not None
+
+
+def _pid_known(host: Host, p: SimProc, children: list[SimProc]) -> bool:
+    """Issue 13: whether the surviving records tell ``p``'s PID (see the module's rules)."""
+    if isinstance(host, LinuxHost):
+        return True
+    if any(r.role in ("start", "end", "activity") and _alive(host, r) and names_pid(r)
+           for r in p.records):
+        return True
+    return any(r.channel == SYSMON and r.role == "start" and _alive(host, r)
+               and field(r, "ParentProcessGuid") == p.guid != ZERO_GUID
+               and field(r, "ParentProcessId") is not None
+               for c in children for r in c.records)
+
+
 def _user(host: Host, p: SimProc) -> str:
     if isinstance(host, LinuxHost):
         return str(p.account.logon_id)
@@ -38,31 +124,43 @@ def _user(host: Host, p: SimProc) -> str:
     return p.account.user
 
 
-def _logon_id(host: Host, p: SimProc) -> str:
+def _logon_id(host: Host, p: SimProc, rules: str = V1) -> str:
     if isinstance(host, LinuxHost):
         return p.ses
-    if isinstance(host, WindowsHost) and not host.sysmon:
+    if isinstance(host, WindowsHost) and host.legacy:
+        return hex((p.creator or p.account).logon_id)  # 592 names the creator's logon only
+    if rules == V1 and isinstance(host, WindowsHost) and not host.sysmon:
         return hex((p.creator or p.account).logon_id)
-    return hex(p.account.logon_id)
+    return hex(p.account.logon_id)  # issue 13: the 4688's TargetLogonId where it has one
 
 
-def lifetime_key(host: str, pid: int, image: str, start: str | None, end: str | None) -> str:
+def lifetime_key(host: str, pid: int | None, image: str, start: str | None,
+                 end: str | None) -> str:
     """How a truth lifetime and a correlated one are matched."""
     return f"{host.lower()}|{pid}|{image.lower()}|{start or end or 'placeholder'}"
 
 
-def host_truth(host: Host) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def host_truth(host: Host, rules: str = V1) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The lifetimes and sessions correlation must find for one host."""
+    if rules not in RULES:
+        raise ValueError(f"unknown truth rules {rules!r}: use {', '.join(RULES)}")
     lifetimes: dict[int, dict[str, Any]] = {}  # id(SimProc) -> lifetime
-    placeholders: dict[tuple[int, str], dict[str, Any]] = {}
+    placeholders: dict[tuple[int, int, str], dict[str, Any]] = {}
     procs = sorted(host.procs, key=lambda p: (p.start_us is None, p.start_us or 0))
+    children: dict[int, list[SimProc]] = {}
+    for p in procs:
+        if p.parent is not None:
+            children.setdefault(id(p.parent), []).append(p)
     for p in procs:
         starts = [r for r in p.records if r.role == "start" and _alive(host, r)]
         ends = [r for r in p.records if r.role == "end" and _alive(host, r)]
         if not starts and not ends:
             continue
-        start = min((_logged(host, r) for r in starts), default=None)
-        end = min((_logged(host, r) for r in ends), default=None)
+        start = min((_when(host, r, rules) for r in starts), default=None)
+        end = min((_when(host, r, rules) for r in ends), default=None)
+        pid: int | None = p.pid
+        if rules == ISSUE13 and not _pid_known(host, p, children.get(id(p), [])):
+            pid = None
         flags = set()
         if not starts:
             flags.add("start_missing")
@@ -75,24 +173,26 @@ def host_truth(host: Host) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         if start is not None and end is not None and end < start:
             flags.add("clock_jump")
         lifetimes[id(p)] = {
-            "host": host.name, "pid": p.pid, "image": p.image, "command_line": p.command_line,
+            "host": host.name, "pid": pid, "image": p.image, "command_line": p.command_line,
             "start": iso(start), "end": iso(end),
             "user": _user(host, p) if starts else "",  # who it ran as is told at its start
-            "logon_id": _logon_id(host, p), "flags": sorted(flags), "parent": None,
+            "logon_id": _logon_id(host, p, rules), "flags": sorted(flags), "parent": None,
             "_proc": p, "_starts": bool(starts)}
-    last: dict[int, dict[str, Any]] = {}
+    last: dict[tuple[int, int], dict[str, Any]] = {}
     for p in procs:  # a start under a PID whose last process seems to run on: reused
         lt = lifetimes.get(id(p))
-        if lt is None:
+        if lt is None or lt["pid"] is None:
             continue
-        before = last.get(p.pid)
+        before = last.get((p.boot, p.pid))  # a boot ended every process before it
         if lt["_starts"] and before is not None and "end_missing" in before["flags"]:
             lt["flags"] = sorted({*lt["flags"], "pid_reused"})
-        last[p.pid] = lt
+        last[(p.boot, p.pid)] = lt
     for p in procs:
         lt = lifetimes.get(id(p))
         if lt is None or not lt["_starts"] or p.parent is None:
             continue
+        if p.ppid == 0 and isinstance(host, WindowsHost):
+            continue  # Windows' Idle process: no parent
         parent = lifetimes.get(id(p.parent))
         if parent is not None:
             lt["parent"] = _key(parent)
@@ -104,7 +204,7 @@ def host_truth(host: Host) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         image = "" if isinstance(host, WindowsHost) and host.legacy else p.parent.image
         if isinstance(host, LinuxHost):
             image = ""
-        holder = placeholders.setdefault((p.ppid, image), {
+        holder = placeholders.setdefault((p.parent.boot, p.ppid, image), {
             "host": host.name, "pid": p.ppid, "image": image, "command_line": "",
             "start": None, "end": None, "user": "", "logon_id": "",
             "flags": ["end_missing", "placeholder", "start_missing"], "parent": None})
@@ -115,44 +215,78 @@ def host_truth(host: Host) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         lt.pop("_starts", None)
         lt["key"] = _key(lt)
         out.append(lt)
-    return out, [_session(host, s) for s in host.sessions if _session_seen(host, s)]
+    keys = [lt["key"] for lt in out]
+    if len(set(keys)) != len(keys):  # the scenario made two lifetimes no diff tells apart
+        twice = sorted({k for k in keys if keys.count(k) > 1})
+        raise ValueError(f"{host.name}: lifetime keys not unique: {twice[:3]}")
+    return out, [_session(host, s, rules) for s in host.sessions if _session_seen(host, s)]
 
 
 def _key(lt: dict[str, Any]) -> str:
     return lifetime_key(lt["host"], lt["pid"], lt["image"], lt["start"], lt["end"])
 
 
+def _logon_record(host: Host, s: SimSession) -> Record | None:
+    return next((r for r in host.records if r.channel == SECURITY
+                 and r.event_id in (4624, 528) and host.survives(r)
+                 and r.true_us == s.start_us), None)
+
+
 def _session_seen(host: Host, s: SimSession) -> bool:
     if isinstance(host, LinuxHost):
         return True
-    return any(r.channel == SECURITY and r.event_id in (4624, 528) and host.survives(r)
-               and r.true_us == s.start_us for r in host.records)
+    return _logon_record(host, s) is not None
 
 
-def _session(host: Host, s: SimSession) -> dict[str, Any]:
+def _elevated(host: Host, s: SimSession) -> bool:
+    """A surviving 4672 of the session's logon id within 2 s of its 4624, either side."""
+    logon = _logon_record(host, s)
+    logon_id = hex(s.account.logon_id)
+    return logon is not None and any(
+        r.channel == SECURITY and r.event_id == 4672 and host.survives(r)
+        and field(r, "SubjectLogonId") == logon_id
+        and abs(r.logged_us - logon.logged_us) <= PRIVILEGE_US for r in host.records)
+
+
+def _session(host: Host, s: SimSession, rules: str = V1) -> dict[str, Any]:
     if isinstance(host, LinuxHost):
         return {"host": host.name, "logon_id": s.key, "user": s.account.name,
                 "start": iso(s.start_us // 1000 * 1000 + 3000) if s.start_us else None}
     types = {2: "Interactive", 3: "Network", 5: "Service", 10: "RemoteInteractive"}
-    return {"host": host.name, "logon_id": hex(s.account.logon_id), "user": s.account.user,
-            "logon_type": types.get(s.logon_type, str(s.logon_type)),
-            "source_ip": "" if s.source_ip == "-" else s.source_ip,
-            "start": iso(host.clock.logged(s.start_us)) if s.start_us else None}
+    out = {"host": host.name, "logon_id": hex(s.account.logon_id), "user": s.account.user,
+           "logon_type": types.get(s.logon_type, str(s.logon_type)),
+           "source_ip": "" if s.source_ip == "-" else s.source_ip,
+           "start": iso(host.clock.logged(s.start_us)) if s.start_us else None}
+    if rules == ISSUE13:
+        out["elevated"] = _elevated(host, s)
+    return out
+
+
+def spellings(host: Host) -> list[str]:
+    """Every name the host's written records give it (``Computer``)."""
+    return sorted({r.host for channel in host.channels for r in host.written(channel)})
 
 
 def truth(hosts: list[Host], anomalies: list[dict[str, Any]], scenario: str,
-          seed: int) -> dict[str, Any]:
-    """The scenario's truth file."""
+          seed: int, rules: str = V1) -> dict[str, Any]:
+    """The scenario's truth file (``rules``: :data:`V1` or :data:`ISSUE13`)."""
     lifetimes: list[dict[str, Any]] = []
     sessions: list[dict[str, Any]] = []
     for host in hosts:
-        lts, ss = host_truth(host)
+        lts, ss = host_truth(host, rules)
         lifetimes += lts
         sessions += ss
     lifetimes.sort(key=lambda lt: lt["key"])
-    return {"scenario": scenario, "seed": seed, "hosts": sorted(h.name for h in hosts),
-            "checked_flags": list(CHECKED_FLAGS), "lifetimes": lifetimes,
-            "sessions": sessions, "anomalies": anomalies}
+    doc = {"scenario": scenario, "seed": seed, "hosts": sorted(h.name for h in hosts),
+           "checked_flags": list(CHECKED_FLAGS), "lifetimes": lifetimes,
+           "sessions": sessions, "anomalies": anomalies}
+    if rules != V1:
+        doc["rules"] = rules
+        # Machines whose logs name them more than one way: one host all the same.
+        doc["host_spellings"] = {h.name: names for h in hosts
+                                 if not isinstance(h, LinuxHost)
+                                 and len(names := spellings(h)) > 1}
+    return doc
 
 
 COMPARED = ("start", "end", "user", "logon_id", "flags", "parent")
