@@ -10,14 +10,14 @@ from typing import Any
 
 import orjson
 
-from proctrail.generate import demo
+from proctrail.generate import collectors, demo
 from proctrail.generate.formats import write_audit, write_windows
 from proctrail.generate.linux import LinuxHost
 from proctrail.generate.model import Host
-from proctrail.generate.truth import truth
+from proctrail.generate.truth import ISSUE13, V1, truth
 from proctrail.generate.windows import WindowsHost
 
-SCENARIOS = ("demo", "scale")
+SCENARIOS = ("demo", "scale", "collectors")
 CHANNEL_FILES = {"Security": "Security", "Microsoft-Windows-Sysmon/Operational": "Sysmon"}
 # ``mixed``: a case as it arrives: the first Windows host as XML exports, the rest as EVTX.
 MIXED = "mixed"
@@ -51,16 +51,25 @@ def default_truth(out: Path, suffix: str = ".json") -> Path:
     return out.with_name(out.name + ".truth" + suffix)
 
 
+def file_stems(hosts: list[Host]) -> list[str]:
+    """What each host's files are named by: its first label, or its whole name where two
+    hosts share the first label (``db01.corp.example``, ``db01.lab.example``)."""
+    shorts = [h.name.split(".")[0] for h in hosts]
+    seen = Counter(s.lower() for s in shorts)
+    return [short if seen[short.lower()] == 1 else h.name
+            for h, short in zip(hosts, shorts, strict=True)]
+
+
 def write_hosts(out: Path, hosts: list[Host], formats: tuple[str, ...], scenario: str,
-                seed: int, truth_path: Path | None = None) -> list[Path]:
-    """Every host's logs in ``out`` and the truth file; returns the log files."""
+                seed: int, truth_path: Path | None = None, rules: str = V1) -> list[Path]:
+    """Every host's logs in ``out`` and the truth file (by ``rules``, see
+    :mod:`~proctrail.generate.truth`); returns the log files."""
     out.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
     counts: dict[str, dict[str, int]] = {}
     total = 0
     first_windows = True
-    for host in hosts:
-        short = host.name.split(".")[0]
+    for host, short in zip(hosts, file_stems(hosts), strict=True):
         if isinstance(host, LinuxHost):
             path = out / f"{short}-audit.log"
             write_audit(path, host)
@@ -77,13 +86,14 @@ def write_hosts(out: Path, hosts: list[Host], formats: tuple[str, ...], scenario
         for channel in host.channels:
             records = host.written(channel)
             written = write_windows(out / f"{short}-{CHANNEL_FILES.get(channel, channel)}",
-                                    records, host_formats)
+                                    records, host_formats,
+                                    "nxlog" if host.collector == "nxlog" else "evtx_dump")
             files += written
             total += len(records)
             for path in written:
                 counts[path.name] = dict(sorted(Counter(
                     f"{channel}/{r.event_id}" for r in records).items()))
-    doc = truth(hosts, anomalies(hosts), scenario, seed)
+    doc = truth(hosts, anomalies(hosts), scenario, seed, rules)
     doc["files"] = counts
     doc["events_total"] = total  # each event once, however many formats hold it
     (truth_path or default_truth(out)).write_bytes(orjson.dumps(
@@ -92,6 +102,18 @@ def write_hosts(out: Path, hosts: list[Host], formats: tuple[str, ...], scenario
 
 
 def write_demo(out: Path, seed: int = 20261102, formats: tuple[str, ...] = ("evtx",),
-               truth_path: Path | None = None) -> list[Path]:
-    """The demo scenario into ``out`` (truth beside it, or at ``truth_path``)."""
-    return write_hosts(out, demo.build(seed), formats, "demo", seed, truth_path)
+               truth_path: Path | None = None, rules: str = V1) -> list[Path]:
+    """The demo scenario into ``out`` (truth beside it, or at ``truth_path``). Its truth
+    follows the v1 rules (tests/data/sample_logs_truth.json is written so); ``rules=ISSUE13``
+    states it as correlation by the issue 13 rules finds it (the logs are the same)."""
+    return write_hosts(out, demo.build(seed), formats, "demo", seed, truth_path, rules)
+
+
+def write_collectors(out: Path, seed: int = 20261103, formats: tuple[str, ...] = ("evtx",),
+                     truth_path: Path | None = None) -> list[Path]:
+    """The ``collectors`` scenario (issue 13: the shapes real collectors write) into
+    ``out``; its truth, by the issue 13 rules, beside it or at ``truth_path``."""
+    if MIXED in formats:
+        raise ValueError("--format mixed is for the demo; collectors takes evtx, xml, jsonl")
+    return write_hosts(out, collectors.build(seed), formats, "collectors", seed, truth_path,
+                       ISSUE13)
