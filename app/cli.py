@@ -422,6 +422,10 @@ def _print_correlation(result: CorrelationReport) -> None:
     found = ", ".join(f"{k} {v:,}" for k, v in result.anomalies.items()) or "none"
     print(f"correlated: {result.processes:,} process lifetimes, {result.sessions:,} sessions "
           f"(flags: {flags}); integrity anomalies: {found}")
+    if result.unplaced:
+        why = "; ".join(f"{reason}: {n:,}" for reason, n in result.unplaced.items())
+        print(f"unplaced: {result.unplaced_total():,} records about a process name none "
+              f"found in the logs ({why}); 'unplaced_event' anomalies list them")
 
 
 def _tree(args: argparse.Namespace) -> int:

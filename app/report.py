@@ -29,7 +29,7 @@ from proctrail.app.export import _code, _fenced, _md, findings_records
 from proctrail.app.redact import Redactor, redact_record
 from proctrail.store.findings import SEVERITIES
 from proctrail.store.queries import export_findings
-from proctrail.store.queries.browse import image_name
+from proctrail.store.queries.browse import image_name, pid_text
 from proctrail.store.queries.report import case_scope
 from proctrail.store.timefmt import clock, iso
 from proctrail.widgets.safe import printable
@@ -96,7 +96,7 @@ def _t(text: str | None) -> Plain:
 
 def _process_text(p: dict[str, Any]) -> str:
     flags = f" [{', '.join(p['flags'])}]" if p["flags"] else ""
-    return (f"{p['image'] or '?'} ({p['pid']})  {p['user'] or '-'}  {_t(p['start'])} → "
+    return (f"{p['image'] or '?'} ({pid_text(p['pid'])})  {p['user'] or '-'}  {_t(p['start'])} → "
             f"{_t(p['end'])}{flags}")
 
 
@@ -118,7 +118,7 @@ def _title(record: dict[str, Any]) -> str:
     """What the finding is on, and the first words of its note."""
     p, s = record["process"], record["session"]
     if p:
-        what = f"{image_name(p['image'])} (PID {p['pid']}) on {p['host']}"
+        what = f"{image_name(p['image'])} (PID {pid_text(p['pid'])}) on {p['host']}"
     elif s:
         what = f"logon session of {s['user'] or '?'} ({s['logon_id']}) on {s['host']}"
     else:

@@ -67,6 +67,10 @@ class LogString(LogText):
     cache_ok = True
 
 
+# Ids past 2**31 (derived, not counted): BIGINT, and SQLite's 64-bit rowid there.
+BIG_ID = BigInteger().with_variant(Integer, "sqlite")
+
+
 class Base(DeclarativeBase):
     """Declarative base of every proctrail table."""
 
@@ -156,7 +160,8 @@ class LogonSession(Base):
     __tablename__ = "sessions"
     __table_args__ = (Index("ix_sessions_host_logon", "host_id", "logon_id"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Stable ids derived from the logon event (:mod:`~proctrail.store.correlate.ids`).
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True)
     host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"))
     logon_id: Mapped[str] = mapped_column(LogText)
     user: Mapped[str] = mapped_column(LogText, default="")
@@ -182,9 +187,10 @@ class Process(Base):
         Index("ix_processes_session", "session_id"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Stable ids derived from the start event (:mod:`~proctrail.store.correlate.ids`).
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True)
     host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"))
-    pid: Mapped[int] = mapped_column(BigInteger)
+    pid: Mapped[int | None] = mapped_column(BigInteger)  # None: the collector dropped it
     process_guid: Mapped[str | None] = mapped_column(LogText)
     image: Mapped[str] = mapped_column(LogText, default="")
     command_line: Mapped[str] = mapped_column(LogText, default="")
@@ -197,13 +203,13 @@ class Process(Base):
     logon_id: Mapped[str] = mapped_column(LogText, default="")
     # Deferred: correlation writes a session once it has ended, after its first processes.
     session_id: Mapped[int | None] = mapped_column(
-        ForeignKey("sessions.id", deferrable=True, initially="DEFERRED"))
+        BIG_ID, ForeignKey("sessions.id", deferrable=True, initially="DEFERRED"))
     start_us: Mapped[int | None] = mapped_column(BigInteger)
     end_us: Mapped[int | None] = mapped_column(BigInteger)
     exit_status: Mapped[str] = mapped_column(LogText, default="")
     # Deferred: a placeholder parent is numbered after the child that revealed it.
     parent_id: Mapped[int | None] = mapped_column(
-        ForeignKey("processes.id", deferrable=True, initially="DEFERRED"))
+        BIG_ID, ForeignKey("processes.id", deferrable=True, initially="DEFERRED"))
     parent_pid: Mapped[int | None] = mapped_column(BigInteger)
     parent_image: Mapped[str] = mapped_column(LogText, default="")
     flags: Mapped[str] = mapped_column(LogText, default="")
@@ -219,7 +225,8 @@ class ProcessSource(Base):
     # Findings and detections go from an event to its lifetime.
     __table_args__ = (Index("ix_process_sources_event", "event_pk"),)
 
-    process_id: Mapped[int] = mapped_column(ForeignKey("processes.id"), primary_key=True)
+    process_id: Mapped[int] = mapped_column(BIG_ID, ForeignKey("processes.id"),
+                                            primary_key=True)
     event_pk: Mapped[int] = mapped_column(ForeignKey("events.id"), primary_key=True)
     role: Mapped[str] = mapped_column(String(8))
 

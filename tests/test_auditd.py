@@ -184,7 +184,8 @@ def test_rhel7_groups_and_skip() -> None:
     assert ev[34].fields["type"] == "DAEMON_CONFIG" and ev[34].fields["pid"] == "1512"
     assert ev[1095517].fields["key"] == "kill_signals"
     # PAM's session open and close (sshd) are the only logon-session records here.
-    assert {e.record_id: e.kind for e in events if e.kind} == {416: "logon", 423: "logoff"}
+    assert {e.record_id: e.kind for e in events if e.kind} == {416: "logon", 423: "logoff",
+                                                                  7798: "boot"}  # DAEMON_START
     assert (ev[416].fields["acct"], ev[416].fields["ses"]) == ("andrew_kroh", "1")
 
 

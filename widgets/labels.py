@@ -70,7 +70,7 @@ def process_line(row: Any, show_host: bool = False) -> Text:
         text.append_text(safe(row.host, "dim"))
         text.append(" ")
     text.append_text(safe(row.name, "bold"))
-    text.append(f"  {row.pid}  ", style="cyan")
+    text.append(f"  {'?' if row.pid is None else row.pid}  ", style="cyan")
     if row.user:
         text.append_text(safe(row.user, "green"))
         text.append("  ")

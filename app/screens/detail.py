@@ -192,5 +192,5 @@ class DetailScreen(CaseScreen):
     def action_bookmark(self) -> None:
         if self.detail is not None:
             row = self.detail.row
-            self.case.bookmark("process", row.id, f"{row.name} ({row.pid}) on {row.host}",
+            self.case.bookmark("process", row.id, row.title,
                                then=self.reload)

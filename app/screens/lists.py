@@ -60,7 +60,7 @@ class ProcessListScreen(CaseScreen):
             if key in self.rows:
                 continue
             self.rows[key] = r
-            table.add_row(safe(r.host, "dim"), safe(r.name, "bold"), Text(str(r.pid)),
+            table.add_row(safe(r.host, "dim"), safe(r.name, "bold"), Text(browse.pid_text(r.pid)),
                           safe(r.user, "green"), Text(when(r.start_us)),
                           Text(when(r.end_us) if r.end_us else "…"),
                           flag_marks(r.flags, r.findings), key=key)
@@ -90,7 +90,7 @@ class ProcessListScreen(CaseScreen):
     def action_bookmark(self) -> None:
         row = self.current()
         if row is not None:
-            self.case.bookmark("process", row.id, f"{row.name} ({row.pid}) on {row.host}")
+            self.case.bookmark("process", row.id, row.title)
 
 
 class SearchScreen(ProcessListScreen):

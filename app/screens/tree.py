@@ -245,4 +245,4 @@ class TreeScreen(CaseScreen):
     def action_bookmark(self) -> None:
         row = self.current()
         if row is not None:
-            self.case.bookmark("process", row.id, f"{row.name} ({row.pid}) on {row.host}")
+            self.case.bookmark("process", row.id, row.title)

@@ -153,7 +153,7 @@ class _Writer:
         self.conn.execute(insert(Anomaly), [
             {"host_id": u.host_id, "channel_id": None, "kind": UNPLACED, "start_us": u.ts_us,
              "end_us": None, "event_pk": u.event_pk,
-             "detail": u.reason if u.count == 1 else f"{u.reason}: {u.count} records"}
+             "detail": u.detail}
             for u in found])
         for u in found:
             self.unplaced_reasons[u.reason] += u.count

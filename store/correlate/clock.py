@@ -5,13 +5,15 @@ when the clock is set back (4616, 520, or no event at all). For each (host, chan
 source file) in record order, a step back of more than :data:`JUMP_US` starts a segment
 whose times are shifted forward by the jump, for ordering only; a later step forward
 that a logged change explains (the clock put right) gives the shift back. Stored and
-shown times stay as logged; each jump is an integrity anomaly.
+shown times stay as logged; each jump is an integrity anomaly. A single record that is
+late in record order (the next one is back in step: a straggler, not a clock set back)
+is ordered by its own time and starts no segment.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from proctrail.store.correlate.integrity import Found
 from proctrail.store.timefmt import span
@@ -69,14 +71,15 @@ def clock_fixes(rows: Iterable[tuple[int, int, int, int, int | None]],
     offset = 0
     last: int | None = None
     last_raw: tuple[int, int] = (0, 0)
-    for host, channel, source, rid, ts in rows:
-        if rid <= 0 or ts is None:
-            continue
+    for (host, channel, source, rid, ts), after in _with_next(rows):
         if (host, channel, source) != key:
             key, offset, last = (host, channel, source), 0, None
         corrected = ts + offset
         if last is not None:
             step = corrected - last
+            if step < -JUMP_US and after is not None and after[:3] == key \
+                    and after[4] + offset >= last - JUMP_US:
+                continue  # a straggler: the next record is back in step
             if step < -JUMP_US:
                 logged = _known(changes, host, step - LOGGED_SLACK_US, step)
                 shift = -(logged if logged is not None else step)
@@ -99,3 +102,20 @@ def clock_fixes(rows: Iterable[tuple[int, int, int, int, int | None]],
         last_raw = (rid, ts)
     return fixes, found
 
+
+
+Row = tuple[int, int, int, int, int]
+
+
+def _with_next(rows: Iterable[tuple[int, int, int, int, int | None]]
+               ) -> Iterator[tuple[Row, Row | None]]:
+    """Each timed row with a real record number, paired with the next such row (or None)."""
+    before: Row | None = None
+    for row in rows:
+        if row[3] <= 0 or row[4] is None:
+            continue
+        if before is not None:
+            yield before, row  # type: ignore[misc]
+        before = row  # type: ignore[assignment]
+    if before is not None:
+        yield before, None

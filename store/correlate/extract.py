@@ -74,6 +74,20 @@ class Unplaced(NamedTuple):
     reason: str
     count: int = 1
 
+    @property
+    def detail(self) -> str:
+        """The anomaly's text: the reason, with the count where it tells several."""
+        return self.reason if self.count == 1 else f"{self.reason}: {self.count} records"
+
+    @staticmethod
+    def counted(detail: str) -> tuple[str, int]:
+        """The reason and count an anomaly's :attr:`detail` tells."""
+        reason, _, count = detail.rpartition(": ")
+        number = count.removesuffix(" records")
+        if reason and number != count and number.isdigit():
+            return reason, int(number)
+        return detail, 1
+
 
 def _pid(text: str | None, hex_pid: bool) -> int | None:
     if not text:

@@ -114,6 +114,15 @@ def order_key(e: ProcEvent) -> tuple[int, int, int]:
     return (ts if ts is not None else -1, rank, e.record_id)
 
 
+def _started_after_end(e: ProcEvent, lt: Lifetime) -> bool:
+    """Whether ``e`` starts after ``lt``'s logged end: then it is another process (a
+    whole-second end time, as NXLog writes, may be up to a second early)."""
+    if lt.end_us is None or e.ts_us is None:
+        return False
+    slack = SECOND_US if lt.end_us % SECOND_US == 0 else 1000
+    return e.ts_us > lt.end_us + slack
+
+
 class HostLifetimes:
     """The lifetimes of one host, built while its events stream past in time order.
 
@@ -235,8 +244,7 @@ class HostLifetimes:
             return
         recent = self.closed.get(e.pid) if e.pid is not None else None
         if current is None and recent is not None and self._mergeable(recent, e) \
-                and recent.end_us is not None and e.ts_us is not None \
-                and e.ts_us <= recent.end_us + SECOND_US:
+                and not _started_after_end(e, recent):
             # A process of a few milliseconds: the other source's end came first.
             self._merge_start(recent, e)
             return

@@ -58,4 +58,7 @@ def detect_revision(conn: Connection) -> str | None:
             if isinstance(kind, String) and kind.length is not None:
                 return "0002"
     # No build before schema versions had hosts.alias_of; a create_all of today's models has.
-    return "0004" if "alias_of" in columns("hosts") else "0003"
+    if "alias_of" not in columns("hosts"):
+        return "0003"
+    pid = next(c for c in inspector.get_columns("processes") if c["name"] == "pid")
+    return "0005" if pid["nullable"] else "0004"

@@ -39,13 +39,18 @@ def image_name(image: str) -> str:
     return image.rsplit(sep, 1)[-1] or "?"
 
 
+def pid_text(pid: int | None) -> str:
+    """A PID as shown: ``?`` where the collector dropped it."""
+    return "?" if pid is None else str(pid)
+
+
 @dataclass(frozen=True, slots=True)
 class ProcRow:
     """One lifetime as a tree line or table row shows it."""
 
     id: int
     host: str
-    pid: int
+    pid: int | None
     image: str
     user: str
     start_us: int | None
@@ -61,6 +66,11 @@ class ProcRow:
     def name(self) -> str:
         """The image's file name (``powershell.exe``), or ``?`` when unknown."""
         return image_name(self.image)
+
+    @property
+    def title(self) -> str:
+        """``cmd.exe (4242) on WS01``: how a bookmark names it."""
+        return f"{self.name} ({pid_text(self.pid)}) on {self.host}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +149,8 @@ def _proc_rows(engine: Engine, query: Select[Any]) -> list[ProcRow]:
 
 
 def _ordered(query: Select[Any]) -> Select[Any]:
-    return query.order_by(Process.start_us.is_(None).desc(), Process.start_us, Process.id)
+    return query.order_by(Process.start_us.is_(None).desc(), Process.start_us, Process.pid,
+                          Process.id)
 
 
 def overview(engine: Engine) -> Overview:
@@ -214,7 +225,7 @@ def session_rows(engine: Engine, flt: Filter | None = None) -> list[SessionRow]:
     query = (join_machine(select(LogonSession, Machine.name, count.label("n")),
                           LogonSession.host_id)
              .order_by(Machine.key, LogonSession.start_us.is_(None).desc(),
-                       LogonSession.start_us, LogonSession.id))
+                       LogonSession.start_us, LogonSession.logon_id, LogonSession.id))
     for cond in (flt or Filter()).sessions():
         query = query.where(cond)
     with OrmSession(engine) as orm:

@@ -9,9 +9,19 @@ import orjson
 from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.orm import Session
 
+from proctrail.store.correlate.extract import Unplaced
 from proctrail.store.hosts import Machine, host_names, join_machine, on_host
-from proctrail.store.models import CORRELATED_THROUGH, CaseMeta, Channel, EventRow, Source
+from proctrail.store.models import (
+    CORRELATED_THROUGH,
+    Anomaly,
+    CaseMeta,
+    Channel,
+    EventRow,
+    Source,
+)
 from proctrail.store.timefmt import iso as _iso
+
+UNPLACED = "unplaced_event"  # the anomaly kind correlation gives records it cannot place
 
 
 def stats(engine: Engine) -> dict[str, Any]:
@@ -48,6 +58,7 @@ def stats(engine: Engine) -> dict[str, Any]:
             )
         }
         first, last = conn.execute(select(func.min(EventRow.ts_us), func.max(EventRow.ts_us))).one()
+        unplaced = unplaced_counts(conn)
         uncorrelated = uncorrelated_events(conn)
     return {
         "events": events,
@@ -61,8 +72,20 @@ def stats(engine: Engine) -> dict[str, Any]:
         "last_us": last,
         "kinds": kinds,
         "uncorrelated_events": uncorrelated,
+        "unplaced": unplaced,
         "counts": counts,
     }
+
+
+def unplaced_counts(conn: Connection) -> dict[str, int]:
+    """Records about a process that correlation could place in none, by why (the
+    ``unplaced_event`` anomalies: one per record, or one per host telling a count)."""
+    out: dict[str, int] = {}
+    for detail in conn.execute(select(Anomaly.detail).where(Anomaly.kind == UNPLACED)
+                               ).scalars():
+        reason, n = Unplaced.counted(detail)
+        out[reason] = out.get(reason, 0) + n
+    return dict(sorted(out.items()))
 
 
 def _flags(text: str) -> list[str]:

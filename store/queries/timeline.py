@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 
 from proctrail.store.hosts import Machine, join_machine, machine_ids, on_host
 from proctrail.store.models import Base, Host, LogonSession, Process
-from proctrail.store.queries.browse import image_name
+from proctrail.store.queries.browse import image_name, pid_text
 from proctrail.store.timefmt import iso, span
 from proctrail.widgets.safe import printable
 
@@ -90,12 +90,12 @@ def _processes(conn: Connection, host: str | None, end: bool) -> Iterator[tuple]
             after = (f" after {span(r.end_us - r.start_us)}"
                      if r.start_us is not None else "")
             status = f", exit status {_short(r.exit_status)}" if r.exit_status else ""
-            message = f"{who} {name} (pid {r.pid}) ended{after}{status}"
+            message = f"{who} {name} (pid {pid_text(r.pid)}) ended{after}{status}"
             yield r.end_us, rank, r.id, _row(r.end_us, "Process End", message, **fields)
         else:
             by = f" by {_short(image_name(parent_image) or parent_image)}" \
                 if parent_image else ""
-            message = f"{who} started {name} (pid {r.pid}){by}: {_short(r.command_line)}"
+            message = f"{who} started {name} (pid {pid_text(r.pid)}){by}: {_short(r.command_line)}"
             yield r.start_us, rank, r.id, _row(r.start_us, "Process Start", message, **fields)
 
 
@@ -177,7 +177,7 @@ def _findings(engine: Engine, host: str | None) -> Iterator[tuple]:
             fields |= {"user": p.user, "pid": p.pid, "image": p.image,
                        "command_line": p.command_line, "logon_id": p.logon_id,
                        "session_id": p.session_id, "process_id": p.id}
-            what = f"{_short(image_name(p.image) or p.image or '?')} (pid {p.pid})"
+            what = f"{_short(image_name(p.image) or p.image or '?')} (pid {pid_text(p.pid)})"
         elif s is not None:
             fields |= {"user": s.user, "logon_id": s.logon_id, "session_id": s.id}
             what = f"logon session of {_short(s.user) or '?'} ({_short(s.logon_id)})"
