@@ -165,7 +165,6 @@ def load(url: str, files: list[Path]):
     return engine
 
 
-@pytest.mark.xfail(reason="issue 13 correlation rules land separately", strict=False)
 @pytest.mark.parametrize("fmt", ["evtx", "xml", "jsonl"])
 def test_collectors_correlate_to_their_truth_in_every_format(
         scenario: tuple[Path, dict[str, Any]], db_url: str, fmt: str) -> None:

@@ -13,20 +13,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import orjson
-from sqlalchemy import Connection, Engine, delete, func, insert, select
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
 from proctrail.store.bulk import BulkInsert
 from proctrail.store.correlate.extract import ProcEvent, Unplaced
 from proctrail.store.correlate.integrity import Found, event_anomalies, record_gaps
 from proctrail.store.correlate.lifetimes import Lifetime, build_lifetimes
-from proctrail.store.correlate.pipeline import Collect, clock_scan, host_events, host_ids, run
+from proctrail.store.correlate.pipeline import Collect, clock_scan, host_events, machines, run
 from proctrail.store.correlate.sessions import Session
+from proctrail.store.hosts import assign_aliases
 from proctrail.store.locks import case_lock
 from proctrail.store.models import (
     CORRELATED_THROUGH,
     Anomaly,
     CaseMeta,
     EventRow,
+    Finding,
     LogonSession,
     Process,
     ProcessSource,
@@ -73,7 +75,7 @@ def anomalies(engine: Engine) -> list[Found]:
 def process_events(engine: Engine) -> list[ProcEvent]:
     """Every process start, end and activity in the store, in stream order per host."""
     with engine.connect() as conn:
-        return [e for host_id in host_ids(conn) for e in host_events(conn, host_id)
+        return [e for group in machines(conn) for e in host_events(conn, group)
                 if isinstance(e, ProcEvent)]
 
 
@@ -184,13 +186,19 @@ def _correlate(engine: Engine, progress: Callable[[int], None] | None,
     with engine.begin() as conn:
         for table in (ProcessSource, Process, LogonSession, Anomaly):
             conn.execute(delete(table))
+        # One machine under several names: correlated as one, under its canonical host.
+        alias = assign_aliases(conn)
+        for host_id, machine in alias.items():
+            conn.execute(update(Finding).where(Finding.host_id == host_id)
+                         .values(host_id=machine))
         if found:
             conn.execute(insert(Anomaly), [
-                {"host_id": a.host_id, "channel_id": a.channel_id, "kind": a.kind,
+                {"host_id": alias.get(a.host_id, a.host_id), "channel_id": a.channel_id,
+                 "kind": a.kind,
                  "start_us": a.start_us, "end_us": a.end_us, "event_pk": a.event_pk,
                  "detail": a.detail} for a in found])
         writer = _Writer(engine, conn, tracked)
-        run(engine, writer, fixes, progress)
+        run(engine, writer, fixes, progress, machines(conn))
         writer.flush()
         conn.execute(delete(CaseMeta).where(CaseMeta.key == CORRELATED_THROUGH))
         conn.execute(insert(CaseMeta).values(key=CORRELATED_THROUGH, value=str(through)))

@@ -22,6 +22,7 @@ from proctrail.store.correlate.ids import StableIds, event_key
 from proctrail.store.correlate.integrity import Found
 from proctrail.store.correlate.lifetimes import HostLifetimes, Lifetime
 from proctrail.store.correlate.sessions import HostSessions, Session, SessionEvent
+from proctrail.store.hosts import machine_of
 from proctrail.store.models import Channel, EventRow, Host
 from proctrail.store.readers.base import parse_time
 
@@ -87,10 +88,16 @@ def clock_scan(engine: Engine) -> tuple[ClockFixes, list[Found]]:
                             conn.execution_options(yield_per=10_000).execute(query)), changes)
 
 
-def host_ids(conn: Connection) -> list[int]:
-    """Hosts in name order, so that ids do not depend on the order files came in (sorted
-    here: a database's collation would make them depend on the server)."""
-    return [r.id for r in sorted(conn.execute(select(Host.id, Host.key)), key=lambda r: r.key)]
+def machines(conn: Connection) -> list[list[int]]:
+    """Each machine's host ids (its canonical name's first, then the other spellings), the
+    machines in name order, so that nothing depends on the order files came in (sorted
+    here: a database's collation would make it depend on the server)."""
+    keys: dict[int, str] = dict(conn.execute(select(Host.id, Host.key)).all())  # type: ignore[arg-type]
+    alias = machine_of(keys)
+    groups: dict[int, list[int]] = {}
+    for host in sorted(keys, key=lambda h: (h in alias, keys[h])):
+        groups.setdefault(alias.get(host, host), []).append(host)
+    return sorted(groups.values(), key=lambda ids: keys[ids[0]])
 
 
 def host_events(conn: Connection, host_id: int | Iterable[int],
@@ -171,16 +178,14 @@ def _event(host_id: int, row: object, host_keys: dict[int, str]
 
 def run(engine: Engine, sink: Sink, fixes: ClockFixes | None = None,
         progress: Callable[[int], None] | None = None,
-        machines: list[list[int]] | None = None) -> None:
-    """Correlate every machine of the store into ``sink``: ``machines`` are lists of the
-    host ids of one machine (its canonical host first); by default each host is one."""
+        groups: list[list[int]] | None = None) -> None:
+    """Correlate every machine of the store into ``sink``, each under its canonical host
+    id: ``groups`` are the host ids of each machine (:func:`machines` by default)."""
     lifetime_ids, session_ids = StableIds(), StableIds()
     seen = 0
     unplaced: list[Unplaced] = []
     with engine.connect() as conn:
-        if machines is None:
-            machines = [[h] for h in host_ids(conn)]
-        for members in machines:
+        for members in groups if groups is not None else machines(conn):
             lifetime_ids.next_host()
             session_ids.next_host()
             sessions = HostSessions(members[0], session_ids)
