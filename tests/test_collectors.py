@@ -377,3 +377,27 @@ def test_ids_stay_when_another_host_arrives(tmp_path: Path, db_url: str) -> None
     assert after == before
     (mark,) = list_findings(engine)
     assert mark.process_id == cmd_id and mark.note == "look here"
+
+
+def test_local_time_written_as_utc_is_read_moved_back(tmp_path: Path, url: str) -> None:
+    """An export that wrote local time as UTC, its AM/PM lost half way (offsets of 7 h
+    and 19 h in one file): each 4688 meets its Sysmon 1 by Sysmon's UtcTime."""
+    log = Log()
+    for i in range(6):
+        when, behind = 3600.0 * i, 7 * 3600 if i < 3 else 19 * 3600
+        pid, image = 0x100 + 4 * i, W + f"tool{i}.exe"
+        log.start4688(when - behind, pid, image, 4)
+        log.sysmon1(when + 0.002, g(50 + i), image, pid, ZERO, 4, lag=-behind)
+    path = tmp_path / "mixed.xml"
+    path.write_text("<Events>" + "".join(e for pair in zip(log.security, log.sysmon,
+                                                            strict=True) for e in pair)
+                    + "</Events>", encoding="utf-8")
+    engine, report = load(url, path)
+    rows = [p for p in procs(engine) if "placeholder" not in p["flags"]]
+    assert len(rows) == 6 and all(len(p["sources"]) == 2 for p in rows)
+    assert sorted(p["start"] for p in rows) == [
+        at(3600 * i).isoformat(timespec="microseconds").replace("+00:00", "Z")
+        for i in range(6)]
+    (offset,) = [a for a in anomaly_rows(engine) if a["kind"] == "time_offset"]
+    assert "7h00m behind and 19h00m behind" in offset["detail"]
+    assert "mixed.xml" in offset["detail"] and report.anomalies["time_offset"] == 1

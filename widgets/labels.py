@@ -17,7 +17,8 @@ FLAG_MARKS = {
     "placeholder": ("ghost", "bright_black"), "user_changed": ("runas", "magenta"),
     "token_changed": ("token", "magenta"), "clock_jump": ("clock", "red"),
     "exec": ("exec", "cyan"), "exec_replaced": ("execd", "cyan"),
-    "logon_missing": ("nologon", "yellow"), "well_known": ("system", "bright_black"),
+    "ended_at_boot": ("boot", "yellow"), "logon_missing": ("nologon", "yellow"),
+    "well_known": ("system", "bright_black"),
 }
 SEVERITY_STYLES = {"critical": "bold white on red", "high": "bold red", "medium": "yellow",
                    "low": "cyan", "info": "bright_black"}

@@ -16,6 +16,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 
 from proctrail.store.correlate.integrity import Found
+from proctrail.store.correlate.offsets import SourceOffset
 from proctrail.store.timefmt import span
 
 JUMP_US = 60_000_000  # smaller steps back are write-order jitter, not a clock change
@@ -29,10 +30,13 @@ class ClockFixes:
 
     def __init__(self) -> None:
         self.segments: dict[Key, tuple[list[int], list[int]]] = {}
+        self.sources: dict[int, SourceOffset] = {}  # exports that wrote local time as UTC
 
     @property
     def hosts(self) -> set[int]:
-        return {key[0] for key in self.segments}
+        """Hosts whose events need reading whole and sorting here."""
+        return {key[0] for key in self.segments}.union(
+            *(off.spans for off in self.sources.values()))
 
     def add(self, key: Key, record_id: int, offset_us: int) -> None:
         rids, offsets = self.segments.setdefault(key, ([], []))

@@ -37,6 +37,7 @@ MERGE_US = 2_000_000  # Security and Sysmon records of one process lie within th
 KEEP_US = 60_000_000  # an ended lifetime stays findable this long for late records
 SECOND_US = 1_000_000  # exports that write whole seconds (NXLog) cut this much
 SILENCE_US = 24 * 3600 * SECOND_US  # a host's log silent this long vouches for nothing
+JITTER_US = 100_000  # Sysmon has logged a process's end a few ms before its start
 
 IdMaker = Callable[[str], int]
 
@@ -119,7 +120,7 @@ def _started_after_end(e: ProcEvent, lt: Lifetime) -> bool:
     whole-second end time, as NXLog writes, may be up to a second early)."""
     if lt.end_us is None or e.ts_us is None:
         return False
-    slack = SECOND_US if lt.end_us % SECOND_US == 0 else 1000
+    slack = SECOND_US if lt.end_us % SECOND_US == 0 else JITTER_US
     return e.ts_us > lt.end_us + slack
 
 
@@ -302,8 +303,8 @@ class HostLifetimes:
         for lt in self.recent:
             if (e.pid is None) == (lt.pid is None) and e.pid is not None:
                 continue  # both have PIDs: the open-PID path decides
-            if lt.retired or not self._mergeable(lt, e):
-                continue
+            if not self._mergeable(lt, e) or _started_after_end(e, lt):
+                continue  # (ended already: whole-second Security times end it early)
             if e.pid is not None and lt.pid is not None and e.pid != lt.pid:
                 continue
             if e.ppid is not None and lt.parent_pid is not None and e.ppid != lt.parent_pid:
@@ -317,6 +318,7 @@ class HostLifetimes:
         """Fill a lifetime from a start event; Sysmon's richer fields win where both speak."""
         lt.start_events.append(e.event_pk)
         lt.start_sources.add(e.source)
+        lt.flags.discard("start_missing")  # an end came first: its start is here after all
         self._alive(lt)
         if e.ts_us is not None and (lt.start_us is None or e.ts_us < lt.start_us):
             lt.start_us = e.ts_us
@@ -424,7 +426,13 @@ class HostLifetimes:
 
     def end(self, e: ProcEvent) -> None:
         lt = self.by_guid.get(e.guid) if e.guid else None
-        if (lt is None or lt.end_us is not None) and e.pid is not None:
+        if lt is not None and lt.end_us is not None:
+            if e.source not in lt.end_sources:  # the other source's end of that process
+                self._learn_pid(lt, e.pid)
+                self._close(lt, e)
+                return
+            lt = None
+        if lt is None and e.pid is not None:
             lt = self.open.get(e.pid)
         if lt is not None and lt.end_us is None:
             running = lt.pid is not None and self.open.get(lt.pid) is lt

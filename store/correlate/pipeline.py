@@ -21,6 +21,11 @@ from proctrail.store.correlate.extract import ProcEvent, Unplaced, extract
 from proctrail.store.correlate.ids import StableIds, event_key
 from proctrail.store.correlate.integrity import Found
 from proctrail.store.correlate.lifetimes import HostLifetimes, Lifetime
+from proctrail.store.correlate.offsets import (
+    collector_offsets,
+    offset_anomalies,
+    source_hosts,
+)
 from proctrail.store.correlate.sessions import HostSessions, Session, SessionEvent
 from proctrail.store.hosts import machine_of
 from proctrail.store.models import Channel, EventRow, Host
@@ -84,8 +89,12 @@ def clock_scan(engine: Engine) -> tuple[ClockFixes, list[Found]]:
                        EventRow.record_id))
     with engine.connect() as conn:
         changes = logged_clock_changes(conn)
-        return clock_fixes((tuple(r) for r in
-                            conn.execution_options(yield_per=10_000).execute(query)), changes)
+        fixes, found = clock_fixes((tuple(r) for r in
+                                    conn.execution_options(yield_per=10_000).execute(query)),
+                                   changes)
+    fixes.sources = collector_offsets(engine)
+    source_hosts(engine, fixes.sources)
+    return fixes, found + offset_anomalies(engine, fixes.sources)
 
 
 def machines(conn: Connection) -> list[list[int]]:
@@ -123,8 +132,12 @@ def host_events(conn: Connection, host_id: int | Iterable[int],
     rows = conn.execution_options(stream_results=True, yield_per=5000).execute(query)
     whole = fixes is not None and any(m in fixes.hosts for m in members)
     pending: list[tuple[tuple[int, int, int, str, int, int], Event]] = []
+    sources = fixes.sources if fixes is not None and whole else {}
     for row in rows:
-        e = _event(main, row, keys)
+        shift = 0
+        if row.source_id in sources and row.ts_us is not None:
+            shift = sources[row.source_id].at(row.id)
+        e = _event(main, row, keys, shift)
         if e is None:
             continue
         if isinstance(e, Unplaced):
@@ -147,10 +160,14 @@ def host_events(conn: Connection, host_id: int | Iterable[int],
         yield heapq.heappop(pending)[1]
 
 
-def _event(host_id: int, row: object, host_keys: dict[int, str]
+def _event(host_id: int, row: object, host_keys: dict[int, str], shift: int = 0
            ) -> Event | Unplaced | None:
+    """The event of one row; its header time moved back by ``shift`` (a collector's
+    offset, see :mod:`.offsets`)."""
     r: object = row
     kind = r.kind  # type: ignore[attr-defined]
+    ts = r.ts_us - shift if r.ts_us is not None else None  # type: ignore[attr-defined]
+
     fields = orjson.loads(r.data)  # type: ignore[attr-defined]
     channel_key = r.channel_key  # type: ignore[attr-defined]
     if kind in ("boot", "audit_start"):
@@ -158,15 +175,14 @@ def _event(host_id: int, row: object, host_keys: dict[int, str]
             return None
         if fields.get("State", "Started").strip().lower() == "stopped":
             return None  # Sysmon 4: the service stopped
-        return Boot(r.id, r.ts_us)  # type: ignore[attr-defined]
+        return Boot(r.id, ts)  # type: ignore[attr-defined]
     key = event_key(host_keys.get(r.host_id, ""), channel_key,  # type: ignore[attr-defined]
                     r.record_id, r.ts_key, r.event_id)  # type: ignore[attr-defined]
     if kind in SESSION_KINDS:
         return SessionEvent(r.id, host_id, r.event_id, kind,  # type: ignore[attr-defined]
-                            r.ts_us, r.record_id, fields,  # type: ignore[attr-defined]
-                            r.ts_us, key)  # type: ignore[attr-defined]
+                            ts, r.record_id, fields, ts, key)  # type: ignore[attr-defined]
     e = extract(r.id, host_id, r.name, r.event_id,  # type: ignore[attr-defined]
-                r.record_id, r.ts_us, kind, fields)  # type: ignore[attr-defined]
+                r.record_id, ts, kind, fields)  # type: ignore[attr-defined]
     if isinstance(e, ProcEvent):
         e.key = key
         if e.logged_us is not None and e.ts_us is not None and e.ts_us != e.logged_us:

@@ -37,7 +37,8 @@ from proctrail.store.correlate.lifetimes import norm_image
 
 DEFAULT_ANOMALIES = {"log_cleared": "high", "audit_stopped": "high", "clock_changed": "medium",
                      "clock_jump": "medium", "record_gap": "low", "parent_mismatch": "medium"}
-LOG_ANOMALIES = ("log_cleared", "audit_stopped", "clock_changed", "clock_jump", "record_gap")
+LOG_ANOMALIES = ("log_cleared", "audit_stopped", "clock_changed", "clock_jump", "record_gap",
+                 "time_offset", "unplaced_event")
 PROCESS_FLAGS = ("parent_mismatch", "start_missing", "end_missing", "pid_reused")
 SEVERITIES = ("info", "low", "medium", "high", "critical", "off")
 
