@@ -20,7 +20,8 @@ the raw event fields, measures (see ``bench/ACCURACY.md`` for the exact definiti
    row is ``elevated``;
 6. ``unplaced``: process start/end events that are the source of no process row (lower is
    better), and the ``unplaced_event`` anomalies, where correlation records them;
-7. ``hosts``: host rows, and NetBIOS/FQDN pairs among them (``WS6`` and ``ws6.corp.local``).
+7. ``hosts``: machines (host rows that are no other row's alias), and NetBIOS/FQDN pairs
+   among them (``WS6`` and ``ws6.corp.local`` shown as two machines).
 
 With no PATH it takes every zip in ``../shared/samples/otrf`` (the samples folder next to
 the repository). Datasets run in ``--jobs`` worker processes (default 2). Progress goes to
@@ -278,6 +279,10 @@ def measure(engine: Engine, keep: int) -> dict[str, Any]:
         tables = set(inspect(conn).get_table_names())
         n_events = conn.execute(text("SELECT count(*) FROM events")).scalar_one()
         hosts = {r.id: r.name for r in _rows(conn, "SELECT id, name FROM hosts")}
+        # Machines: a host name that is another spelling of one (alias_of) is not one.
+        has_alias = "alias_of" in {c["name"] for c in inspect(conn).get_columns("hosts")}
+        machines = [r.name for r in _rows(conn, "SELECT name FROM hosts" + (
+            " WHERE alias_of IS NULL" if has_alias else ""))]
         kinds = ", ".join(f"'{k}'" for k in PROCESS_KINDS + SESSION_KINDS)
         events = [
             Ev(r.id, r.host_id, r.event_id, r.kind, r.ts_us, r.name or "",
@@ -319,7 +324,7 @@ def measure(engine: Engine, keep: int) -> dict[str, Any]:
     }
     result["metrics"] = {k: v.as_dict() for k, v in ratios.items()}
     result["unplaced_anomalies"] = unplaced_anomalies
-    names = sorted(hosts.values(), key=str.lower)
+    names = sorted(machines, key=str.lower)
     result["hosts"] = {"count": len(names), "names": names, "netbios_fqdn": _dup_hosts(names)}
     return result
 

@@ -401,3 +401,9 @@ def test_local_time_written_as_utc_is_read_moved_back(tmp_path: Path, url: str) 
     (offset,) = [a for a in anomaly_rows(engine) if a["kind"] == "time_offset"]
     assert "7h00m behind and 19h00m behind" in offset["detail"]
     assert "mixed.xml" in offset["detail"] and report.anomalies["time_offset"] == 1
+
+
+def test_a_share_as_4688_names_it_is_sysmons_path() -> None:
+    from proctrail.store.correlate.lifetimes import same_image
+    assert same_image(r"\Device\Mup\VBoxSvr\tools\x.exe", r"\\VBoxSvr\tools\X.EXE")
+    assert not same_image(r"\Device\Mup\VBoxSvr\tools\x.exe", r"\\Other\tools\x.exe")

@@ -92,9 +92,12 @@ class Lifetime:
 
 
 def norm_image(image: str) -> str:
-    """A path compared case- and separator-insensitively: ``c:\\windows\\cmd.exe``."""
-    text = image.strip().strip('"').lower().replace("/", "\\")
-    return text.removeprefix("\\??\\")
+    """A path compared case- and separator-insensitively: ``c:\\windows\\cmd.exe``; a
+    share as 4688 names it (``\\Device\\Mup\\srv\\x.exe``) as Sysmon does (``\\\\srv\\x.exe``)."""
+    text = image.strip().strip('"').lower().replace("/", "\\").removeprefix("\\??\\")
+    if text.startswith("\\device\\mup\\"):  # a share as the kernel names it (4688)
+        text = "\\\\" + text.removeprefix("\\device\\mup\\")
+    return text
 
 
 def same_image(a: str, b: str) -> bool:
