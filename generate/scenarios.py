@@ -14,7 +14,7 @@ from proctrail.generate import collectors, demo
 from proctrail.generate.formats import write_audit, write_windows
 from proctrail.generate.linux import LinuxHost
 from proctrail.generate.model import Host
-from proctrail.generate.truth import ISSUE13, V1, truth
+from proctrail.generate.truth import truth
 from proctrail.generate.windows import WindowsHost
 
 SCENARIOS = ("demo", "scale", "collectors")
@@ -61,8 +61,8 @@ def file_stems(hosts: list[Host]) -> list[str]:
 
 
 def write_hosts(out: Path, hosts: list[Host], formats: tuple[str, ...], scenario: str,
-                seed: int, truth_path: Path | None = None, rules: str = V1) -> list[Path]:
-    """Every host's logs in ``out`` and the truth file (by ``rules``, see
+                seed: int, truth_path: Path | None = None) -> list[Path]:
+    """Every host's logs in ``out`` and the truth file (see
     :mod:`~proctrail.generate.truth`); returns the log files."""
     out.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
@@ -93,7 +93,7 @@ def write_hosts(out: Path, hosts: list[Host], formats: tuple[str, ...], scenario
             for path in written:
                 counts[path.name] = dict(sorted(Counter(
                     f"{channel}/{r.event_id}" for r in records).items()))
-    doc = truth(hosts, anomalies(hosts), scenario, seed, rules)
+    doc = truth(hosts, anomalies(hosts), scenario, seed)
     doc["files"] = counts
     doc["events_total"] = total  # each event once, however many formats hold it
     (truth_path or default_truth(out)).write_bytes(orjson.dumps(
@@ -102,18 +102,16 @@ def write_hosts(out: Path, hosts: list[Host], formats: tuple[str, ...], scenario
 
 
 def write_demo(out: Path, seed: int = 20261102, formats: tuple[str, ...] = ("evtx",),
-               truth_path: Path | None = None, rules: str = V1) -> list[Path]:
-    """The demo scenario into ``out`` (truth beside it, or at ``truth_path``). Its truth
-    follows the v1 rules (tests/data/sample_logs_truth.json is written so); ``rules=ISSUE13``
-    states it as correlation by the issue 13 rules finds it (the logs are the same)."""
-    return write_hosts(out, demo.build(seed), formats, "demo", seed, truth_path, rules)
+               truth_path: Path | None = None) -> list[Path]:
+    """The demo scenario into ``out`` (truth beside it, or at ``truth_path``;
+    tests/data/sample_logs_truth.json is sample_logs' truth, written so)."""
+    return write_hosts(out, demo.build(seed), formats, "demo", seed, truth_path)
 
 
 def write_collectors(out: Path, seed: int = 20261103, formats: tuple[str, ...] = ("evtx",),
                      truth_path: Path | None = None) -> list[Path]:
     """The ``collectors`` scenario (issue 13: the shapes real collectors write) into
-    ``out``; its truth, by the issue 13 rules, beside it or at ``truth_path``."""
+    ``out``; its truth beside it or at ``truth_path``."""
     if MIXED in formats:
         raise ValueError("--format mixed is for the demo; collectors takes evtx, xml, jsonl")
-    return write_hosts(out, collectors.build(seed), formats, "collectors", seed, truth_path,
-                       ISSUE13)
+    return write_hosts(out, collectors.build(seed), formats, "collectors", seed, truth_path)

@@ -2,13 +2,10 @@
 
 Not what really happened, but what the surviving records can show: a process whose start
 records were cleared is ``start_missing``; one whose parent left no record hangs under a
-placeholder for the parent's PID; times are the earliest surviving record's logged time
-(Windows stamps 4688 and Sysmon 1 a few milliseconds apart; auditd in milliseconds).
+placeholder for the parent's PID; times are the earliest surviving record's time (a
+Sysmon record's UtcTime, another Windows record's logged time, auditd's in milliseconds).
 
-Two sets of rules (``rules=``). ``v1``, the demo's and sample_logs' (tests/data holds its
-truth byte for byte) until correlation follows issue 13: every record's time is its
-header time. ``issue13``, the ``collectors`` scenario's, for the shapes real collectors
-write; what v1 says holds except where these rules say otherwise:
+The rules correlation follows (issue 13), for every scenario:
 
 - identity: a process is its Sysmon ProcessGuid (never the all-zero GUID), else host, PID
   and start. A Sysmon 1 or 5 whose ProcessId a collector dropped (older NXLog) is still
@@ -47,8 +44,6 @@ from proctrail.generate.model import SECOND, SECURITY, SYSMON, Host, Record, Sim
 from proctrail.generate.windows import WindowsHost
 from proctrail.store.timefmt import iso
 
-V1, ISSUE13 = "v1", "issue13"
-RULES = (V1, ISSUE13)
 ZERO_GUID = "{00000000-0000-0000-0000-000000000000}"
 PRIVILEGE_US = 2 * SECOND  # a 4672 this close to its 4624 elevates it
 # The field of a process record that carries the process's own PID.
@@ -88,9 +83,9 @@ def utc_time(record: Record) -> int | None:
     return int(when.timestamp()) * SECOND + when.microsecond
 
 
-def _when(host: Host, record: Any, rules: str) -> int:
-    """A start or end record's time: issue 13 reads Sysmon's UtcTime, not its header."""
-    if rules == ISSUE13 and not isinstance(host, LinuxHost) and record.channel == SYSMON:
+def _when(host: Host, record: Any) -> int:
+    """A start or end record's time: a Sysmon record's UtcTime, not its header."""
+    if not isinstance(host, LinuxHost) and record.channel == SYSMON:
         utc = utc_time(record)
         if utc is not None:
             return utc
@@ -104,7 +99,7 @@ def names_pid(record: Record) -> bool:
 
 
 def _pid_known(host: Host, p: SimProc, children: list[SimProc]) -> bool:
-    """Issue 13: whether the surviving records tell ``p``'s PID (see the module's rules)."""
+    """Whether the surviving records tell ``p``'s PID (see the module's rules)."""
     if isinstance(host, LinuxHost):
         return True
     if any(r.role in ("start", "end", "activity") and _alive(host, r) and names_pid(r)
@@ -124,14 +119,12 @@ def _user(host: Host, p: SimProc) -> str:
     return p.account.user
 
 
-def _logon_id(host: Host, p: SimProc, rules: str = V1) -> str:
+def _logon_id(host: Host, p: SimProc) -> str:
     if isinstance(host, LinuxHost):
         return p.ses
     if isinstance(host, WindowsHost) and host.legacy:
         return hex((p.creator or p.account).logon_id)  # 592 names the creator's logon only
-    if rules == V1 and isinstance(host, WindowsHost) and not host.sysmon:
-        return hex((p.creator or p.account).logon_id)
-    return hex(p.account.logon_id)  # issue 13: the 4688's TargetLogonId where it has one
+    return hex(p.account.logon_id)  # the 4688's TargetLogonId where it has one
 
 
 def lifetime_key(host: str, pid: int | None, image: str, start: str | None,
@@ -140,10 +133,8 @@ def lifetime_key(host: str, pid: int | None, image: str, start: str | None,
     return f"{host.lower()}|{pid}|{image.lower()}|{start or end or 'placeholder'}"
 
 
-def host_truth(host: Host, rules: str = V1) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def host_truth(host: Host) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The lifetimes and sessions correlation must find for one host."""
-    if rules not in RULES:
-        raise ValueError(f"unknown truth rules {rules!r}: use {', '.join(RULES)}")
     lifetimes: dict[int, dict[str, Any]] = {}  # id(SimProc) -> lifetime
     placeholders: dict[tuple[int, int, str], dict[str, Any]] = {}
     procs = sorted(host.procs, key=lambda p: (p.start_us is None, p.start_us or 0))
@@ -156,11 +147,9 @@ def host_truth(host: Host, rules: str = V1) -> tuple[list[dict[str, Any]], list[
         ends = [r for r in p.records if r.role == "end" and _alive(host, r)]
         if not starts and not ends:
             continue
-        start = min((_when(host, r, rules) for r in starts), default=None)
-        end = min((_when(host, r, rules) for r in ends), default=None)
-        pid: int | None = p.pid
-        if rules == ISSUE13 and not _pid_known(host, p, children.get(id(p), [])):
-            pid = None
+        start = min((_when(host, r) for r in starts), default=None)
+        end = min((_when(host, r) for r in ends), default=None)
+        pid = p.pid if _pid_known(host, p, children.get(id(p), [])) else None
         flags = set()
         if not starts:
             flags.add("start_missing")
@@ -176,7 +165,7 @@ def host_truth(host: Host, rules: str = V1) -> tuple[list[dict[str, Any]], list[
             "host": host.name, "pid": pid, "image": p.image, "command_line": p.command_line,
             "start": iso(start), "end": iso(end),
             "user": _user(host, p) if starts else "",  # who it ran as is told at its start
-            "logon_id": _logon_id(host, p, rules), "flags": sorted(flags), "parent": None,
+            "logon_id": _logon_id(host, p), "flags": sorted(flags), "parent": None,
             "_proc": p, "_starts": bool(starts)}
     last: dict[tuple[int, int], dict[str, Any]] = {}
     for p in procs:  # a start under a PID whose last process seems to run on: reused
@@ -219,7 +208,7 @@ def host_truth(host: Host, rules: str = V1) -> tuple[list[dict[str, Any]], list[
     if len(set(keys)) != len(keys):  # the scenario made two lifetimes no diff tells apart
         twice = sorted({k for k in keys if keys.count(k) > 1})
         raise ValueError(f"{host.name}: lifetime keys not unique: {twice[:3]}")
-    return out, [_session(host, s, rules) for s in host.sessions if _session_seen(host, s)]
+    return out, [_session(host, s) for s in host.sessions if _session_seen(host, s)]
 
 
 def _key(lt: dict[str, Any]) -> str:
@@ -248,18 +237,16 @@ def _elevated(host: Host, s: SimSession) -> bool:
         and abs(r.logged_us - logon.logged_us) <= PRIVILEGE_US for r in host.records)
 
 
-def _session(host: Host, s: SimSession, rules: str = V1) -> dict[str, Any]:
+def _session(host: Host, s: SimSession) -> dict[str, Any]:
     if isinstance(host, LinuxHost):
         return {"host": host.name, "logon_id": s.key, "user": s.account.name,
                 "start": iso(s.start_us // 1000 * 1000 + 3000) if s.start_us else None}
     types = {2: "Interactive", 3: "Network", 5: "Service", 10: "RemoteInteractive"}
-    out = {"host": host.name, "logon_id": hex(s.account.logon_id), "user": s.account.user,
-           "logon_type": types.get(s.logon_type, str(s.logon_type)),
-           "source_ip": "" if s.source_ip == "-" else s.source_ip,
-           "start": iso(host.clock.logged(s.start_us)) if s.start_us else None}
-    if rules == ISSUE13:
-        out["elevated"] = _elevated(host, s)
-    return out
+    return {"host": host.name, "logon_id": hex(s.account.logon_id), "user": s.account.user,
+            "logon_type": types.get(s.logon_type, str(s.logon_type)),
+            "source_ip": "" if s.source_ip == "-" else s.source_ip,
+            "start": iso(host.clock.logged(s.start_us)) if s.start_us else None,
+            "elevated": _elevated(host, s)}
 
 
 def spellings(host: Host) -> list[str]:
@@ -268,25 +255,21 @@ def spellings(host: Host) -> list[str]:
 
 
 def truth(hosts: list[Host], anomalies: list[dict[str, Any]], scenario: str,
-          seed: int, rules: str = V1) -> dict[str, Any]:
-    """The scenario's truth file (``rules``: :data:`V1` or :data:`ISSUE13`)."""
+          seed: int) -> dict[str, Any]:
+    """The scenario's truth file."""
     lifetimes: list[dict[str, Any]] = []
     sessions: list[dict[str, Any]] = []
     for host in hosts:
-        lts, ss = host_truth(host, rules)
+        lts, ss = host_truth(host)
         lifetimes += lts
         sessions += ss
     lifetimes.sort(key=lambda lt: lt["key"])
-    doc = {"scenario": scenario, "seed": seed, "hosts": sorted(h.name for h in hosts),
-           "checked_flags": list(CHECKED_FLAGS), "lifetimes": lifetimes,
-           "sessions": sessions, "anomalies": anomalies}
-    if rules != V1:
-        doc["rules"] = rules
-        # Machines whose logs name them more than one way: one host all the same.
-        doc["host_spellings"] = {h.name: names for h in hosts
-                                 if not isinstance(h, LinuxHost)
-                                 and len(names := spellings(h)) > 1}
-    return doc
+    # Machines whose logs name them more than one way: one host all the same.
+    host_spellings = {h.name: names for h in hosts
+                      if not isinstance(h, LinuxHost) and len(names := spellings(h)) > 1}
+    return {"scenario": scenario, "seed": seed, "hosts": sorted(h.name for h in hosts),
+            "checked_flags": list(CHECKED_FLAGS), "lifetimes": lifetimes,
+            "sessions": sessions, "anomalies": anomalies, "host_spellings": host_spellings}
 
 
 COMPARED = ("start", "end", "user", "logon_id", "flags", "parent")

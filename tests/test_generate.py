@@ -1,9 +1,5 @@
 """The scenario generator: every format of the demo, and the scale scenario, correlate to
-exactly their truth; output is byte-identical for a seed; the story is in the logs.
-
-The demo's truth is stated here by the issue 13 rules (Sysmon's UtcTime is when a process
-started, as correlation now reads it); sample_logs' truth in tests/data is still written
-by the v1 rules (header times), byte for byte, until it is regenerated."""
+exactly their truth; output is byte-identical for a seed; the story is in the logs."""
 
 from __future__ import annotations
 
@@ -17,7 +13,7 @@ import pytest
 
 from proctrail.generate.scale import write_scale
 from proctrail.generate.scenarios import write_demo
-from proctrail.generate.truth import ISSUE13, diff_lifetimes
+from proctrail.generate.truth import diff_lifetimes
 from proctrail.store.correlate import correlate
 from proctrail.store.db import open_engine
 from proctrail.store.ingest import Ingestor
@@ -30,7 +26,7 @@ NO_DIFFERENCE = {"missing": [], "extra": [], "different": []}
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("gen") / "demo"
-    write_demo(out, formats=("evtx", "xml", "jsonl"), rules=ISSUE13)
+    write_demo(out, formats=("evtx", "xml", "jsonl"))
     return out
 
 
