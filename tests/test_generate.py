@@ -55,8 +55,8 @@ def test_demo_correlates_to_its_truth_in_every_format(demo_dir: Path, db_url: st
         got = sessions[(want["host"], want["logon_id"])]
         assert got["user"] == want["user"]
         if "logon_type" in want:
-            assert (got["logon_type"], got["source_ip"]) == (want["logon_type"],
-                                                              want["source_ip"])
+            assert (got["logon_type"], got["source_ip"], got["elevated"]) == (
+                want["logon_type"], want["source_ip"], want["elevated"])
     found = Counter((a["host"], a["kind"]) for a in anomaly_rows(engine))
     want_anomalies = Counter()
     for a in truth["anomalies"]:
