@@ -162,6 +162,7 @@ class _Writer:
 
     def flush(self) -> None:
         for insert_rows, rows in self.tables:
+            rows.sort(key=_first)  # derived ids are random: in key order the index grows less
             insert_rows.execute(self.conn, rows)
             rows.clear()
 
@@ -208,6 +209,10 @@ def _correlate(engine: Engine, progress: Callable[[int], None] | None,
     return CorrelationReport(writer.processes, writer.session_count,
                              dict(sorted(writer.flags.items())), dict(sorted(counts.items())),
                              dict(sorted(writer.unplaced_reasons.items())))
+
+
+def _first(row: tuple[object, ...]) -> int:
+    return row[0]  # type: ignore[return-value]
 
 
 def _process_row(lt: Lifetime) -> tuple[object, ...]:

@@ -118,6 +118,13 @@ def order_key(e: ProcEvent) -> tuple[int, int, int]:
     return (ts if ts is not None else -1, rank, e.record_id)
 
 
+def _prune(pool: deque[Lifetime], now: int | None) -> None:
+    """Forget the starts too long before ``now`` to pair with a start at ``now``."""
+    while pool and (pool[0].start_us is None or now is None
+                    or pool[0].start_us < now - 2 * MERGE_US):
+        pool.popleft()
+
+
 def _started_after_end(e: ProcEvent, lt: Lifetime) -> bool:
     """Whether ``e`` starts after ``lt``'s logged end: then it is another process (a
     whole-second end time, as NXLog writes, may be up to a second early)."""
@@ -144,7 +151,8 @@ class HostLifetimes:
         self.by_guid: dict[str, Lifetime] = {}
         self.closed: dict[int, Lifetime] = {}
         self.unbound: dict[int, Lifetime] = {}  # running, PID not known yet (by id)
-        self.recent: deque[Lifetime] = deque()  # started within MERGE_US: PID-less twins
+        self.recent: deque[Lifetime] = deque()  # started lately: twins of a PID-less start
+        self.pidless: deque[Lifetime] = deque()  # PID-less starts lately: a 4688's twins
         self.done: deque[tuple[int, Lifetime]] = deque()
         self.now = -1
         self.epoch = 0
@@ -208,6 +216,7 @@ class HostLifetimes:
         self.open.clear()
         self.unbound.clear()
         self.recent.clear()
+        self.pidless.clear()
         self.epoch += 1
 
     # -- identity --------------------------------------------------------------------------
@@ -280,7 +289,9 @@ class HostLifetimes:
             self._set_open(e.pid, lt)
         else:
             self.unbound[id(lt)] = lt
+            self.pidless.append(lt)
         self.recent.append(lt)
+        _prune(self.recent, e.ts_us)
 
     def _set_open(self, pid: int, lt: Lifetime) -> None:
         """``lt`` now runs under ``pid``; whatever ran there before ended unseen."""
@@ -299,13 +310,12 @@ class HostLifetimes:
     def _pidless_twin(self, e: ProcEvent) -> Lifetime | None:
         """The other source's record of the same process where one of the two has no PID:
         same image, same parent PID where both say, within :data:`MERGE_US`; the nearest."""
-        while self.recent and (self.recent[0].start_us is None or e.ts_us is None
-                               or self.recent[0].start_us < e.ts_us - 2 * MERGE_US):
-            self.recent.popleft()
+        pool = self.recent if e.pid is None else self.pidless
+        _prune(pool, e.ts_us)
         best: Lifetime | None = None
-        for lt in self.recent:
-            if (e.pid is None) == (lt.pid is None) and e.pid is not None:
-                continue  # both have PIDs: the open-PID path decides
+        for lt in pool:
+            if e.pid is not None and lt.pid is not None:
+                continue  # both have PIDs (learnt since): the open-PID path decides
             if not self._mergeable(lt, e) or _started_after_end(e, lt):
                 continue  # (ended already: whole-second Security times end it early)
             if e.pid is not None and lt.pid is not None and e.pid != lt.pid:
@@ -501,6 +511,7 @@ class HostLifetimes:
         self.open.clear()
         self.unbound.clear()
         self.recent.clear()
+        self.pidless.clear()
         out = self.drain(keep_us=-(1 << 62))
         self.by_guid.clear()
         self.closed.clear()

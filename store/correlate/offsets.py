@@ -12,6 +12,7 @@ anomaly. Stored event times stay as logged.
 
 from __future__ import annotations
 
+from array import array
 from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -66,12 +67,16 @@ def _name(image: str | None) -> str:
     return (image or "").replace("/", "\\").rsplit("\\", 1)[-1].lower()
 
 
-def _starts(engine: Engine, channel: object) -> Iterator[object]:
+def _starts(engine: Engine, channel: object, exports_only: bool = False
+            ) -> Iterator[object]:
     query = (select(EventRow.host_id, EventRow.source_id, EventRow.id, EventRow.ts_us,
                     EventRow.data)
              .join(Channel, Channel.id == EventRow.channel_id)
              .where(EventRow.kind == "process_start", EventRow.ts_us.is_not(None), channel)
              .order_by(EventRow.host_id, EventRow.id))
+    if exports_only:  # EVTX keeps FILETIMEs in UTC: only exports can have written local time
+        query = query.join(Source, Source.id == EventRow.source_id).where(
+            Source.format != "evtx")
     with engine.connect() as conn:
         yield from conn.execution_options(stream_results=True, yield_per=5000).execute(query)
 
@@ -82,9 +87,9 @@ def collector_offsets(engine: Engine) -> dict[int, SourceOffset]:
     sysmon = groupby(_starts(engine, Channel.key.like("%sysmon/operational")),
                      key=lambda r: r.host_id)  # type: ignore[attr-defined]
     security = groupby(_starts(engine, (Channel.key == "security")
-                               & (EventRow.event_id == 4688)),
+                               & (EventRow.event_id == 4688), exports_only=True),
                        key=lambda r: r.host_id)  # type: ignore[attr-defined]
-    samples: dict[int, list[tuple[int, int, int]]] = {}  # source -> (pk, offset, host)
+    samples: dict[int, Samples] = {}
     known: dict[tuple[int, str], list[int]] = {}
     sysmon_host, sysmon_rows = next(sysmon, (None, iter(())))
     for host, rows in security:
@@ -109,17 +114,33 @@ def collector_offsets(engine: Engine) -> dict[int, SourceOffset]:
             offsets = [o for o in found if o is not None]
             if offsets:
                 best = 0 if 0 in offsets else min(offsets, key=abs)
-                samples.setdefault(r.source_id, []).append(  # type: ignore[attr-defined]
-                    (r.id, best, host))  # type: ignore[attr-defined]
+                samples.setdefault(r.source_id, Samples()).add(  # type: ignore[attr-defined]
+                    r.id, best, host)  # type: ignore[attr-defined]
     return _segments(samples)
 
 
-def _segments(samples: dict[int, list[tuple[int, int, int]]]) -> dict[int, SourceOffset]:
+class Samples:
+    """One source's pairings, compact (a case has as many as it has 4688s)."""
+
+    def __init__(self) -> None:
+        self.pks, self.offsets, self.hosts = array("q"), array("q"), array("q")
+        self.off = False  # some pairing is off
+
+    def add(self, pk: int, offset: int, host: int) -> None:
+        self.pks.append(pk)
+        self.offsets.append(offset)
+        self.hosts.append(host)
+        self.off = self.off or offset != 0
+
+
+def _segments(samples: dict[int, Samples]) -> dict[int, SourceOffset]:
     """Each source's offsets where they change, a change believed when the next sample
     agrees (one odd pairing moves nothing)."""
     out: dict[int, SourceOffset] = {}
-    for source, found in samples.items():
-        found.sort()
+    for source, pairs in samples.items():
+        if not pairs.off:
+            continue
+        found = sorted(zip(pairs.pks, pairs.offsets, pairs.hosts, strict=True))
         off = SourceOffset()
         for i, (pk, offset, host) in enumerate(found):
             if off.offsets and off.offsets[-1] == offset:

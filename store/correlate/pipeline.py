@@ -40,7 +40,7 @@ SESSION_KINDS = ("logon", "logoff", "special_privileges")
 # audit_start events that are a boot of the machine: Windows is starting up (4608, 512),
 # the event log service started (System 6005).
 BOOT_STARTS = {("security", 4608), ("security", 512), ("system", 6005)}
-REORDER_US = 300_000_000  # Sysmon's header time lags its UtcTime by up to this, reordered
+REORDER_US = 60_000_000  # Sysmon's header lags its UtcTime by seconds: reordered within this
 DRAIN_EVERY = 2000
 
 
@@ -131,7 +131,8 @@ def host_events(conn: Connection, host_id: int | Iterable[int],
     )
     rows = conn.execution_options(stream_results=True, yield_per=5000).execute(query)
     whole = fixes is not None and any(m in fixes.hosts for m in members)
-    pending: list[tuple[tuple[int, int, int, str, int, int], Event]] = []
+    pending: list[tuple[int, int, Event]] = []  # (time and rank, SQL order, event)
+    seq = 0
     sources = fixes.sources if fixes is not None and whole else {}
     for row in rows:
         shift = 0
@@ -149,15 +150,16 @@ def host_events(conn: Connection, host_id: int | Iterable[int],
                 (row.host_id, row.channel_id, row.source_id), row.record_id, row.ts_us)
             e.order_us = (e.order_us if e.order_us is not None else row.ts_us) \
                 + (shifted - row.ts_us if shifted is not None else 0)
+        # Ties in time and rank keep the SQL order (record, channel, event id, row id).
         ts = e.order_us if e.order_us is not None else -1
-        heapq.heappush(pending, ((ts, RANK[row.kind], row.record_id, row.channel_key,
-                                  row.event_id, row.id), e))
+        seq += 1
+        heapq.heappush(pending, ((ts << 4) | (RANK[row.kind] + 1), seq, e))
         if not whole:
             horizon = (row.ts_us if row.ts_us is not None else -1) - REORDER_US
-            while pending and pending[0][0][0] < horizon:
-                yield heapq.heappop(pending)[1]
+            while pending and pending[0][0] >> 4 < horizon:
+                yield heapq.heappop(pending)[2]
     while pending:
-        yield heapq.heappop(pending)[1]
+        yield heapq.heappop(pending)[2]
 
 
 def _event(host_id: int, row: object, host_keys: dict[int, str], shift: int = 0
