@@ -194,10 +194,12 @@ def build_parser() -> argparse.ArgumentParser:
     gen = sub.add_parser(
         "generate", help="write scenario logs with known truth (demo, or any size)",
         description="Write a scenario's logs and its truth file into a folder: 'demo' (a "
-                    "small intrusion over four hosts: the bundled sample_logs/) or 'scale' "
-                    "(process trees of any size, streamed, for benchmarks). Seeded: the same "
-                    "seed writes the same bytes.")
-    gen.add_argument("scenario", choices=("demo", "scale"))
+                    "small intrusion over four hosts: the bundled sample_logs/), "
+                    "'collectors' (the shapes real collectors write: Sysmon without "
+                    "ProcessId, header lag, NetBIOS/FQDN names, target logons, boots) or "
+                    "'scale' (process trees of any size, streamed, for benchmarks). Seeded: "
+                    "the same seed writes the same bytes.")
+    gen.add_argument("scenario", choices=("demo", "collectors", "scale"))
     gen.add_argument("--out", required=True, type=Path, help="folder to write into")
     gen.add_argument("--seed", type=int, default=None, help="random seed (default: fixed)")
     gen.add_argument("--format", default="evtx", metavar="LIST",
@@ -338,7 +340,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _generate(args: argparse.Namespace) -> int:
     from proctrail.generate.formats import FORMATS
     from proctrail.generate.scale import write_scale
-    from proctrail.generate.scenarios import default_truth, write_demo
+    from proctrail.generate.scenarios import default_truth, write_collectors, write_demo
 
     formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
     unknown = [f for f in formats if f not in (*FORMATS, "mixed")]
@@ -346,10 +348,16 @@ def _generate(args: argparse.Namespace) -> int:
         _error(f"unknown log format {unknown[0] if unknown else args.format!r}: use "
                f"{', '.join(FORMATS)}")
         return EXIT_USAGE
+    seeded = {"seed": args.seed} if args.seed is not None else {}
     if args.scenario == "demo":
         truth = args.truth or default_truth(args.out)
-        files = write_demo(args.out, **({"seed": args.seed} if args.seed is not None else {}),
-                           formats=formats, truth_path=truth)
+        files = write_demo(args.out, **seeded, formats=formats, truth_path=truth)
+    elif args.scenario == "collectors":
+        if "mixed" in formats:
+            _error("--format mixed is for the demo; collectors takes evtx, xml, jsonl")
+            return EXIT_USAGE
+        truth = args.truth or default_truth(args.out)
+        files = write_collectors(args.out, **seeded, formats=formats, truth_path=truth)
     else:
         if "mixed" in formats:
             _error("--format mixed is for the demo; scale takes evtx, xml, jsonl")
