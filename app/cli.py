@@ -432,8 +432,8 @@ def _print_correlation(result: CorrelationReport) -> None:
           f"(flags: {flags}); integrity anomalies: {found}")
     if result.unplaced:
         why = "; ".join(f"{reason}: {n:,}" for reason, n in result.unplaced.items())
-        print(f"unplaced: {result.unplaced_total():,} records about a process name none "
-              f"found in the logs ({why}); 'unplaced_event' anomalies list them")
+        print(f"unplaced: {result.unplaced_total():,} records speak of a process not found in "
+              f"the logs ({why}); the 'unplaced_event' anomalies list them")
 
 
 def _tree(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ counted, never dropped."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -407,3 +408,19 @@ def test_a_share_as_4688_names_it_is_sysmons_path() -> None:
     from proctrail.store.correlate.lifetimes import same_image
     assert same_image(r"\Device\Mup\VBoxSvr\tools\x.exe", r"\\VBoxSvr\tools\X.EXE")
     assert not same_image(r"\Device\Mup\VBoxSvr\tools\x.exe", r"\\Other\tools\x.exe")
+
+
+def test_the_ingest_summary_and_stats_count_the_unplaced(tmp_path: Path, url: str,
+                                                         capsys: pytest.CaptureFixture[str]
+                                                         ) -> None:
+    from proctrail.app.cli import main
+    log = Log()
+    log.sec(4688, 1, NewProcessName=W + "cmd.exe", SubjectLogonId="0x3e7")  # no PID
+    log.start4688(3, 0x200, W + "calc.exe", 4)
+    paths = log.write(tmp_path)
+    assert main(["ingest", "--db", url, *map(str, paths)]) == 0
+    out = capsys.readouterr().out
+    assert ("unplaced: 1 records speak of a process not found in the logs (4688 without "
+            "NewProcessId: 1); the 'unplaced_event' anomalies list them") in out
+    assert main(["stats", "--db", url, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["unplaced"] == {"4688 without NewProcessId": 1}
