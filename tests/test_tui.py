@@ -308,3 +308,75 @@ async def test_tree_filter_shows_matches_with_their_ancestors(any_demo_url: str)
         await pilot.press("f", *"flags=user_changed", "enter")
         await settle(pilot)
         assert [n.data.name for n in tree.nodes_by_id.values()] == ["userinit.exe"]
+
+
+def otrf_case(samples: Path, tmp_path: Path, *names: str) -> str:
+    url = f"sqlite:///{tmp_path / 'otrf.db'}"
+    engine = open_engine(url)
+    Ingestor(engine).run([str(samples / "otrf" / n) for n in names])
+    correlate(engine)
+    engine.dispose()
+    return url
+
+
+async def test_a_real_multi_host_case_keeps_its_screens_when_another_host_arrives(
+        samples: Path, tmp_path: Path) -> None:
+    """NXLog's export of a PowerShell-remoting intrusion over three hosts at 80x24: one
+    WORKSTATION6 (its classic PowerShell log says WORKSTATION6, the rest the FQDN), the
+    remote shell in the attacker's network logon; then another case's hosts, one sorting
+    first, are ingested and correlated: the open detail still shows the same process."""
+    url = otrf_case(samples, tmp_path, "empire_psremoting_stager.zip")
+    app = ProctrailApp(open_engine(url))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        text = screen_text(app)
+        assert "3 host(s)" in text and "WORKSTATION6.theshire.local" in text
+        await pilot.press("2")
+        await settle(pilot)
+        rows = list(app.screen.rows.values())
+        assert not any(r.host == "WORKSTATION6" for r in rows)  # one machine, by its FQDN
+        remote = next(i for i, r in enumerate(rows) if r.logon_id == "0x2da8840")
+        assert rows[remote].user == "THESHIRE.LOCAL\\pgustavo" and rows[remote].processes == 4
+        app.screen.query_one("DataTable").move_cursor(row=remote)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, TreeScreen)
+        assert "pgustavo Network on WORKSTATION6.theshire.local" in screen_text(app)
+        await pilot.press("slash", *"wsmprovhost", "enter")
+        await settle(pilot)
+        assert cursor_row(app).name == "wsmprovhost.exe"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, DetailScreen)
+        shown = app.screen.detail.row
+        assert shown.user == "THESHIRE\\pgustavo"  # Sysmon and 4688 name the NetBIOS domain
+
+        engine = open_engine(url)  # a colleague adds another case's hosts, one sorting first
+        Ingestor(engine).run([str(samples / "otrf" /
+                                   "cmd_dumping_ntds_dit_file_volume_shadow_copy.zip")])
+        correlate(engine)
+        engine.dispose()
+        app.screen.reload()
+        await settle(pilot)
+        assert app.screen.detail.row == shown
+        assert "wsmprovhost.exe" in screen_text(app)
+
+
+def test_snapshot_of_a_real_case_tree(snap_compare, samples: Path, tmp_path: Path) -> None:
+    """The remote shell's session on WORKSTATION6 (OTRF, NXLog), at 80x24."""
+    url = otrf_case(samples, tmp_path, "empire_psremoting_stager.zip")
+
+    async def run_before(pilot) -> None:
+        from proctrail.store.queries import browse
+        await settle(pilot)
+        remote = next(s for s in browse.session_rows(pilot.app.engine)
+                      if s.logon_id == "0x2da8840")
+        pilot.app.open_tree(session=remote.id)
+        await settle(pilot)
+        await pilot.press("e")
+        await settle(pilot)
+        pilot.app.clear_notifications()
+        await pilot.pause()
+
+    assert snap_compare(ProctrailApp(open_engine(url)), terminal_size=(80, 24),
+                        run_before=run_before)
