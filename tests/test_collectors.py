@@ -424,3 +424,22 @@ def test_the_ingest_summary_and_stats_count_the_unplaced(tmp_path: Path, url: st
             "NewProcessId: 1); the 'unplaced_event' anomalies list them") in out
     assert main(["stats", "--db", url, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["unplaced"] == {"4688 without NewProcessId": 1}
+
+
+@pytest.mark.parametrize("same_command", [True, False])
+def test_one_pairing_moves_a_file_only_when_it_is_surely_one_process(
+        tmp_path: Path, url: str, same_command: bool) -> None:
+    """A single 4688 and Sysmon 1 five hours apart: the same PID, image, parent PID and
+    command line are one process seen through a local clock; the same PID and image
+    alone may be two processes, and nothing is moved."""
+    log = Log()
+    log.start4688(-5 * 3600, 0x500, W + "wevtutil.exe", 0x40, CommandLine="wevtutil cl x")
+    log.sysmon1(0.002, g(9), W + "wevtutil.exe", 0x500, ZERO, 0x40,
+                CommandLine="wevtutil cl x" if same_command else "wevtutil qe y")
+    path = tmp_path / "one.xml"
+    path.write_text("<Events>" + log.security[0] + log.sysmon[0] + "</Events>",
+                    encoding="utf-8")
+    engine, report = load(url, path)
+    rows = named(procs(engine), "wevtutil.exe")
+    assert len(rows) == (1 if same_command else 2)
+    assert ("time_offset" in report.anomalies) == same_command

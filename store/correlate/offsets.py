@@ -90,7 +90,7 @@ def collector_offsets(engine: Engine) -> dict[int, SourceOffset]:
                                & (EventRow.event_id == 4688), exports_only=True),
                        key=lambda r: r.host_id)  # type: ignore[attr-defined]
     samples: dict[int, Samples] = {}
-    known: dict[tuple[int, str], list[int]] = {}
+    known: dict[tuple[int, str], list[tuple[int, int | None, int]]] = {}
     sysmon_host, sysmon_rows = next(sysmon, (None, iter(())))
     for host, rows in security:
         while sysmon_host is not None and sysmon_host < host:
@@ -104,18 +104,24 @@ def collector_offsets(engine: Engine) -> dict[int, SourceOffset]:
             if pid is not None:
                 when = sysmon_time(r.ts_us, f)  # type: ignore[attr-defined]
                 if when is not None:
-                    known.setdefault((pid, _name(f.get("Image"))), []).append(when)
+                    known.setdefault((pid, _name(f.get("Image"))), []).append(
+                        (when, _pid(f.get("ParentProcessId"), False),
+                         hash(f.get("CommandLine") or "")))
         for r in rows:
             f = orjson.loads(r.data)  # type: ignore[attr-defined]
             pid = _pid(f.get("NewProcessId"), True)
-            found = [_offset(r.ts_us, t) for t in  # type: ignore[attr-defined]
-                     known.get((pid, _name(f.get("NewProcessName"))), ())] \
-                if pid is not None else []
-            offsets = [o for o in found if o is not None]
-            if offsets:
-                best = 0 if 0 in offsets else min(offsets, key=abs)
+            if pid is None:
+                continue
+            ppid, cmd = _pid(f.get("ProcessId"), True), f.get("CommandLine") or ""
+            found = [(o, ppid is not None and ppid == p and bool(cmd) and hash(cmd) == c)
+                     for t, p, c in known.get((pid, _name(f.get("NewProcessName"))), ())
+                     if (o := _offset(r.ts_us, t)) is not None]  # type: ignore[attr-defined]
+            if found:
+                strong = [o for o, same in found if same]
+                offsets = strong or [o for o, _same in found]
                 samples.setdefault(r.source_id, Samples()).add(  # type: ignore[attr-defined]
-                    r.id, best, host)  # type: ignore[attr-defined]
+                    r.id, 0 if 0 in offsets else min(offsets, key=abs),  # type: ignore[attr-defined]
+                    host, bool(strong))
     return _segments(samples)
 
 
@@ -124,36 +130,40 @@ class Samples:
 
     def __init__(self) -> None:
         self.pks, self.offsets, self.hosts = array("q"), array("q"), array("q")
+        self.strong = array("b")  # the same parent PID and command line too
         self.off = False  # some pairing is off
 
-    def add(self, pk: int, offset: int, host: int) -> None:
+    def add(self, pk: int, offset: int, host: int, strong: bool) -> None:
         self.pks.append(pk)
         self.offsets.append(offset)
         self.hosts.append(host)
+        self.strong.append(strong)
         self.off = self.off or offset != 0
 
 
 def _segments(samples: dict[int, Samples]) -> dict[int, SourceOffset]:
     """Each source's offsets where they change, a change believed when the next sample
-    agrees (one odd pairing moves nothing)."""
+    agrees or the pairing is strong (the same parent PID and command line as well): one
+    odd pairing of a PID and image moves nothing."""
     out: dict[int, SourceOffset] = {}
     for source, pairs in samples.items():
         if not pairs.off:
             continue
-        found = sorted(zip(pairs.pks, pairs.offsets, pairs.hosts, strict=True))
+        found = sorted(zip(pairs.pks, pairs.offsets, pairs.hosts, pairs.strong, strict=True))
         off = SourceOffset()
-        for i, (pk, offset, host) in enumerate(found):
+        strong_off = False
+        for i, (pk, offset, host, strong) in enumerate(found):
             if off.offsets and off.offsets[-1] == offset:
                 pass
-            elif (i + 1 < len(found) and found[i + 1][1] == offset) or \
-                    (not off.offsets and len(found) == 1):
+            elif strong or (i + 1 < len(found) and found[i + 1][1] == offset):
                 off.pks.append(pk)
                 off.offsets.append(offset)
             else:
                 continue
             if offset:
                 off.hosts[host] = off.hosts.get(host, 0) + 1
-        if sum(off.hosts.values()) >= MIN_SAMPLES:
+                strong_off = strong_off or bool(strong)
+        if off.offsets and (strong_off or sum(off.hosts.values()) >= MIN_SAMPLES):
             out[source] = off
     return out
 
