@@ -443,3 +443,22 @@ def test_one_pairing_moves_a_file_only_when_it_is_surely_one_process(
     rows = named(procs(engine), "wevtutil.exe")
     assert len(rows) == (1 if same_command else 2)
     assert ("time_offset" in report.anomalies) == same_command
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_sysmon_starting_is_a_boot_only_after_the_log_fell_quiet(
+        tmp_path: Path, url: str, quiet: bool) -> None:
+    """Sysmon installed during an incident (events all along) ends no process; after
+    minutes without a record, its start is the machine's."""
+    log = Log()
+    log.start4688(0, 0x2a0, W + "explorer.exe", 4)
+    if not quiet:
+        log.start4688(590, 0x2b4, W + "notepad.exe", 0x2a0, W + "explorer.exe")
+    log.sys(4, 600, State="Started", Version="13.34")
+    log.start4688(610, 0x2b0, W + "cmd.exe", 0x2a0, W + "explorer.exe")
+    engine, _ = load(url, *log.write(tmp_path))
+    rows = procs(engine)
+    explorer = next(p for p in rows if p["pid"] == 0x2a0 and p["start"])
+    (cmd,) = named(rows, "cmd.exe")
+    assert ("ended_at_boot" in explorer["flags"]) == quiet
+    assert (cmd["parent_id"] == explorer["id"]) == (not quiet)

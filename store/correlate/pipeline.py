@@ -40,17 +40,21 @@ SESSION_KINDS = ("logon", "logoff", "special_privileges")
 # audit_start events that are a boot of the machine: Windows is starting up (4608, 512),
 # the event log service started (System 6005).
 BOOT_STARTS = {("security", 4608), ("security", 512), ("system", 6005)}
+QUIET_US = 60_000_000  # a reboot silences a host's log this long; a service restart does not
 REORDER_US = 60_000_000  # Sysmon's header lags its UtcTime by seconds: reordered within this
 DRAIN_EVERY = 2000
 
 
 class Boot:
-    """The host started up: every process before it has ended."""
+    """The host started up: every process before it has ended. A service's own start
+    (Sysmon 4, auditd DAEMON_START) is one only after the host's log fell quiet: Sysmon
+    installed or auditd restarted during an incident ends no process."""
 
-    __slots__ = ("event_pk", "order_us", "ts_us")
+    __slots__ = ("after_quiet", "event_pk", "order_us", "ts_us")
 
-    def __init__(self, event_pk: int, ts_us: int | None) -> None:
+    def __init__(self, event_pk: int, ts_us: int | None, after_quiet: bool = False) -> None:
         self.event_pk, self.ts_us, self.order_us = event_pk, ts_us, ts_us
+        self.after_quiet = after_quiet
 
 
 Event = ProcEvent | SessionEvent | Boot
@@ -177,7 +181,8 @@ def _event(host_id: int, row: object, host_keys: dict[int, str], shift: int = 0
             return None
         if fields.get("State", "Started").strip().lower() == "stopped":
             return None  # Sysmon 4: the service stopped
-        return Boot(r.id, ts)  # type: ignore[attr-defined]
+        return Boot(r.id, ts, after_quiet=kind == "boot" and (  # type: ignore[attr-defined]
+            channel_key.endswith("sysmon/operational") or channel_key == "auditd"))
     key = event_key(host_keys.get(r.host_id, ""), channel_key,  # type: ignore[attr-defined]
                     r.record_id, r.ts_key, r.event_id)  # type: ignore[attr-defined]
     if kind in SESSION_KINDS:
@@ -209,12 +214,16 @@ def run(engine: Engine, sink: Sink, fixes: ClockFixes | None = None,
             sessions = HostSessions(members[0], session_ids)
             lifetimes = HostLifetimes(members[0], lifetime_ids, sessions.link)
             for e in host_events(conn, members, fixes, unplaced.append):
+                before = lifetimes.now
                 lifetimes.observe(e.order_us if e.order_us is not None else e.ts_us)
                 sessions.now = lifetimes.now
                 if isinstance(e, SessionEvent):
                     sessions.feed(e)
                 elif isinstance(e, Boot):
-                    lifetimes.boot()
+                    at = e.order_us if e.order_us is not None else e.ts_us
+                    if not e.after_quiet or at is None or before < 0 \
+                            or at - before >= QUIET_US:
+                        lifetimes.boot()
                 else:
                     lifetimes.feed(e)
                 seen += 1
