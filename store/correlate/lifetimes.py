@@ -331,7 +331,8 @@ class HostLifetimes:
         """Fill a lifetime from a start event; Sysmon's richer fields win where both speak."""
         lt.start_events.append(e.event_pk)
         lt.start_sources.add(e.source)
-        lt.flags.discard("start_missing")  # an end came first: its start is here after all
+        # An end (or a child, for a placeholder) came first: its start is here after all.
+        lt.flags.difference_update(("start_missing", "placeholder"))
         self._alive(lt)
         if e.ts_us is not None and (lt.start_us is None or e.ts_us < lt.start_us):
             lt.start_us = e.ts_us
