@@ -1,9 +1,13 @@
 """Writing a simulated host's records: binary EVTX, Windows XML export, evtx_dump JSON
-lines (or NXLog's flat JSON rows, for a host collected by NXLog), raw auditd. Every format
-holds the same events; all output is deterministic."""
+lines (or NXLog's flat JSON rows, for a host collected by NXLog; or, for a host whose logs
+came as an export, one file of flat rows that wrote local time as UTC), raw auditd. Every
+format holds the same events; all output is deterministic. What a format changes of a
+record (:func:`written_data`, :func:`written_us`) is what the truth of that format reads.
+"""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -12,7 +16,7 @@ import orjson
 
 from proctrail.generate.evtx_writer import EvtxRecord, EvtxWriter
 from proctrail.generate.linux import LinuxHost
-from proctrail.generate.model import SECOND, SECURITY, Record
+from proctrail.generate.model import SECOND, SECURITY, SYSMON, Host, Record
 
 FORMATS = ("evtx", "xml", "jsonl")
 EVENT_NS = "http://schemas.microsoft.com/win/2004/08/events/event"
@@ -70,12 +74,32 @@ def _nxlog_time(us: int) -> str:
     return f"{local:%Y-%m-%d %H:%M:%S}.{us % SECOND:06d}{zone[:3]}:{zone[3:]}"
 
 
+def written_data(r: Record, fmt: str, collector: str) -> list[tuple[str | None, str]]:
+    """A record's data as format ``fmt`` holds it for a host collected by ``collector``: in
+    NXLog's JSON rows, a record that came through an older NXLog (``via == "nxlog-old"``)
+    lost its ``ProcessId`` to NXLog's own ``ProcessID`` (field names clash
+    case-insensitively). Sysmon records of that path lost it in every format (the data
+    has none); a Security 4689 of it keeps it in EVTX and XML."""
+    if fmt == "jsonl" and collector == "nxlog" and r.via == "nxlog-old":
+        return [(k, v) for k, v in r.data if k is None or k.lower() != "processid"]
+    return r.data
+
+
+def written_us(host: Host, r: Record, fmt: str) -> int:
+    """A record's header time as format ``fmt`` holds it, read back in UTC (an export's
+    local-as-UTC offset undone, as correlation does): an export writes milliseconds."""
+    if fmt == "jsonl" and host.collector == "export":
+        return r.logged_us // 1000 * 1000
+    return r.logged_us
+
+
 def nxlog_row(r: Record) -> dict[str, object]:
     """One record as NXLog's ``im_msvistalog`` + ``to_json()`` writes it: the event's data at
     the top level beside NXLog's own fields. A record that came through an older NXLog
     (``via == "nxlog-old"``) has ``ProcessID``, the logging process, where newer ones write
     ``ExecutionProcessID``: the older one let it overwrite the event's own ``ProcessId``
-    (NXLog field names clash case-insensitively), so that record carries none."""
+    (NXLog field names clash case-insensitively), so that record carries none
+    (:func:`written_data`)."""
     security = r.channel == SECURITY
     row: dict[str, object] = {
         "EventTime": _nxlog_time(r.logged_us), "Hostname": r.host,
@@ -92,13 +116,64 @@ def nxlog_row(r: Record) -> dict[str, object]:
         row.update({"Domain": "NT AUTHORITY", "AccountName": "SYSTEM", "UserID": r.user_sid,
                     "AccountType": "User"})
     row["Opcode"] = "Info"
-    for name, value in r.data:
+    for name, value in written_data(r, "jsonl", "nxlog"):
         if name is None:
             raise ValueError("NXLog rows name every field: no positional data")
         row[name] = value
     row.update({"EventReceivedTime": _nxlog_time(r.logged_us + NXLOG_RECEIVED_US),
                 "SourceModuleName": "eventlog", "SourceModuleType": "im_msvistalog"})
     return row
+
+
+# What Event Viewer renders as each event's message, its first line (exports carry it).
+_MESSAGES = {
+    (SECURITY, 4688): "A new process has been created.", (SECURITY, 4689): "A process has exited.",
+    (SECURITY, 4624): "An account was successfully logged on.",
+    (SECURITY, 4634): "An account was logged off.",
+    (SECURITY, 4672): "Special privileges assigned to new logon.",
+    (SECURITY, 4608): "Windows is starting up.", (SECURITY, 1102): "The audit log was cleared.",
+    (SYSMON, 1): "Process Create:", (SYSMON, 5): "Process terminated:",
+    (SYSMON, 3): "Network connection detected:", (SYSMON, 22): "Dns query:"}
+
+
+def _export_time(us: int) -> str:
+    """``2026-11-03T08:00:00.123Z``: milliseconds, marked UTC whatever zone it is in."""
+    stamp = datetime.fromtimestamp(us // SECOND, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{stamp}.{us % SECOND // 1000:03d}Z"
+
+
+def export_row(host: Host, r: Record) -> dict[str, object]:
+    """One record as a PowerShell export writes it (the OTRF datasets' shape): flat, the
+    event's data by name beside ``EventID``, ``Channel``, ``Hostname``, ``TimeCreated`` and
+    ``@timestamp``, no record number, keys in a hashtable's order. The times are the
+    machine's local time marked ``Z`` (:meth:`Host.export_offset`); Sysmon's ``UtcTime``
+    stays true."""
+    stamp = _export_time(r.logged_us + host.export_offset(r.logged_us))
+    sysmon = r.channel == SYSMON
+    title = _MESSAGES.get((r.channel, r.event_id), f"Event {r.event_id}.")
+    if sysmon:
+        message = "\r\n".join([title, *(f"{k}: {v}" for k, v in r.data)])
+    else:
+        message = title + "\r\n\r\n" + "\r\n".join(f"\t{k}:\t{v}" for k, v in r.data)
+    items: list[tuple[str, object]] = [(k, v) for k, v in r.data if k is not None]
+    if len(items) != len(r.data):
+        raise ValueError("exported rows name every field: no positional data")
+    items += [("@timestamp", stamp), ("TimeCreated", stamp), ("Message", message),
+              ("EventID", r.event_id), ("SourceName", r.provider[0]), ("Hostname", r.host),
+              ("Channel", r.channel), ("Level", str(r.level)), ("Task", str(r.task)),
+              ("Keywords", f"0x{r.keywords:x}")]
+    if r.provider[1]:
+        items.append(("ProviderGuid", r.provider[1]))
+    random.Random(f"{r.host}|{r.channel}|{r.record_id}").shuffle(items)
+    return dict(items)
+
+
+def write_export(path: Path, host: Host, records: Iterable[Record]) -> Path:
+    """Records of every channel of a host, in time order, as one export's JSON lines."""
+    with path.open("wb") as out:
+        for r in sorted(records, key=lambda r: (r.logged_us, r.order)):
+            out.write(orjson.dumps(export_row(host, r)) + b"\n")
+    return path
 
 
 class ChannelFiles:

@@ -146,7 +146,11 @@ class Host:
         # a collector or channel that writes the NetBIOS name, another casing.
         self.computers: dict[str, str] = {}
         self.boots: list[int] = []  # true times the host started again (4608)
-        self.collector = ""  # "nxlog": its JSON lines are NXLog's flat rows
+        # "nxlog": its JSON lines are NXLog's flat rows; "export": an exporter's flat rows,
+        # every channel in one file, local time written as UTC (``export_offsets``).
+        self.collector = ""
+        # (logged time from, offset): how far the exporter's times are off from then on.
+        self.export_offsets: list[tuple[int, int]] = []
         self._order = 0
 
     def add(self, true_us: int, channel: str, provider: tuple[str, str | None], event_id: int,
@@ -183,6 +187,14 @@ class Host:
             if self.survives(r):
                 kept.append(r)
         return kept
+
+    def export_offset(self, logged_us: int) -> int:
+        """How far the exporter put a record logged at ``logged_us`` off (0: not at all)."""
+        offset = 0
+        for at, value in self.export_offsets:
+            if logged_us >= at:
+                offset = value
+        return offset
 
     def survives(self, record: Record) -> bool:
         """Whether a record is in the written log (not lost, not before a clear)."""

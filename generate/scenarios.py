@@ -1,5 +1,6 @@
 """Scenarios written to a folder: one log file per host and channel in each format asked
-for, auditd for Linux hosts, and ``truth.json`` beside them."""
+for (a host whose logs came as an export: one JSON lines file of every channel), auditd
+for Linux hosts, and ``truth.json`` beside them."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ from typing import Any
 import orjson
 
 from proctrail.generate import collectors, demo
-from proctrail.generate.formats import write_audit, write_windows
+from proctrail.generate.formats import FORMATS, write_audit, write_export, write_windows
 from proctrail.generate.linux import LinuxHost
 from proctrail.generate.model import Host
-from proctrail.generate.truth import truth
+from proctrail.generate.truth import placed, truth
 from proctrail.generate.windows import WindowsHost
 
 SCENARIOS = ("demo", "scale", "collectors")
@@ -23,13 +24,15 @@ CHANNEL_FILES = {"Security": "Security", "Microsoft-Windows-Sysmon/Operational":
 MIXED = "mixed"
 
 
-def anomalies(hosts: list[Host]) -> list[dict[str, Any]]:
-    """The integrity anomalies planted in the hosts' logs (kinds and counts per host)."""
+def anomalies(hosts: list[Host], fmt: str = "evtx") -> list[dict[str, Any]]:
+    """The integrity anomalies planted in the hosts' logs as format ``fmt`` holds them
+    (kinds and counts per host)."""
     out = []
     for host in hosts:
         if not isinstance(host, WindowsHost):
             continue
-        for channel in host.channels:
+        export = fmt == "jsonl" and host.collector == "export"
+        for channel in host.channels if not export else ():  # an export numbers nothing
             written = host.written(channel)
             gaps = sum(1 for a, b in pairwise(written)
                        if b.record_id > a.record_id + 1)
@@ -43,7 +46,29 @@ def anomalies(hosts: list[Host]) -> list[dict[str, Any]]:
             n = sum(1 for r in host.records if r.event_id == event_id and host.survives(r))
             if n:
                 out.append({"host": host.name, "kind": kind, "count": n})
+        if export and any(offset for _at, offset in host.export_offsets):
+            out.append({"host": host.name, "kind": "time_offset", "count": 1})  # its one file
+        unplaced = sum(1 for r in host.records if host.survives(r) and not placed(host, r, fmt))
+        if unplaced:
+            out.append({"host": host.name, "kind": "unplaced_event", "count": unplaced})
     return sorted(out, key=lambda a: (a["host"], a["kind"]))
+
+
+def format_truths(hosts: list[Host], scenario: str, seed: int) -> dict[str, Any]:
+    """The truth of the logs as EVTX holds them, and under ``by_format`` the lifetimes,
+    sessions and anomalies of each format whose collector shapes change them (NXLog's
+    JSON rows, an export's local time)."""
+    doc = truth(hosts, anomalies(hosts), scenario, seed)
+    by_format = {}
+    for fmt in FORMATS[1:]:
+        other = truth(hosts, anomalies(hosts, fmt), scenario, seed, fmt)
+        changed = {k: other[k] for k in ("lifetimes", "sessions", "anomalies")
+                   if other[k] != doc[k]}
+        if changed:
+            by_format[fmt] = changed
+    if by_format:
+        doc["by_format"] = by_format
+    return doc
 
 
 def default_truth(out: Path, suffix: str = ".json") -> Path:
@@ -83,17 +108,29 @@ def write_hosts(out: Path, hosts: list[Host], formats: tuple[str, ...], scenario
         if MIXED in formats:
             host_formats = ("xml",) if first_windows else ("evtx",)
         first_windows = False
+        export = host.collector == "export" and "jsonl" in host_formats
+        if export:  # its JSON lines are one export of every channel
+            host_formats = tuple(f for f in host_formats if f != "jsonl")
+        exported = []
         for channel in host.channels:
             records = host.written(channel)
+            exported += records
+            total += len(records)
+            if not host_formats:
+                continue
             written = write_windows(out / f"{short}-{CHANNEL_FILES.get(channel, channel)}",
                                     records, host_formats,
                                     "nxlog" if host.collector == "nxlog" else "evtx_dump")
             files += written
-            total += len(records)
             for path in written:
                 counts[path.name] = dict(sorted(Counter(
                     f"{channel}/{r.event_id}" for r in records).items()))
-    doc = truth(hosts, anomalies(hosts), scenario, seed)
+        if export:
+            path = write_export(out / f"{short}-export.jsonl", host, exported)
+            files.append(path)
+            counts[path.name] = dict(sorted(Counter(
+                f"{r.channel}/{r.event_id}" for r in exported).items()))
+    doc = format_truths(hosts, scenario, seed)
     doc["files"] = counts
     doc["events_total"] = total  # each event once, however many formats hold it
     (truth_path or default_truth(out)).write_bytes(orjson.dumps(

@@ -32,6 +32,13 @@ The rules correlation follows (issue 13), for every scenario:
   by one before it, and never a child of one before it: a PPID with no process since the
   boot gets a new placeholder. An all-zero ParentProcessGuid names no parent (the PPID
   does); PPID 0 (Windows' Idle) is no parent at all.
+- formats: the truth is that of the records as one format holds them
+  (:func:`~proctrail.generate.formats.written_data`). A 4688 or 4689 without its PID
+  field (a 4689 whose ``ProcessId`` an older NXLog overwrote, in its JSON rows) is placed
+  in no process: an ``unplaced_event`` each, and its process has no start or end from it.
+  An export that wrote local time as UTC is read moved back (correlation finds its
+  offsets from the 4688s and Sysmon 1s of the same processes): its times are the true
+  ones, in milliseconds, and it is one ``time_offset`` anomaly.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from proctrail.generate.formats import written_data, written_us
 from proctrail.generate.linux import LinuxHost
 from proctrail.generate.model import SECOND, SECURITY, SYSMON, Host, Record, SimProc, SimSession
 from proctrail.generate.windows import WindowsHost
@@ -56,19 +64,30 @@ CHECKED_FLAGS = ("start_missing", "end_missing", "placeholder", "pid_reused", "u
                  "token_changed", "clock_jump")
 
 
-def _logged(host: Host, record: Any) -> int:
+def _logged(host: Host, record: Any, fmt: str) -> int:
     if isinstance(host, LinuxHost):
         return record.true_us // 1000 * 1000  # auditd's milliseconds
-    return record.logged_us
+    return written_us(host, record, fmt)
 
 
-def _alive(host: Host, record: Any) -> bool:
-    return host.survives(record) if not isinstance(host, LinuxHost) else True
+def _alive(host: Host, record: Any, fmt: str) -> bool:
+    """Whether a record is in the log as ``fmt`` holds it and correlation can place it."""
+    if isinstance(host, LinuxHost):
+        return True
+    return host.survives(record) and placed(host, record, fmt)
 
 
-def field(record: Record, name: str) -> str | None:
-    """A named data field of a Windows record, None when the record has none."""
-    for key, value in record.data:
+def placed(host: Host, record: Record, fmt: str) -> bool:
+    """Whether correlation can place a start or end record in a process: a 4688 or 4689
+    must name its PID (Sysmon's name their ProcessGuid)."""
+    return (record.channel != SECURITY or record.role not in ("start", "end")
+            or names_pid(record, fmt, host.collector))
+
+
+def field(record: Record, name: str, fmt: str = "evtx", collector: str = "") -> str | None:
+    """A named data field of a Windows record (as ``fmt`` holds it for a host collected by
+    ``collector``), None when the record has none."""
+    for key, value in written_data(record, fmt, collector):
         if key == name:
             return value
     return None
@@ -83,29 +102,29 @@ def utc_time(record: Record) -> int | None:
     return int(when.timestamp()) * SECOND + when.microsecond
 
 
-def _when(host: Host, record: Any) -> int:
+def _when(host: Host, record: Any, fmt: str) -> int:
     """A start or end record's time: a Sysmon record's UtcTime, not its header."""
     if not isinstance(host, LinuxHost) and record.channel == SYSMON:
         utc = utc_time(record)
         if utc is not None:
             return utc
-    return _logged(host, record)
+    return _logged(host, record, fmt)
 
 
-def names_pid(record: Record) -> bool:
+def names_pid(record: Record, fmt: str = "evtx", collector: str = "") -> bool:
     """Whether a record carries its process's PID (a collector may have dropped it)."""
     name = _PID_FIELDS.get((record.channel, record.event_id))
-    return name is None or field(record, name) is not None
+    return name is None or field(record, name, fmt, collector) is not None
 
 
-def _pid_known(host: Host, p: SimProc, children: list[SimProc]) -> bool:
+def _pid_known(host: Host, p: SimProc, children: list[SimProc], fmt: str) -> bool:
     """Whether the surviving records tell ``p``'s PID (see the module's rules)."""
     if isinstance(host, LinuxHost):
         return True
-    if any(r.role in ("start", "end", "activity") and _alive(host, r) and names_pid(r)
-           for r in p.records):
+    if any(r.role in ("start", "end", "activity") and _alive(host, r, fmt)
+           and names_pid(r, fmt, host.collector) for r in p.records):
         return True
-    return any(r.channel == SYSMON and r.role == "start" and _alive(host, r)
+    return any(r.channel == SYSMON and r.role == "start" and _alive(host, r, fmt)
                and field(r, "ParentProcessGuid") == p.guid != ZERO_GUID
                and field(r, "ParentProcessId") is not None
                for c in children for r in c.records)
@@ -133,8 +152,9 @@ def lifetime_key(host: str, pid: int | None, image: str, start: str | None,
     return f"{host.lower()}|{pid}|{image.lower()}|{start or end or 'placeholder'}"
 
 
-def host_truth(host: Host) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The lifetimes and sessions correlation must find for one host."""
+def host_truth(host: Host, fmt: str = "evtx"
+               ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The lifetimes and sessions correlation must find for one host, in format ``fmt``."""
     lifetimes: dict[int, dict[str, Any]] = {}  # id(SimProc) -> lifetime
     placeholders: dict[tuple[int, int, str], dict[str, Any]] = {}
     procs = sorted(host.procs, key=lambda p: (p.start_us is None, p.start_us or 0))
@@ -143,13 +163,13 @@ def host_truth(host: Host) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         if p.parent is not None:
             children.setdefault(id(p.parent), []).append(p)
     for p in procs:
-        starts = [r for r in p.records if r.role == "start" and _alive(host, r)]
-        ends = [r for r in p.records if r.role == "end" and _alive(host, r)]
+        starts = [r for r in p.records if r.role == "start" and _alive(host, r, fmt)]
+        ends = [r for r in p.records if r.role == "end" and _alive(host, r, fmt)]
         if not starts and not ends:
             continue
-        start = min((_when(host, r) for r in starts), default=None)
-        end = min((_when(host, r) for r in ends), default=None)
-        pid = p.pid if _pid_known(host, p, children.get(id(p), [])) else None
+        start = min((_when(host, r, fmt) for r in starts), default=None)
+        end = min((_when(host, r, fmt) for r in ends), default=None)
+        pid = p.pid if _pid_known(host, p, children.get(id(p), []), fmt) else None
         flags = set()
         if not starts:
             flags.add("start_missing")
@@ -208,7 +228,7 @@ def host_truth(host: Host) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     if len(set(keys)) != len(keys):  # the scenario made two lifetimes no diff tells apart
         twice = sorted({k for k in keys if keys.count(k) > 1})
         raise ValueError(f"{host.name}: lifetime keys not unique: {twice[:3]}")
-    return out, [_session(host, s) for s in host.sessions if _session_seen(host, s)]
+    return out, [_session(host, s, fmt) for s in host.sessions if _session_seen(host, s)]
 
 
 def _key(lt: dict[str, Any]) -> str:
@@ -237,7 +257,7 @@ def _elevated(host: Host, s: SimSession) -> bool:
         and abs(r.logged_us - logon.logged_us) <= PRIVILEGE_US for r in host.records)
 
 
-def _session(host: Host, s: SimSession) -> dict[str, Any]:
+def _session(host: Host, s: SimSession, fmt: str) -> dict[str, Any]:
     if isinstance(host, LinuxHost):
         return {"host": host.name, "logon_id": s.key, "user": s.account.name,
                 "start": iso(s.start_us // 1000 * 1000 + 3000) if s.start_us else None}
@@ -245,7 +265,7 @@ def _session(host: Host, s: SimSession) -> dict[str, Any]:
     return {"host": host.name, "logon_id": hex(s.account.logon_id), "user": s.account.user,
             "logon_type": types.get(s.logon_type, str(s.logon_type)),
             "source_ip": "" if s.source_ip == "-" else s.source_ip,
-            "start": iso(host.clock.logged(s.start_us)) if s.start_us else None,
+            "start": iso(_logged(host, _logon_record(host, s), fmt)) if s.start_us else None,
             "elevated": _elevated(host, s)}
 
 
@@ -255,12 +275,12 @@ def spellings(host: Host) -> list[str]:
 
 
 def truth(hosts: list[Host], anomalies: list[dict[str, Any]], scenario: str,
-          seed: int) -> dict[str, Any]:
-    """The scenario's truth file."""
+          seed: int, fmt: str = "evtx") -> dict[str, Any]:
+    """The scenario's truth file, for its logs in format ``fmt``."""
     lifetimes: list[dict[str, Any]] = []
     sessions: list[dict[str, Any]] = []
     for host in hosts:
-        lts, ss = host_truth(host)
+        lts, ss = host_truth(host, fmt)
         lifetimes += lts
         sessions += ss
     lifetimes.sort(key=lambda lt: lt["key"])

@@ -52,12 +52,14 @@ class WindowsHost(Host):
         self.machine_domain = machine_domain
         self._guid_counter = rng.randrange(0x100, 0x800)
         self._pids: set[int] = set()
+        self.fresh_pids = False  # True: no PID is used twice (none reused after its end)
 
     # -- helpers ---------------------------------------------------------------------------
 
     def free_pid(self) -> int:
-        """A PID no running process of this host has (Windows: multiples of 4)."""
-        running = {p.pid for p in self.procs if p.end_us is None}
+        """A PID no running process of this host has (Windows: multiples of 4); with
+        ``fresh_pids``, one no process of it ever had."""
+        running = {p.pid for p in self.procs if p.end_us is None or self.fresh_pids}
         while True:
             pid = self.rng.randrange(0x100, 0x3000, 4)
             if pid not in running:
