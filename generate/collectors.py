@@ -9,6 +9,10 @@ that a failing host names the shape.
   Sysmon's ``ProcessId`` with its own field, so they carry none; its Security log has
   wrapped (it begins two hours after Sysmon's), so some processes are known by Sysmon
   alone, PID-less ones among them: one learns its PID from a child, others never do.
+  Three of its 4689s came through the older NXLog too: in its JSON rows they have
+  ``"ProcessID": 4`` and no ``ProcessId`` (each an ``unplaced_event``; one of those
+  processes lost its Sysmon 5 to a record gap, so there it never ends), in EVTX and XML
+  they are whole.
 - ``srv01.corp.example``: mallory's network logon (4624 type 3, ``0x5a3f21``, its 4672
   written microseconds *before* it) runs ``cmd.exe`` through WMI: the 4688's Subject is
   SYSTEM (WmiPrvSE), its Target mallory's logon; Sysmon 1 names that logon too. One such
@@ -25,10 +29,20 @@ that a failing host names the shape.
   (ParentProcessId winlogon's).
 - ``db01.corp.example`` and ``db01.lab.example``: two machines sharing a first label, with
   the very same activity (same PIDs, GUIDs and times): two hosts, not one.
+- ``ws04.corp.example`` (US Mountain time, UTC-7): its JSON lines are one export of
+  Security and Sysmon interleaved in time order (flat rows, no record numbers, the
+  OTRF datasets' shape) that wrote local time marked ``Z``, and from 13:00 local on lost
+  the PM of its 12-hour clock: the first half of the file is 7 h behind, the rest 19 h;
+  Sysmon's ``UtcTime`` is true. Correlation reads it moved back, so its truth is that of
+  true times, plus one ``time_offset`` anomaly in JSON lines. Its EVTX and XML are
+  written as the machine logged them (UTC). No PID is used twice on it, and the first
+  Security record after the change of offset is a 4688 (with its Sysmon 1), so every
+  record of the file is read with its own offset.
 
 All hosts write 4688 and 4689 with SYSTEM named by its machine account (``CORP\\WS02$``),
 as Windows does. What correlation must find follows the issue 13 rules of
-:mod:`proctrail.generate.truth`.
+:mod:`proctrail.generate.truth`, per format where a format's shape changes it (the
+truth's ``by_format``).
 """
 
 from __future__ import annotations
@@ -52,6 +66,7 @@ ALICE = Account("CORP", "alice", _SID + "1107", 0x6B1F20)
 BOB = Account("CORP", "bob", _SID + "1108", 0x2A7C31)
 CAROL = Account("CORP", "carol", _SID + "1121", 0x1F2E33)
 CAROL_AGAIN = Account("CORP", "carol", _SID + "1121", 0x2C41D7)  # her logon after the boot
+DAVE = Account("CORP", "dave", _SID + "1142", 0x3B7A90)
 FILEADMIN = Account("CORP", "fileadmin", _SID + "1112", 0x4D2E10, "High")
 MALLORY = Account("CORP", "mallory", _SID + "1137", 0x5A3F21, "High")
 BACKUP = Account("CORP", "svc_backup", _SID + "1201", 0x3F1E, "High")
@@ -124,6 +139,10 @@ def _sysmon_start(p: SimProc) -> Record:
     return next(r for r in p.records if r.channel == SYSMON and r.role == "start")
 
 
+def _record(p: SimProc, channel: str, role: str) -> Record:
+    return next(r for r in p.records if r.channel == channel and r.role == role)
+
+
 def _set(record: Record, name: str, value: str) -> None:
     record.data = [(k, value if k == name else v) for k, v in record.data]
 
@@ -188,11 +207,13 @@ def fs01(rng: random.Random) -> WindowsHost:
     w.exit(at(7.1), cmd)
     # After it: a shell and its tools seen by both logs.
     shell = w.start(at(9.5), SYS32 + "cmd.exe", "cmd.exe", explorer, cwd="C:\\Users\\bob\\")
+    tools = []
     for i, (image, line) in enumerate((("robocopy.exe", "robocopy D:\\Shares\\Finance E:\\ /MIR"),
                                        ("icacls.exe", "icacls D:\\Shares\\Finance"),
                                        ("whoami.exe", "whoami"))):
         p = w.start(at(9.5) + (i + 1) * 30 * SECOND, SYS32 + image, line, shell)
         w.exit(at(9.5) + (i + 1) * 30 * SECOND + 8 * SECOND, p)
+        tools.append(p)
     w.exit(at(9.7), shell)
     # Remote PowerShell: DcomLaunch starts wsmprovhost in the admin's network logon.
     admin = w.logon(at(12.0), FILEADMIN, "Network", "10.1.4.20", "ADMIN-PC", elevated=True)
@@ -204,6 +225,11 @@ def fs01(rng: random.Random) -> WindowsHost:
     w.logoff(at(16.51), s)
     w.clears[SECURITY] = at(8.0)  # wrapped: older records overwritten, no 1102
     _old_nxlog(w, rng, forced=[cmd, hostname])
+    # 4689s through the older NXLog: its ProcessID (4) overwrote theirs in its JSON rows.
+    # whoami's Sysmon 5 is lost (a record gap): there nothing ends it.
+    for p in (tools[1], tools[2], wsm):
+        _record(p, SECURITY, "end").via = "nxlog-old"
+    _record(tools[2], SYSMON, "end").lost = True
     return w
 
 
@@ -373,12 +399,68 @@ def db01(name: str, rng: random.Random) -> WindowsHost:
     return w
 
 
+MOUNTAIN = -7 * HOUR  # ws04's zone: US Mountain time in November (MST)
+PM_LOST = at(20.0)  # 13:00 on ws04's clock: its exporter's 12-hour clock writes 01:00
+
+
+def ws04(rng: random.Random) -> WindowsHost:
+    """Exported as local time marked UTC: 7 h behind, from 13:00 local on 19 h (the PM
+    lost). dave's working day, 08:00 to 16:30 local."""
+    w = _machine("ws04.corp.example", rng)
+    w.collector = "export"
+    w.export_offsets = [(0, MOUNTAIN), (PM_LOST, MOUNTAIN - 12 * HOUR)]
+    w.fresh_pids = True  # a PID and image met twice could pair a 4688 with another's Sysmon 1
+    boot = _boot(w)
+    w.logon(at(15.0), SYSTEM, "Service", elevated=True)
+    netsvcs = w.start(at(15.0) + 4 * SECOND, SYS32 + "svchost.exe",
+                      SYS32 + "svchost.exe -k netsvcs -p", boot["services"], SYSTEM)
+    _tasks(w, netsvcs, rng, 15.05, 19.7, 30)
+    s = w.logon(at(15.2), DAVE, "Interactive", "127.0.0.1", "WS04")
+    _userinit, explorer = _desktop(w, DAVE, boot["winlogon"], at(15.2))
+    office = "C:\\Program Files\\Microsoft Office\\root\\Office16\\"
+    outlook = w.start(at(15.25), office + "OUTLOOK.EXE", f'"{office}OUTLOOK.EXE"', explorer)
+    cmd = w.start(at(16.5), SYS32 + "cmd.exe", "cmd.exe", explorer, cwd="C:\\Users\\dave\\")
+    for i, line in enumerate(("ipconfig /all", "nslookup fs01.corp.example",
+                              "ping -n 2 10.1.4.20")):
+        tool = w.start(at(16.5) + (i + 1) * 20 * SECOND, SYS32 + line.split()[0] + ".exe",
+                       line, cmd)
+        w.exit(at(16.5) + (i + 1) * 20 * SECOND + rng.randrange(1, 6) * SECOND, tool)
+    w.exit(at(16.6), cmd)
+    notepad = w.start(at(18.0), SYS32 + "notepad.exe",
+                      "notepad.exe C:\\Users\\dave\\notes.txt", explorer,
+                      cwd="C:\\Users\\dave\\")
+    w.exit(at(18.4), notepad)
+    # Nothing from 19:42 until OneDrive starts, 20 s after 13:00 local: the first Security
+    # record of the second offset is a 4688 with its Sysmon 1.
+    onedrive = w.start(PM_LOST + 20 * SECOND, "C:\\Users\\dave\\AppData\\Local\\Microsoft\\"
+                       "OneDrive\\OneDrive.exe", '"C:\\Users\\dave\\AppData\\Local\\Microsoft\\'
+                       'OneDrive\\OneDrive.exe" /background', explorer)
+    _tasks(w, netsvcs, rng, 20.1, 23.0, 25)
+    excel = w.start(at(20.5), office + "EXCEL.EXE",
+                    f'"{office}EXCEL.EXE" "C:\\Users\\dave\\budget-2027.xlsx"', explorer)
+    w.exit(at(22.0), excel)
+    ps = w.start(at(21.0), SYS32 + "WindowsPowerShell\\v1.0\\powershell.exe",
+                 "powershell.exe -NoProfile", explorer, cwd="C:\\Users\\dave\\")
+    for i, (image, args) in enumerate((("whoami.exe", "/groups"), ("gpupdate.exe", "/force"),
+                                       ("net.exe", "use"))):
+        tool = w.start(at(21.0) + (i + 1) * 45 * SECOND, SYS32 + image,
+                       f'"C:\\Windows\\system32\\{image}" {args}', ps)
+        w.exit(at(21.0) + (i + 1) * 45 * SECOND + rng.randrange(1, 20) * SECOND, tool)
+    w.exit(at(21.2), ps)
+    w.exit(at(23.1), onedrive)
+    w.exit(at(23.2), outlook)
+    w.exit(at(23.4), explorer)
+    w.logoff(at(23.41), s)
+    w.exit(at(23.5), netsvcs)
+    return w
+
+
 def build(seed: int) -> list[Host]:
     """Every host of the scenario, simulated (the two db01 alike, but for their names)."""
     rng = random.Random(seed)
-    seeds = [rng.random() for _ in range(6)]
+    seeds = [rng.random() for _ in range(7)]
     return [ws02(random.Random(seeds[0])), fs01(random.Random(seeds[1])),
             srv01(random.Random(seeds[2])), app01(random.Random(seeds[3])),
             ws03(random.Random(seeds[4])),
             db01("db01.corp.example", random.Random(seeds[5])),
-            db01("db01.lab.example", random.Random(seeds[5]))]
+            db01("db01.lab.example", random.Random(seeds[5])), ws04(random.Random(seeds[6]))]

@@ -8,6 +8,7 @@ import json
 import xml.etree.ElementTree as ET
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,8 @@ from proctrail.store.queries.browse import anomaly_rows
 
 NO_DIFFERENCE = {"missing": [], "extra": [], "different": []}
 NS = "{http://schemas.microsoft.com/win/2004/08/events/event}"
-PLANTED = ("record_gap", "clock_jump", "log_cleared", "clock_changed")  # truth's anomaly kinds
+PLANTED = ("record_gap", "clock_jump", "log_cleared", "clock_changed", "time_offset",
+           "unplaced_event")  # truth's anomaly kinds
 
 
 @pytest.fixture(scope="module")
@@ -148,6 +150,56 @@ def test_the_logs_have_the_collector_shapes(scenario: tuple[Path, dict[str, Any]
     assert any(e["data"]["ParentProcessId"] == "4" and _us(e["data"]["UtcTime"]) > boot["time"]
                for e in zero)
 
+    # 7. An export (the OTRF datasets' shape): Security and Sysmon of ws04 in one file, flat,
+    # no record numbers, local time marked Z: 7 h behind, then 19 h (the PM lost).
+    assert not list(out.glob("ws04-*[ly].jsonl"))  # no per-channel JSON lines
+    rows = [orjson.loads(line) for line in (out / "ws04-export.jsonl").open("rb")]
+    assert [r["Channel"] for r in rows[:6]] != sorted(r["Channel"] for r in rows[:6])
+    assert {r["Channel"] for r in rows} == {"Security", "Microsoft-Windows-Sysmon/Operational"}
+    assert all("RecordNumber" not in r and r["TimeCreated"] == r["@timestamp"]
+               and r["TimeCreated"].endswith("Z") and len(r["TimeCreated"]) == 24
+               and r["Hostname"] == "ws04.corp.example" and isinstance(r["EventID"], int)
+               and "Message" in r for r in rows)
+    utc = {(int(r["ProcessId"]), r["Image"].lower()): _us(r["UtcTime"]) for r in rows
+           if r["EventID"] == 1}
+    behind = [round((utc[(int(r["NewProcessId"], 16), r["NewProcessName"].lower())]
+                     - _us(r["TimeCreated"])) / 3_600_000_000) for r in rows
+              if r["EventID"] == 4688]
+    half = behind.index(19)
+    assert behind == [7] * half + [19] * (len(behind) - half) and half >= 10 \
+        and len(behind) - half >= 10
+    security = [r for r in rows if r["Channel"] == "Security"]
+    (back,) = [b for a, b in pairwise(security)
+               if _us(b["TimeCreated"]) < _us(a["TimeCreated"])]  # the 12 hours lost
+    assert back["EventID"] == 4688 and \
+        (int(back["NewProcessId"], 16), back["NewProcessName"].lower()) in utc
+    assert sum(r["EventID"] in (4689, 5) for r in rows) >= 40
+    for e in xml_events(out / "ws04-Security.xml"):  # the machine's own log: UTC
+        if e["id"] == 4688:
+            key = (int(e["data"]["NewProcessId"], 16), e["data"]["NewProcessName"].lower())
+            assert 0 <= e["time"] - utc[key] < 10_000
+    jsonl = truth["by_format"]["jsonl"]["anomalies"]
+    assert {"host": "ws04.corp.example", "kind": "time_offset", "count": 1} in jsonl
+    assert not any(a["host"] == "ws04.corp.example" for a in truth["anomalies"])
+
+    # 8. 4689s through the older NXLog: its ProcessID (4) overwrote their ProcessId in its
+    # JSON rows; EVTX and XML hold them whole.
+    rows = [orjson.loads(line) for line in (out / "fs01-Security.jsonl").open("rb")]
+    overwritten = [r for r in rows if r["EventID"] == 4689 and "ProcessId" not in r]
+    assert len(overwritten) == 3 and all(
+        r["ProcessID"] == 4 and "ExecutionProcessID" not in r for r in overwritten)
+    assert all("ExecutionProcessID" in r for r in rows if r not in overwritten)
+    by_rid = {e["rid"]: e for e in xml_events(out / "fs01-Security.xml")}
+    assert all(by_rid[r["RecordNumber"]]["data"]["ProcessId"].startswith("0x")
+               and by_rid[r["RecordNumber"]]["data"]["ProcessName"] == r["ProcessName"]
+               for r in overwritten)
+    assert {"host": "fs01.corp.example", "kind": "unplaced_event", "count": 3} in jsonl
+    ends = {lt["key"]: lt["end"] for lt in truth["lifetimes"]}
+    never = [lt for lt in truth["by_format"]["jsonl"]["lifetimes"]
+             if lt["host"] == "fs01.corp.example" and lt["end"] is None and ends[lt["key"]]]
+    assert len(never) == 1 and never[0]["image"].endswith("whoami.exe") \
+        and "end_missing" in never[0]["flags"]
+
 
 def test_collectors_same_seed_same_bytes(tmp_path: Path) -> None:
     for name in ("a", "b"):
@@ -165,10 +217,19 @@ def load(url: str, files: list[Path]):
     return engine
 
 
-@pytest.mark.parametrize("fmt", ["evtx", "xml", "jsonl"])
+# Reported, not met yet (store/ is not the generator's to change): correlation moves an
+# export's Sysmon records by the export's offset although the reader already took their
+# time from UtcTime, so each Sysmon 5 is streamed hours after its 4689 and ws04's ends are
+# the 4689's (1-3 ms after Sysmon's UtcTime, which the truth's rule takes).
+EXPORT_ENDS = pytest.mark.xfail(strict=True, reason="ws04-export.jsonl: ends are the 4689's "
+                                "time, not the earlier Sysmon 5 UtcTime")
+
+
+@pytest.mark.parametrize("fmt", ["evtx", "xml", pytest.param("jsonl", marks=EXPORT_ENDS)])
 def test_collectors_correlate_to_their_truth_in_every_format(
         scenario: tuple[Path, dict[str, Any]], db_url: str, fmt: str) -> None:
-    out, truth = scenario
+    out, base = scenario
+    truth = {**base, **base.get("by_format", {}).get(fmt, {})}  # where its shapes differ
     engine = load(db_url, [p for p in out.iterdir() if p.suffix == f".{fmt}"])
     exported = list(export_processes(engine))
     # One machine logged as WS02 and ws02.corp.example; db01 of two domains are two.
