@@ -140,8 +140,9 @@ def host_events(conn: Connection, host_id: int | Iterable[int],
     sources = fixes.sources if fixes is not None and whole else {}
     for row in rows:
         shift = 0
-        if row.source_id in sources and row.ts_us is not None:
-            shift = sources[row.source_id].at(row.id)
+        if row.source_id in sources and row.ts_us is not None \
+                and not row.channel_key.endswith("sysmon/operational"):
+            shift = sources[row.source_id].at(row.id)  # (Sysmon's times are its UtcTime)
         e = _event(main, row, keys, shift)
         if e is None:
             continue
