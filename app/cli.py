@@ -703,6 +703,10 @@ def _stats(args: argparse.Namespace) -> int:
               "correlation: run 'proctrail correlate'")
     for reason, n in sorted(data["skip_reasons"].items()):
         print(f"  {printable(reason):<20} {n:,}")
+    if data["unplaced"]:  # read and stored, but about a process none was found for
+        print(f"unplaced {sum(data['unplaced'].values()):,} (the 'unplaced_event' anomalies)")
+        for reason, n in data["unplaced"].items():
+            print(f"  {printable(reason):<45} {n:,}")
     print("kinds")
     for kind, n in data["kinds"].items():
         print(f"  {kind:<20} {n:,}")

@@ -424,6 +424,9 @@ def test_the_ingest_summary_and_stats_count_the_unplaced(tmp_path: Path, url: st
             "NewProcessId: 1); the 'unplaced_event' anomalies list them") in out
     assert main(["stats", "--db", url, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["unplaced"] == {"4688 without NewProcessId": 1}
+    assert main(["stats", "--db", url]) == 0
+    assert "unplaced 1 (the 'unplaced_event' anomalies)\n  4688 without NewProcessId" in \
+        capsys.readouterr().out
 
 
 @pytest.mark.parametrize("same_command", [True, False])
