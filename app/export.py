@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from proctrail.app.redact import Redactor, redact_record
 from proctrail.store.findings import list_findings
 from proctrail.store.queries import browse
-from proctrail.store.queries.browse import image_name
+from proctrail.store.queries.browse import image_name, pid_text
 from proctrail.store.timefmt import iso
 from proctrail.widgets.safe import printable
 
@@ -103,7 +103,7 @@ def to_csv(records: list[dict[str, Any]]) -> str:
             r["id"], r["severity"], r["note"], r["author"], r["created"], r["target"], r["host"],
             p.get("image"), p.get("pid"), p.get("user"), p.get("command_line"), p.get("start"),
             p.get("end"), s.get("user"), s.get("logon_type"), s.get("source_ip"),
-            " < ".join(f"{a['image']} ({a['pid']})" for a in r["ancestors"]),
+            " < ".join(f"{a['image']} ({pid_text(a['pid'])})" for a in r["ancestors"]),
             "; ".join(f"{e['channel']} {e['event_id']} record {e['record_id']} in {e['file']}"
                       for e in r["evidence"]))])
     return buf.getvalue()
@@ -136,7 +136,7 @@ def to_markdown(records: list[dict[str, Any]]) -> str:
     lines = ["# proctrail findings", "", f"{len(records)} finding(s).", ""]
     for r in records:
         p = r["process"]
-        title = (f"{image_name(p['image'])} (PID {p['pid']}) on {p['host']}" if p
+        title = (f"{image_name(p['image'])} (PID {pid_text(p['pid'])}) on {p['host']}" if p
                  else f"{r['target']} on {r['host']}")
         lines += [f"## {r['id']}. [{r['severity']}] {_md(title)}", "",
                   f"- note: {_md(r['note']) or '(none)'}",
@@ -150,7 +150,7 @@ def to_markdown(records: list[dict[str, Any]]) -> str:
             chain = [*reversed(r["ancestors"]), p]
             lines += ["Ancestor chain (root first):", "", *_fenced([
                 "  " * depth + ("└─ " if depth else "") +
-                printable(f"{a['image']} ({a['pid']}) {a['user'] or '-'} "
+                printable(f"{a['image']} ({pid_text(a['pid'])}) {a['user'] or '-'} "
                           f"{a['start'] or '?'} → {a['end'] or '?'}")
                 for depth, a in enumerate(chain)]), "",
                 "Command line:", "", *_code(p["command_line"]), ""]

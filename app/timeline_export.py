@@ -29,7 +29,7 @@ from proctrail.app.export import csv_cell
 from proctrail.app.redact import Redactor, redact_record
 from proctrail.store.graph import process_graph, session_tree
 from proctrail.store.queries import process_summaries
-from proctrail.store.queries.browse import image_name
+from proctrail.store.queries.browse import image_name, pid_text
 from proctrail.store.queries.timeline import (
     COLUMNS,
     TABLES,
@@ -213,7 +213,7 @@ def to_dot(tree: nx.DiGraph) -> Iterator[str]:
     yield '  node [shape="box", fontname="monospace"];\n'
     for node in sorted(tree):
         d = tree.nodes[node]
-        label = _label(f"{image_name(d.get('image') or '')} ({d.get('pid')})",
+        label = _label(f"{image_name(d.get('image') or '')} ({pid_text(d.get('pid'))})",
                        d.get("user") or "-", f"{d.get('start') or '?'} → {d.get('end') or '?'}")
         attrs = [f"label={label}"] + [f"{k}={dot_string(d[k])}" for k in DOT_ATTRS if k in d]
         yield f"  {dot_string(node)} [{', '.join(attrs)}];\n"

@@ -7,7 +7,7 @@ from typing import Any
 
 import networkx as nx
 
-from proctrail.store.queries.browse import image_name
+from proctrail.store.queries.browse import image_name, pid_text
 from proctrail.store.timefmt import clock as _clock
 from proctrail.store.timefmt import span
 from proctrail.widgets.safe import printable
@@ -23,8 +23,9 @@ def describe(info: dict[str, Any]) -> str:
     """One process as a line: ``image  pid  user  start -> end (duration) [flags]``."""
     image = image_name(info["image"])
     flags = f" [{', '.join(info['flags'])}]" if info["flags"] else ""
-    line = (f"{image}  {info['pid']}  {info['user'] or '-'}  {_clock(info['start_us'])} -> "
-            f"{_clock(info['end_us'])}{_duration(info['start_us'], info['end_us'])}{flags}")
+    line = (f"{image}  {pid_text(info['pid'])}  {info['user'] or '-'}  "
+            f"{_clock(info['start_us'])} -> {_clock(info['end_us'])}"
+            f"{_duration(info['start_us'], info['end_us'])}{flags}")
     return printable(line)
 
 
