@@ -387,7 +387,11 @@ def _open(args: argparse.Namespace) -> int:
     except ValueError as exc:  # a bad pattern, or a config file that cannot be used
         _error(str(exc))
         return EXIT_USAGE
-    ProctrailApp(open_engine(args.db), ingest=args.paths, redactor=redactor).run()
+    app = ProctrailApp(open_engine(args.db), ingest=args.paths, redactor=redactor)
+    app.run()
+    if app.return_code:  # Textual printed the traceback; a script must not read success
+        _error(f"the TUI stopped on an error (exit {app.return_code}); see above")
+        return EXIT_SKIPPED
     return EXIT_OK
 
 

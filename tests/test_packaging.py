@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import zipfile
@@ -26,3 +27,66 @@ def test_wheel_installs_under_proctrail_only(tmp_path: Path) -> None:
         assert module in names
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     assert "proctrail = proctrail.app.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()
+
+
+PILOT = '''
+import asyncio, sys
+import proctrail.app
+from proctrail.app.tui import ProctrailApp
+from proctrail.store.db import open_engine
+
+async def main() -> None:
+    app = ProctrailApp(open_engine(sys.argv[1]), ingest=[sys.argv[2]])
+    async with app.run_test(size=(80, 24)) as pilot:
+        for _ in range(60):
+            for _ in range(3):
+                await pilot.pause()
+                await app.workers.wait_for_complete()
+            await pilot.pause()
+            shown = type(app.screen).__name__ == "OverviewScreen"
+            if shown and "200 processes" in app.export_screenshot():
+                break
+        print(proctrail.app.__file__, type(app.screen).__name__, app.return_code)
+
+asyncio.run(main())
+'''
+
+
+def test_the_built_wheel_opens_the_tui(tmp_path: Path) -> None:
+    """The wheel as pip installs it (its files only, the venv's dependencies): the TUI
+    opens on sample_logs/ with its styles, from the installed copy."""
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+         "--quiet", "-w", str(tmp_path / "dist"), str(ROOT)],
+        capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stderr
+    wheel = next((tmp_path / "dist").glob("proctrail-*.whl"))
+    assert "proctrail/app/tui.tcss" in zipfile.ZipFile(wheel).namelist()
+    site = tmp_path / "site"
+    installed = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--quiet", "--target",
+         str(site), str(wheel)], capture_output=True, text=True, timeout=300)
+    assert installed.returncode == 0, installed.stderr
+    script = tmp_path / "pilot.py"
+    script.write_text(PILOT, encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    ran = subprocess.run(
+        [sys.executable, str(script), f"sqlite:///{tmp_path / 'case.db'}",
+         str(ROOT / "sample_logs")], capture_output=True, text=True, timeout=300,
+        env=env, cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    where, screen, code = ran.stdout.split()
+    assert where.startswith(str(site)) and screen == "OverviewScreen" and code == "None"
+
+
+def test_a_tui_that_crashes_exits_non_zero(tmp_path: Path, monkeypatch, capsys) -> None:
+    """Textual prints the traceback and returns; the command must not then say success."""
+    from proctrail.app.cli import main
+    from proctrail.app.tui import ProctrailApp
+
+    def crashed(self: ProctrailApp, *args: object, **kwargs: object) -> None:
+        self._return_code = 1  # what App.run leaves after an unhandled exception
+
+    monkeypatch.setattr(ProctrailApp, "run", crashed)
+    assert main(["open", "--db", str(tmp_path / "case.db")]) == 1
+    assert "the TUI stopped on an error" in capsys.readouterr().err
