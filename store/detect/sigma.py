@@ -164,6 +164,27 @@ def _value(value: Any) -> Callable[[str | None], bool]:
     raise RuleRefused(f"value type {type(value).__name__} is not supported")
 
 
+def _field_ref(name: str, ref: SigmaFieldReference) -> Predicate:
+    """``name|fieldref``: equal to (or, with startswith / endswith / contains, starting,
+    ending with or holding) the other field's value, case-insensitively as every Sigma
+    string; never true where either field is absent."""
+    other, head, tail = ref.field, ref.starts_with, ref.ends_with
+
+    def compare(f: dict[str, str]) -> bool:
+        a, b = f.get(name), f.get(other)
+        if a is None or b is None:
+            return False
+        a, b = a.lower(), b.lower()
+        if head and tail:
+            return b in a
+        if head:
+            return a.startswith(b)
+        if tail:
+            return a.endswith(b)
+        return a == b
+    return compare
+
+
 def _compile(node: Any) -> Predicate:
     """The parsed condition tree as one predicate."""
     if isinstance(node, ConditionAND):
@@ -178,8 +199,7 @@ def _compile(node: Any) -> Predicate:
     if isinstance(node, ConditionFieldEqualsValueExpression):
         name = node.field
         if isinstance(node.value, SigmaFieldReference):
-            other = node.value.field
-            return lambda f: f.get(name) is not None and f.get(name) == f.get(other)
+            return _field_ref(name, node.value)
         matcher = _value(node.value)
         return lambda f: matcher(f.get(name))
     if isinstance(node, ConditionValueExpression):  # a keyword: any field holds it
