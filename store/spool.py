@@ -57,10 +57,15 @@ class SpoolWriter:
 
     def __init__(self, engine: Engine) -> None:
         root = spool_root()
-        root.mkdir(parents=True, exist_ok=True)
+        # Log text of a case: the owner's alone (a folder 0700, files 0600).
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if root.stat().st_uid == os.getuid():
+            root.chmod(0o700)
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
         self.path = root / f"{case_key(engine)}-{stamp}-{os.getpid()}{SUFFIX}"
-        self._raw: IO[bytes] = open(self.path, "ab")  # noqa: SIM115 - closed in close()
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.fchmod(fd, 0o600)
+        self._raw: IO[bytes] = os.fdopen(fd, "ab")
         # Held while this ingest writes, so no replay takes a file still being filled.
         fcntl.flock(self._raw.fileno(), fcntl.LOCK_EX)
         self._keys: dict[int, int] = {}

@@ -288,3 +288,23 @@ def test_a_read_only_store_reads_and_refuses_writes_in_one_line(
     remount(small_disk, "rw")
     assert json.loads(cli("stats", "--db", str(db), "--json").stdout)["events"] == events
     sqlite_consistent(db)
+
+
+def test_spool_files_are_the_owners_alone(tmp_path: Path, monkeypatch) -> None:
+    """A spool holds log text: its folder 0700 (tightened if it was wider), files 0600,
+    whatever the umask."""
+    import stat
+
+    from proctrail.store.db import open_engine
+    from proctrail.store.spool import SpoolWriter
+    root = tmp_path / "spool"
+    root.mkdir(mode=0o755)
+    monkeypatch.setenv("PROCTRAIL_SPOOL", str(root))
+    old = os.umask(0)
+    try:
+        writer = SpoolWriter(open_engine(f"sqlite:///{tmp_path / 'case.db'}"))
+        writer.close()
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(root.stat().st_mode) == 0o700
+    assert stat.S_IMODE(writer.path.stat().st_mode) == 0o600
