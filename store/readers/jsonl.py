@@ -12,6 +12,7 @@ counted :class:`Skip`; only a file whose first line is no JSON object is refused
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterator, Mapping
 from datetime import timedelta
@@ -68,10 +69,11 @@ def looks_like_jsonl(head: bytes) -> bool:
 def open_jsonl(stream: IO[bytes], name: str, opts: ReadOptions) -> RecordStream:
     """Events of a JSON-lines log, read line by line; :class:`ReaderError` if it is none."""
     lines = _lines(stream)
+    oversized: list[Skip] = []  # before the first record as anywhere else: a counted skip
     for number, line in lines:
         if line is None:
-            raise ReaderError(name, f"not a JSON-lines log (line {number} is over "
-                                    f"{MAX_LINE:,} bytes)")
+            oversized.append(Skip("oversized line", f"line {number}: over {MAX_LINE:,} bytes"))
+            continue
         if not line.strip():
             continue
         try:
@@ -80,8 +82,8 @@ def open_jsonl(stream: IO[bytes], name: str, opts: ReadOptions) -> RecordStream:
             first = None
         if not isinstance(first, dict):
             raise ReaderError(name, f"not a JSON-lines log (line {number} is no JSON object)")
-        return _records(first, number, lines, opts)
-    return iter(())
+        return itertools.chain(oversized, _records(first, number, lines, opts))
+    return iter(oversized)
 
 
 def _lines(stream: IO[bytes]) -> Iterator[tuple[int, str | None]]:
