@@ -10,7 +10,7 @@ import gc
 import hashlib
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -249,6 +249,7 @@ class Ingestor:
             digest = item.sha256()
             with item.open() as stream:
                 fmt, records = open_records(item, stream, self.opts)
+                records = _with_cut(records, stream, item.name)
                 result.format = fmt
                 if fmt != "evtx":
                     result.parser = fmt
@@ -541,3 +542,13 @@ class Ingestor:
         channel_id = (self._channels.get(channel)
                       or self._lookup_id(conn, Channel, self._channels, channel))
         return (source_id, host_id, channel_id, *row[2:])
+
+
+def _with_cut(records: Iterable[Event | Skip], stream: object, name: str
+              ) -> Iterator[Event | Skip]:
+    """``records``, then a counted skip if the archive member ended before its end marker
+    (a ``.gz`` copied short): every complete record before the cut is kept."""
+    yield from records
+    if getattr(getattr(stream, "raw", None), "truncated", False):
+        yield Skip("truncated archive", f"{name}: the compressed data ends before its end; "
+                                        "what came before the cut is kept")

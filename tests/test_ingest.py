@@ -271,3 +271,29 @@ def test_identical_records_without_ids_are_all_kept_once(db_url: str, tmp_path: 
     with engine.connect() as conn:
         ids = conn.execute(select(EventRow.record_id)).scalars().all()
     assert len(set(ids)) == 4 and all(i < 0 for i in ids)
+
+
+@pytest.mark.parametrize("cut", [0.5, 0.9])
+def test_a_truncated_gz_keeps_every_complete_line_before_the_cut(tmp_path: Path,
+                                                                 cut: float) -> None:
+    """Was: a .gz copied short stored nothing (the whole input failed)."""
+    import gzip
+    import json as _json
+    lines = [_json.dumps({"EventID": 4688, "Channel": "Security", "Hostname": "WS1",
+                          "EventTime": f"2024-03-01 10:{i // 60:02d}:{i % 60:02d}",
+                          "RecordNumber": i + 1, "NewProcessId": hex(0x100 + 4 * i),
+                          "NewProcessName": f"C:\\\\tools\\\\t{i}.exe",
+                          "CommandLine": "x" * (i % 97)})
+             for i in range(3000)]
+    whole = gzip.compress(("\n".join(lines) + "\n").encode())
+    path = tmp_path / "Security.jsonl.gz"
+    path.write_bytes(whole[: int(len(whole) * cut)])
+    engine = open_engine(f"sqlite:///{tmp_path / 'case.db'}")
+    report = Ingestor(engine).run([str(path)])
+    (source,) = report.sources
+    assert source.error is None and source.skipped["truncated archive"] == 1
+    stored = source.stored
+    assert 0.8 * cut * len(lines) < stored < len(lines)
+    # at most the one line cut through is a skip besides the cut itself
+    assert sum(source.skipped.values()) <= 2 and stored + sum(source.skipped.values()) - 1 \
+        <= len(lines)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import io
 import lzma
@@ -66,7 +65,7 @@ class Input:
                 archive = zipfile.ZipFile(self.path)
                 inner: IO[bytes] = archive.open(self.member)
             else:
-                inner = gzip.open(self.path, "rb")  # type: ignore[assignment]  # noqa: SIM115
+                inner = _Gunzip(open(self.path, "rb"))  # noqa: SIM115 - closed with it
         except _ARCHIVE_ERRORS as exc:
             if archive is not None:
                 archive.close()
@@ -77,6 +76,47 @@ class Input:
         """SHA-256 of the (decompressed) content."""
         with self.open() as stream:
             return hashlib.file_digest(stream, "sha256").hexdigest()
+
+
+class _Gunzip(io.RawIOBase):
+    """A gzip file decompressed as read (every member of it), that ends where the bytes
+    end: a copy cut short gives all it holds, and says so (:attr:`truncated`)."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        super().__init__()
+        self._raw = raw
+        self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._pending = b""
+        self._started = False
+        self.truncated = False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:  # type: ignore[override]
+        want = size if size and size > 0 else 1 << 20
+        while len(self._pending) < want:
+            chunk = self._z.unconsumed_tail or self._raw.read(1 << 16)
+            if not chunk:
+                if self._started and not self._z.eof:
+                    self.truncated = True  # the bytes ended inside a member
+                break
+            self._started = True
+            self._pending += self._z.decompress(chunk, want)
+            if self._z.eof:
+                rest = self._z.unused_data
+                self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                self._started = False
+                if rest.strip(b"\x00"):  # another member follows (zeros: padding)
+                    self._started = True
+                    self._pending += self._z.decompress(rest, want)
+        out, self._pending = self._pending[:want], self._pending[want:]
+        return out
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+        super().close()
 
 
 class _Member(io.RawIOBase):
@@ -91,6 +131,11 @@ class _Member(io.RawIOBase):
 
     def readable(self) -> bool:
         return True
+
+    @property
+    def truncated(self) -> bool:
+        """Whether the archive member ended before its end marker (a copy cut short)."""
+        return bool(getattr(self._inner, "truncated", False))
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
         try:
