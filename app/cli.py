@@ -56,6 +56,14 @@ def _offset(text: str) -> timedelta:
     return sign * timedelta(hours=int(m.group(2)), minutes=int(m.group(3) or 0))
 
 
+def _size(text: str) -> int:
+    """``1048576``, ``512M``, ``20G`` as bytes."""
+    m = re.fullmatch(r"(\d+)\s*([KMGT]?)i?B?", text.strip(), re.IGNORECASE)
+    if not m:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (use e.g. 20G or 500M)")
+    return int(m.group(1)) << (10 * " KMGT".index(m.group(2).upper() or " "))
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(
@@ -92,6 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="UTC offset of local times written without a zone (ausearch -i "
                              "output, collectors' local time when it cannot be derived); "
                              "default UTC")
+    ingest.add_argument("--max-member-size", type=_size, default=None, metavar="BYTES",
+                        help="largest archive member to unpack to a temporary file (EVTX "
+                             "needs random access), e.g. 20G; default 250 times its "
+                             "compressed size, at most 8G")
     ingest.add_argument("--force", action="store_true",
                         help="read files again even if their content is already in the store")
     ingest.add_argument("--quiet", "-q", action="store_true", help="no progress, no summary")
@@ -409,7 +421,8 @@ def _ingest(args: argparse.Namespace) -> int:
             _error(f"{p}: no such file or folder")
         return EXIT_USAGE
     engine = open_engine(args.db)
-    opts = ReadOptions(default_host=args.host, local_offset=args.tz, parser=args.parser)
+    opts = ReadOptions(default_host=args.host, local_offset=args.tz, parser=args.parser,
+                       max_member_size=args.max_member_size)
     show = not args.quiet and sys.stderr.isatty()
     with _ProgressBar(enabled=show) as bar:
         report = Ingestor(engine, opts, progress=bar.update).run(args.paths)

@@ -297,3 +297,24 @@ def test_a_truncated_gz_keeps_every_complete_line_before_the_cut(tmp_path: Path,
     # at most the one line cut through is a skip besides the cut itself
     assert sum(source.skipped.values()) <= 2 and stored + sum(source.skipped.values()) - 1 \
         <= len(lines)
+
+
+def test_an_archive_member_that_expands_too_far_is_refused(tmp_path: Path) -> None:
+    """Was: a small zip whose "EVTX" expands to gigabytes was spilled to disk whole."""
+    import zipfile
+
+    from proctrail.store.readers.base import ReadOptions
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("Security.evtx", b"ElfFile\x00" + bytes(70 << 20))  # 70 MB from ~70 KB
+        z.write(ROOT / "sample_logs" / "WS02-Security.evtx", "WS02-Security.evtx")
+    engine = open_engine(f"sqlite:///{tmp_path / 'case.db'}")
+    report = Ingestor(engine).run([str(bomb)])
+    by_name = {s.name.rsplit("!", 1)[-1]: s for s in report.sources}
+    assert by_name["Security.evtx"].status == "failed"
+    assert "expands past" in by_name["Security.evtx"].error
+    assert by_name["WS02-Security.evtx"].stored > 0  # the rest of the archive still loads
+    small = Ingestor(open_engine(f"sqlite:///{tmp_path / 'b.db'}"),
+                     ReadOptions(max_member_size=32 << 10)).run([str(bomb)])
+    refused = {s.name.rsplit("!", 1)[-1]: s.error for s in small.sources}
+    assert "32,768 bytes" in refused["WS02-Security.evtx"]  # 69 KB: over what was allowed

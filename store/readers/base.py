@@ -176,3 +176,6 @@ class ReadOptions:
     local_offset: timedelta | None = None
     parser: str = "evtx"
     threads: int = 0
+    # An archive member spilled to disk (EVTX needs random access) may grow to this many
+    # bytes; None: at most MEMBER_RATIO times its compressed size, and MEMBER_MAX.
+    max_member_size: int | None = None

@@ -6,7 +6,6 @@ import hashlib
 import io
 import lzma
 import os
-import shutil
 import stat
 import struct
 import tempfile
@@ -33,6 +32,8 @@ PARSERS = ("evtx", "python-evtx")
 # An EVTX archive member is read into memory up to this size, into an anonymous temporary
 # file beyond it (a zip bomb must not exhaust memory).
 EVTX_IN_MEMORY = 64 << 20
+MEMBER_RATIO = 250  # EVTX compresses 10-50 times; a zip bomb thousands
+MEMBER_MAX = 8 << 30
 # What damaged archive data raises while it is opened or decompressed.
 _ARCHIVE_ERRORS = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSError,
                    NotImplementedError, ValueError, struct.error)
@@ -46,6 +47,7 @@ class Input:
     member: str = ""
     size: int = 0
     kind: str = "file"  # file | zip | gzip
+    packed: int = 0  # an archive member's compressed size
 
     @property
     def name(self) -> str:
@@ -200,9 +202,9 @@ def _file_inputs(path: Path) -> Iterator[Input | ReaderError]:
             if member.flag_bits & 0x1:
                 yield ReaderError(f"{name}!{member.filename}", "encrypted zip member")
                 continue
-            yield Input(name, member.filename, member.file_size, "zip")
+            yield Input(name, member.filename, member.file_size, "zip", member.compress_size)
     elif magic.startswith(b"\x1f\x8b"):
-        yield Input(name, path.name.removesuffix(".gz"), size, "gzip")
+        yield Input(name, path.name.removesuffix(".gz"), size, "gzip", size)
     else:
         yield Input(name, "", size, "file")
 
@@ -253,18 +255,40 @@ def _head_text(head: bytes) -> str:
     return head.decode("utf-8", errors="replace").lstrip("\ufeff")
 
 
-def _seekable(stream: IO[bytes]) -> IO[bytes]:
+def spill_limit(item: Input, opts: ReadOptions) -> int:
+    """How large an archive member may grow when spilled: ``--max-member-size``, else
+    :data:`MEMBER_RATIO` times its compressed size, at most :data:`MEMBER_MAX`."""
+    if opts.max_member_size is not None:
+        return opts.max_member_size
+    return min(MEMBER_MAX, max(EVTX_IN_MEMORY, MEMBER_RATIO * item.packed))
+
+
+def _seekable(stream: IO[bytes], name: str, limit: int) -> IO[bytes]:
     """EVTX needs random access: an archive member in memory, or beyond
-    :data:`EVTX_IN_MEMORY` in an anonymous temporary file (removed when closed)."""
-    data = stream.read(EVTX_IN_MEMORY + 1)
+    :data:`EVTX_IN_MEMORY` in an anonymous temporary file (removed when closed), up to
+    ``limit`` bytes: past it the member is refused (a zip bomb writes no disk full)."""
+    data = stream.read(min(EVTX_IN_MEMORY, limit) + 1)
+    if len(data) > limit:
+        raise _too_big(name, limit)
     if len(data) <= EVTX_IN_MEMORY:
         return io.BytesIO(data)
     spill = tempfile.TemporaryFile()  # noqa: SIM115 - the reader's stream, closed with it
     spill.write(data)
+    written = len(data)
     del data
-    shutil.copyfileobj(stream, spill)
+    while chunk := stream.read(1 << 20):
+        written += len(chunk)
+        if written > limit:
+            spill.close()
+            raise _too_big(name, limit)
+        spill.write(chunk)
     spill.seek(0)
     return spill  # type: ignore[return-value]
+
+
+def _too_big(name: str, limit: int) -> ReaderError:
+    return ReaderError(name, f"archive member expands past {limit:,} bytes: not read (a zip "
+                             "bomb?); --max-member-size BYTES reads larger members")
 
 
 def open_records(item: Input, stream: IO[bytes], opts: ReadOptions) -> tuple[str, RecordStream]:
@@ -275,7 +299,7 @@ def open_records(item: Input, stream: IO[bytes], opts: ReadOptions) -> tuple[str
     fmt = detect(head, item.name)
     if fmt == "evtx":
         if item.kind != "file":
-            stream = _seekable(stream)
+            stream = _seekable(stream, item.name, spill_limit(item, opts))
         return fmt, _evtx_opener(opts)(stream, item.name, opts)
     openers: dict[str, Opener] = {
         "jsonl": open_jsonl,
