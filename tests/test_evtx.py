@@ -186,3 +186,27 @@ def test_sysmon_zero_header_time_falls_back_to_utctime() -> None:
                        fields={"UtcTime": "2017-12-26 13:10:29.134", "ProcessId": "9112"})
     assert event.ts_us == 1514293829134000
     assert event.kind == "process_start"
+
+
+def test_a_flipped_byte_in_an_element_name_keeps_the_record(tmp_path: Path) -> None:
+    """Was: the Rust parser writes the damaged name with its raw control character, strict
+    JSON refused it, and every record of that template was a 'malformed event'."""
+    from proctrail.generate.evtx_writer import EvtxRecord, EvtxWriter
+    path = tmp_path / "flipped.evtx"
+    writer = EvtxWriter(path)
+    for i in range(3):
+        writer.write(EvtxRecord(4688, 1_700_000_000_000_000 + i, "Security",
+                                "Microsoft-Windows-Security-Auditing", "WS1",
+                                data=[("NewProcessId", hex(0x10 + 4 * i)),
+                                      ("NewProcessName", f"C:\\t{i}.exe")]))
+    writer.close()
+    data = bytearray(path.read_bytes())
+    at = data.find("Computer".encode("utf-16-le"))
+    data[at] = 0x01  # the element name in the shared template: \x01omputer
+    path.write_bytes(bytes(data))
+    with path.open("rb") as stream:
+        items = list(open_evtx_rust(stream, str(path)))
+    events = [i for i in items if isinstance(i, Event)]
+    skips = Counter(i.reason for i in items if isinstance(i, Skip))
+    assert [e.fields["NewProcessName"] for e in events] == [f"C:\\t{i}.exe" for i in range(3)]
+    assert [e.event_id for e in events] == [4688] * 3 and skips == {"repaired record (kept)": 3}

@@ -1575,7 +1575,7 @@ def test_an_evtx_member_beyond_the_memory_limit_is_spilled(monkeypatch: pytest.M
     for limit in (len(own_evtx), len(own_evtx) - 1):
         monkeypatch.setattr(sniff, "EVTX_IN_MEMORY", limit)
         with item.open() as stream:
-            spilled = sniff._seekable(stream)
+            spilled = sniff._seekable(stream, item.name, 1 << 30)
             assert isinstance(spilled, io.BytesIO) == (limit == len(own_evtx))
         with item.open() as stream:
             _, records = sniff.open_records(item, stream, ReadOptions(threads=1))

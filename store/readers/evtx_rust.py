@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import re
 import struct
-from typing import IO
+from typing import IO, Any
 
 import evtx
 import orjson
@@ -150,6 +150,21 @@ def _is_plain_file(stream: IO[bytes]) -> bool:
     return isinstance(getattr(stream, "name", None), str)
 
 
+_RAW_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _json(text: str) -> tuple[Any, bool]:
+    """A record's JSON, and whether it had to be repaired: the parser writes a damaged
+    name (a flipped byte) with its raw control character, which strict JSON refuses."""
+    try:
+        return orjson.loads(text), False
+    except orjson.JSONDecodeError:
+        fixed = _RAW_CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+        if fixed == text:
+            raise
+        return orjson.loads(fixed), True
+
+
 def _iterate(records: object) -> RecordStream:
     it = iter(records)  # type: ignore[call-overload]
     while True:
@@ -167,7 +182,12 @@ def _iterate(records: object) -> RecordStream:
             yield Skip("parser panic", str(exc)[:300])
             return
         try:
-            yield event_from_json(orjson.loads(record["data"]), record.get("timestamp"))
+            data, repaired = _json(record["data"])
+            yield event_from_json(data, record.get("timestamp"))
+            if repaired:
+                yield Skip("repaired record (kept)",
+                           f"record {record.get('event_record_id', '?')}: raw control "
+                           "characters in its XML names escaped; every readable field kept")
         except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
             # A damaged record renders as odd JSON: numbers for names, text for elements.
             rid = record.get("event_record_id", "?")
