@@ -245,6 +245,10 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     srv.add_argument("--public-url", metavar="URL",
                      help="the address browsers use, when behind a proxy or a tunnel")
+    srv.add_argument("--token", default=None,
+                     help="the secret the URL carries (default: a new random one per launch)")
+    srv.add_argument("--max-sessions", type=int, default=4, metavar="N",
+                     help="browser sessions (each a 'proctrail open') at once (default 4)")
     _redact_options(srv)
 
     st = sub.add_parser("stats", help="counts of the case store",

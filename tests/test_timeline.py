@@ -244,7 +244,8 @@ def test_serve_shows_the_tui_on_loopback_only(tmp_path: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([SCRIPT, "serve", "--db", str(db), "--port", str(port)],
+    proc = subprocess.Popen([SCRIPT, "serve", "--db", str(db), "--port", str(port),
+                             "--token", "tok"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 20
@@ -256,7 +257,7 @@ def test_serve_shows_the_tui_on_loopback_only(tmp_path: Path) -> None:
             except OSError:
                 assert time.monotonic() < deadline, "serve never listened"
                 time.sleep(0.1)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as r:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/?token=tok", timeout=10) as r:
             assert r.status == 200
             page = r.read().decode()
         assert "<html" in page.lower() and "proctrail" in page
@@ -265,25 +266,25 @@ def test_serve_shows_the_tui_on_loopback_only(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         out, err = proc.communicate(timeout=20)
-    assert f"http://127.0.0.1:{port}" in out and "warning" not in err
+    assert f"http://127.0.0.1:{port}/?token=tok" in out and "warning" not in err
 
 
 def test_serve_warns_when_it_listens_beyond_loopback(monkeypatch, tmp_path: Path,
                                                      capsys) -> None:
-    import textual_serve.server
-
-    from proctrail.app.serve import is_loopback
+    from proctrail.app import serve as serving
+    from proctrail.app.serve import app_command, is_loopback
 
     seen = {}
 
     class Fake:
-        def __init__(self, command: str, host: str, port: int, **kw) -> None:
-            seen.update(command=command, host=host, port=port, **kw)
+        def __init__(self, args, token: str) -> None:
+            seen.update(command=app_command(args), host=args.host, port=args.port,
+                        token=token)
 
         def serve(self) -> None:
             seen["served"] = True
 
-    monkeypatch.setattr(textual_serve.server, "Server", Fake)
+    monkeypatch.setattr(serving, "make_server", Fake)
     db = str(tmp_path / "c.db")
     monkeypatch.setenv("PROCTRAIL_DB", db)  # serve sets it for its app processes
     assert main(["serve", "--db", db, "--port", "8123"]) == 0
