@@ -79,3 +79,29 @@ async def test_detail_screen_masks_command_lines(case_of, xml_log) -> None:
         assert isinstance(app.screen, DetailScreen)
         svg = app.export_screenshot()
     assert "Passw0rd" not in svg and "********" in svg
+
+
+def test_search_under_redaction_reads_no_masked_secret(xml_log, tmp_path) -> None:
+    """Was an oracle: with --redact, '-P Sup3rS' found the process and '-P Sup3rX' did
+    not, so a secret could be read one character at a time."""
+    from proctrail.store.correlate import correlate
+    from proctrail.store.db import open_engine
+    from proctrail.store.ingest import Ingestor
+    from proctrail.store.queries import browse
+
+    ev = xml_log.event
+    path = xml_log("s.xml", [ev(4688, 1, "2024-03-01T10:00:00Z", {
+        "NewProcessId": "0x10", "ProcessId": "0x4",
+        "NewProcessName": "C:\\Program Files\\SQL\\sqlcmd.exe",
+        "CommandLine": "sqlcmd -S db01 -U sa -P Sup3rSecret -Q select"})])
+    engine = open_engine(f"sqlite:///{tmp_path / 'c.db'}")
+    Ingestor(engine).run([str(path)])
+    correlate(engine)
+    redact = Redactor()
+    assert "Sup3rSecret" not in redact("sqlcmd -S db01 -U sa -P Sup3rSecret")
+    assert len(browse.search(engine, "-P Sup3rS")) == 1  # no redaction: the raw text
+    for probe in ("-P Sup3rS", "Sup3r", "-P Sup3rX"):
+        assert browse.search(engine, probe, None, 1000, None, redact) == []
+    assert [r.name for r in browse.search(engine, "-S db01", None, 1000, None, redact)] == [
+        "sqlcmd.exe"]  # what is shown still matches
+    assert len(browse.search(engine, "sqlcmd", None, 1000, None, redact)) == 1

@@ -122,7 +122,7 @@ class SearchScreen(ProcessListScreen):
             self.query_one("#query", Input).focus()
 
     def run_search(self) -> None:
-        self.load(browse.search, self.text, self.flt,
+        self.load(browse.search, self.text, self.flt, 1000, None, self.case.redactor,
                   then=lambda rows: self.show(rows, f" · {self.flt.describe()}"
                                               + (" (first 1000)" if len(rows) >= 1000 else "")))
 

@@ -7,6 +7,7 @@ screens can call them from worker threads and widgets never see SQL.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -360,26 +361,40 @@ def process_detail(engine: Engine, process_id: int) -> ProcessDetail | None:
 
 
 def search(engine: Engine, text: str, flt: Filter | None = None,
-           limit: int = 1000, session_id: int | None = None) -> list[ProcRow]:
+           limit: int = 1000, session_id: int | None = None,
+           redactor: Callable[[str], str] | None = None) -> list[ProcRow]:
     """Lifetimes whose image, command line, user or hashes contain ``text`` (any case), or
     whose PID or process GUID is ``text``; narrowed by ``flt`` (and to one session); in
-    host and start order."""
+    host and start order. With ``redactor``, a command line matches only as shown
+    (redacted): a search must not read a masked secret one character at a time."""
     needle = text.strip().lower()
     query = _proc_query()
     if session_id is not None:
         query = query.where(Process.session_id == session_id)
-    if needle:
-        conds = [func.lower(col).contains(needle, autoescape=True)
-                 for col in (Process.image, Process.command_line, Process.user, Process.hashes)]
-        conds.append(func.lower(Process.process_guid) == needle)
-        pid = _as_pid(needle)
-        if pid is not None:
-            conds.append(Process.pid == pid)
-        query = query.where(or_(*conds))
     for cond in (flt or Filter()).processes():
         query = query.where(cond)
-    query = _ordered(query.order_by(None).order_by(Machine.key)).limit(limit)
-    return _proc_rows(engine, query)
+
+    def found(*conds: Any) -> list[ProcRow]:
+        narrowed = query.where(or_(*conds)) if conds else query
+        return _proc_rows(engine, _ordered(narrowed.order_by(None).order_by(Machine.key))
+                          .limit(limit))
+
+    if not needle:
+        return found()
+    conds = [func.lower(col).contains(needle, autoescape=True)
+             for col in (Process.image, Process.user, Process.hashes)]
+    conds.append(func.lower(Process.process_guid) == needle)
+    pid = _as_pid(needle)
+    if pid is not None:
+        conds.append(Process.pid == pid)
+    in_command = func.lower(Process.command_line).contains(needle, autoescape=True)
+    if redactor is None:
+        return found(*conds, in_command)
+    rows = {r.id: r for r in found(*conds)}
+    rows.update((r.id, r) for r in found(in_command)
+                if needle in redactor(r.command_line).lower())
+    return sorted(rows.values(), key=lambda r: (r.host.lower(), r.start_us is not None,
+                                                r.start_us or 0, r.pid or 0, r.id))[:limit]
 
 
 def filtered_forest(engine: Engine, flt: Filter, session_id: int | None = None,
