@@ -89,7 +89,7 @@ class Unplaced(NamedTuple):
         return detail, 1
 
 
-def _pid(text: str | None, hex_pid: bool) -> int | None:
+def pid_of(text: str | None, hex_pid: bool) -> int | None:
     if not text:
         return None
     text = text.strip()
@@ -167,7 +167,7 @@ def extract(event_pk: int, host_id: int, channel: str, event_id: int, record_id:
     if kind == "token_change":
         return _token(event_pk, host_id, event_id, record_id, ts_us, f)
     if kind in ("network_connect", "dns_query"):
-        pid, guid = _pid(f.get("ProcessId"), False), guid_of(f.get("ProcessGuid"))
+        pid, guid = pid_of(f.get("ProcessId"), False), guid_of(f.get("ProcessGuid"))
         if pid is None and guid is None:
             return Unplaced(event_pk, host_id, ts_us, f"Sysmon {event_id} without ProcessId "
                             "or ProcessGuid")
@@ -175,21 +175,21 @@ def extract(event_pk: int, host_id: int, channel: str, event_id: int, record_id:
                          pid, guid=guid, image=f.get("Image", ""), activity=kind,
                          logged_us=ts_us, event_id=event_id)
     if channel == "auditd":
-        pid = _pid(f.get("pid"), False)
+        pid = pid_of(f.get("pid"), False)
         if pid is None:
             return Unplaced(event_pk, host_id, ts_us, "auditd record without pid")
         return ProcEvent(event_pk, host_id, start, AUDITD, ts_us, record_id, pid,
-                         ppid=_pid(f.get("ppid"), False), image=f.get("exe", ""),
+                         ppid=pid_of(f.get("ppid"), False), image=f.get("exe", ""),
                          command_line=f.get("CommandLine", ""), cwd=f.get("cwd", ""),
                          user=f.get("uid", ""), logon_id=f.get("ses", ""),
                          login_user=f.get("auid", ""), event_id=event_id)
     if channel.endswith("Sysmon/Operational"):
-        pid, guid = _pid(f.get("ProcessId"), False), guid_of(f.get("ProcessGuid"))
+        pid, guid = pid_of(f.get("ProcessId"), False), guid_of(f.get("ProcessGuid"))
         if pid is None and guid is None:
             return Unplaced(event_pk, host_id, ts_us, f"Sysmon {event_id} without ProcessId "
                             "or ProcessGuid")
         return ProcEvent(event_pk, host_id, start, SYSMON, sysmon_time(ts_us, f), record_id,
-                         pid, ppid=_pid(f.get("ParentProcessId"), False), guid=guid,
+                         pid, ppid=pid_of(f.get("ParentProcessId"), False), guid=guid,
                          parent_guid=guid_of(f.get("ParentProcessGuid")),
                          image=f.get("Image", ""), parent_image=f.get("ParentImage", ""),
                          command_line=f.get("CommandLine", ""),
@@ -203,7 +203,7 @@ def extract(event_pk: int, host_id: int, channel: str, event_id: int, record_id:
     subject = windows_account(f.get("SubjectUserSid"), f.get("SubjectDomainName"),
                               f.get("SubjectUserName"), subject_logon)
     if start:
-        pid = _pid(f.get("NewProcessId"), not legacy)
+        pid = pid_of(f.get("NewProcessId"), not legacy)
         if pid is None:
             return Unplaced(event_pk, host_id, ts_us, f"{event_id} without NewProcessId")
         target_logon = logon_hex(f.get("TargetLogonId"))
@@ -212,14 +212,14 @@ def extract(event_pk: int, host_id: int, channel: str, event_id: int, record_id:
                                  f.get("TargetUserName"),
                                  target_logon if in_target else "")
         return ProcEvent(event_pk, host_id, True, SECURITY, ts_us, record_id, pid,
-                         ppid=_pid(f.get("ProcessId"), not legacy),
+                         ppid=pid_of(f.get("ProcessId"), not legacy),
                          image=f.get("NewProcessName", ""),
                          parent_image=f.get("ParentProcessName", ""),
                          command_line=f.get("CommandLine", ""), user=subject,
                          logon_id=target_logon if in_target else subject_logon,
                          target_user=target, integrity=f.get("MandatoryLabel", ""),
                          event_id=event_id)
-    pid = _pid(f.get("ProcessId"), not legacy)
+    pid = pid_of(f.get("ProcessId"), not legacy)
     if pid is None:
         return Unplaced(event_pk, host_id, ts_us, f"{event_id} without ProcessId")
     return ProcEvent(event_pk, host_id, False, SECURITY, ts_us, record_id, pid,
@@ -232,7 +232,7 @@ def _token(event_pk: int, host_id: int, event_id: int, record_id: int, ts_us: in
     """A token change: 600 (a primary token assigned to a new process, Windows 2003) or
     4703 (token rights adjusted)."""
     if event_id == 600:
-        pid = _pid(f.get("NewProcessId"), False)
+        pid = pid_of(f.get("NewProcessId"), False)
         if pid is None:
             return Unplaced(event_pk, host_id, ts_us, "600 without NewProcessId")
         return ProcEvent(event_pk, host_id, False, SECURITY, ts_us, record_id, pid,
@@ -242,7 +242,7 @@ def _token(event_pk: int, host_id: int, event_id: int, record_id: int, ts_us: in
                                              f.get("TargetUserName")),
                          logon_id=logon_hex(f.get("TargetLogonId")), event_id=event_id,
                          detail=f"primary token assigned by {f.get('ProcessName', '')}".strip())
-    pid = _pid(f.get("ProcessId"), True)
+    pid = pid_of(f.get("ProcessId"), True)
     if pid is None:
         return Unplaced(event_pk, host_id, ts_us, f"{event_id} without ProcessId")
     changes = [f"{label}: {' '.join(value.split())}"

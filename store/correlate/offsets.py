@@ -21,7 +21,7 @@ from itertools import groupby
 import orjson
 from sqlalchemy import Engine, select
 
-from proctrail.store.correlate.extract import sysmon_time
+from proctrail.store.correlate.extract import pid_of, sysmon_time
 from proctrail.store.correlate.integrity import Found
 from proctrail.store.models import Channel, EventRow, Source
 from proctrail.store.timefmt import span
@@ -53,14 +53,6 @@ def _offset(header_us: int, utc_us: int) -> int | None:
     delta = header_us - utc_us
     q = round(delta / QUANTUM_US) * QUANTUM_US
     return q if abs(delta - q) <= SLACK_US else None
-
-
-def _pid(text: str | None, hex_pid: bool) -> int | None:
-    try:
-        return int(text, 16 if hex_pid or text.lower().startswith("0x") else 10) \
-            if text else None
-    except ValueError:
-        return None
 
 
 def _name(image: str | None) -> str:
@@ -100,19 +92,19 @@ def collector_offsets(engine: Engine) -> dict[int, SourceOffset]:
         known.clear()
         for r in sysmon_rows:
             f = orjson.loads(r.data)  # type: ignore[attr-defined]
-            pid = _pid(f.get("ProcessId"), False)
+            pid = pid_of(f.get("ProcessId"), False)
             if pid is not None:
                 when = sysmon_time(r.ts_us, f)  # type: ignore[attr-defined]
                 if when is not None:
                     known.setdefault((pid, _name(f.get("Image"))), []).append(
-                        (when, _pid(f.get("ParentProcessId"), False),
+                        (when, pid_of(f.get("ParentProcessId"), False),
                          hash(f.get("CommandLine") or "")))
         for r in rows:
             f = orjson.loads(r.data)  # type: ignore[attr-defined]
-            pid = _pid(f.get("NewProcessId"), True)
+            pid = pid_of(f.get("NewProcessId"), True)
             if pid is None:
                 continue
-            ppid, cmd = _pid(f.get("ProcessId"), True), f.get("CommandLine") or ""
+            ppid, cmd = pid_of(f.get("ProcessId"), True), f.get("CommandLine") or ""
             found = [(o, ppid is not None and ppid == p and bool(cmd) and hash(cmd) == c)
                      for t, p, c in known.get((pid, _name(f.get("NewProcessName"))), ())
                      if (o := _offset(r.ts_us, t)) is not None]  # type: ignore[attr-defined]
