@@ -18,7 +18,7 @@ ACTIONS = (
      "anomalies"),
     ("Export findings", "Markdown, JSON or CSV with ancestor chains and evidence", "export"),
     ("Keys", "show the keys of this screen", "show_help_panel"),
-    ("Refresh", "re-read the case (new data from other analysts)", "refresh"),
+    ("Reload", "read the screen again (new data, a colleague's re-correlation)", "reload"),
     ("Quit", "leave proctrail", "quit"),
 )
 

@@ -2,7 +2,11 @@
 
 Screens read the store only through :mod:`proctrail.store.queries` in worker threads;
 widgets are given plain rows. Keys: 1 overview, 2 sessions, 3 findings, 4 stacking,
-/ search, ? keys, ctrl+p every action, escape back, q quit.
+/ search, r reload, ? keys, ctrl+p every action, escape back, q quit.
+
+A colleague may re-correlate the case while it is open: the app watches the store's
+correlation generation, says so in the header, and ``r`` reads the screen again; a screen
+never shows rows of two generations (see :meth:`CaseScreen.load`).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from textual.binding import Binding
 from proctrail.app.commands import ProctrailCommands
 from proctrail.app.export import write_findings
 from proctrail.app.redact import Redactor
+from proctrail.app.screens.base import CaseScreen
 from proctrail.app.screens.detail import DetailScreen
 from proctrail.app.screens.dialogs import BookmarkDialog, ExportDialog
 from proctrail.app.screens.findings import FindingsScreen
@@ -33,6 +38,7 @@ from proctrail.app.screens.sessions import SessionsScreen
 from proctrail.app.screens.stacking import StackingScreen
 from proctrail.app.screens.tree import TreeScreen
 from proctrail.store.findings import FindingError, add_finding
+from proctrail.store.queries.browse import generation
 from proctrail.store.queries.filters import Filter
 from proctrail.widgets.safe import printable
 
@@ -52,7 +58,9 @@ class ProctrailApp(App[None]):
         Binding("3", "findings", "Findings"),
         Binding("4", "stacking", "Stacking", show=False),
         Binding("slash", "search", "Search"),
+        Binding("r", "reload", "Reload", show=False),
     ]
+    WATCH_SECONDS = 3.0  # how often the store's correlation generation is read
 
     def __init__(self, engine: Engine, ingest: list[str] | None = None,
                  redactor: Redactor | None = None) -> None:
@@ -60,12 +68,51 @@ class ProctrailApp(App[None]):
         self.engine = engine
         self.ingest_paths = list(ingest or [])
         self.redactor = redactor  # masks secrets in command lines shown and exported
+        self.latest_generation = 0  # the newest correlation generation seen in the store
+        self._told = 0  # the generation the analyst was last notified of
 
     def on_mount(self) -> None:
         if self.ingest_paths:
             self.push_screen(LoadingScreen(self.ingest_paths))
         else:
             self.push_screen(OverviewScreen())
+        self.set_interval(self.WATCH_SECONDS, self._watch)
+
+    # -- the case changing under the app ----------------------------------------------------
+
+    def _watch(self) -> None:
+        if isinstance(self.screen, CaseScreen):
+            self.run_worker(self._read_generation, thread=True, group="generation",
+                            exclusive=True)
+
+    def _read_generation(self) -> None:
+        try:
+            latest = generation(self.engine)
+        except Exception:  # the store went away: the next screen read says so
+            return
+        self.call_from_thread(self.case_changed, latest)
+
+    def case_changed(self, latest: int) -> None:
+        """The store is at correlation generation ``latest``: mark screens behind it."""
+        self.latest_generation = max(self.latest_generation, latest)
+        self.show_generation()
+
+    def show_generation(self) -> None:
+        """Say in the header whether the screen shows an older correlation of the case."""
+        screen = self.screen
+        stale = (isinstance(screen, CaseScreen) and screen.generation is not None
+                 and screen.generation < self.latest_generation)
+        self.title = "proctrail · case re-correlated: r reloads" if stale else "proctrail"
+        if stale and self._told < self.latest_generation:
+            self._told = self.latest_generation
+            self.notify("The case was correlated again since this screen was read. "
+                        "r reads it again.", title="Case changed", severity="warning",
+                        timeout=8)
+
+    def action_reload(self) -> None:
+        """``r``: read the screen again from the case as it is now."""
+        if isinstance(self.screen, CaseScreen):
+            self.screen.reread()
 
     def loaded(self) -> None:
         """Ingest and correlation are done: show the case."""
@@ -100,12 +147,6 @@ class ProctrailApp(App[None]):
 
     def action_anomalies(self) -> None:
         self.open_anomalies(None)
-
-    def action_refresh(self) -> None:
-        reload = getattr(self.screen, "action_refresh", None) or getattr(self.screen, "reload",
-                                                                         None)
-        if callable(reload):
-            reload()
 
     def open_tree(self, session: int | None = None, host: str | None = None,
                   focus: int | None = None) -> None:

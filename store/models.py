@@ -301,6 +301,9 @@ class BaselineEntry(Base):
 
 # case_meta key: the highest event id the last correlation saw.
 CORRELATED_THROUGH = "correlated_through_event"
+# case_meta key: how many correlations have replaced the processes and sessions; a reader
+# that saw another number is showing rows of an older case.
+GENERATION = "correlation_generation"
 
 
 class CaseMeta(Base):

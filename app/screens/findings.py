@@ -19,7 +19,7 @@ class FindingsScreen(CaseScreen):
     BINDINGS = [
         Binding("x", "export", "Export"),
         Binding("d", "delete", "Delete"),
-        Binding("r", "refresh", "Refresh"),
+        Binding("r", "app.reload", "Reload"),
     ]
 
     def __init__(self) -> None:
@@ -37,9 +37,9 @@ class FindingsScreen(CaseScreen):
         table = self.query_one(DataTable)
         for label in ("severity", "kind", "on", "host", "note", "by"):
             table.add_column(label, key=label)
-        self.action_refresh()
+        self.reload()
 
-    def action_refresh(self) -> None:
+    def reload(self) -> None:
         self.load(list_findings, then=self.show)
 
     def show(self, rows: list[FindingRow]) -> None:
@@ -76,7 +76,7 @@ class FindingsScreen(CaseScreen):
     def action_delete(self) -> None:
         row = self.current()
         if row is not None:
-            self.load(delete_finding, row.id, then=lambda _ok: self.action_refresh(),
+            self.load(delete_finding, row.id, then=lambda _ok: self.reload(),
                       group="write")
 
     def action_export(self) -> None:

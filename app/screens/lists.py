@@ -46,6 +46,9 @@ class ProcessListScreen(CaseScreen):
             table.add_column(label, key=label)
         self.start()
 
+    def reload(self) -> None:
+        self.start()
+
     def start(self) -> None:
         """Load the rows (subclasses load theirs)."""
         if self.read is not None:
@@ -196,10 +199,14 @@ class AnomaliesScreen(CaseScreen):
         table = self.query_one(DataTable)
         for label in ("host", "channel", "kind", "from", "to", "detail"):
             table.add_column(label, key=label)
+        self.reload()
+
+    def reload(self) -> None:
         self.load(browse.anomaly_rows, self.kind, then=self.show)
 
     def show(self, rows: list[dict[str, Any]]) -> None:
         table = self.query_one(DataTable)
+        table.clear()
         for r in rows:
             table.add_row(safe(r["host"]), safe(r["channel"]), Text(r["kind"], style="red"),
                           Text(when(r["start_us"])), Text(when(r["end_us"])),

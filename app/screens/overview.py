@@ -20,7 +20,7 @@ from proctrail.widgets.safe import safe
 class OverviewScreen(CaseScreen):
     """The case at a glance."""
 
-    BINDINGS = [Binding("r", "refresh", "Refresh")]
+    BINDINGS = [Binding("r", "app.reload", "Reload")]
 
     def __init__(self) -> None:
         super().__init__()
@@ -33,15 +33,14 @@ class OverviewScreen(CaseScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.title = "proctrail"
         self.sub_title = "overview"
         table = self.query_one(DataTable)
         table.add_column("what", key="what")
         table.add_column("count", key="count")
         table.add_column("detail", key="detail")
-        self.action_refresh()
+        self.reload()
 
-    def action_refresh(self) -> None:
+    def reload(self) -> None:
         self.load(browse.overview, then=self.show)
 
     def show(self, o: browse.Overview) -> None:

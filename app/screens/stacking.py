@@ -19,7 +19,7 @@ from proctrail.widgets.safe import safe
 class StackingScreen(CaseScreen):
     """The long-tail hunt."""
 
-    BINDINGS = [Binding("r", "reverse", "Rare/common")]
+    BINDINGS = [Binding("v", "reverse", "Rare/common")]
 
     def __init__(self) -> None:
         super().__init__()

@@ -8,6 +8,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, Header, Input, Static
+from textual.worker import Worker
 
 from proctrail.app.screens.base import CaseScreen
 from proctrail.store.queries import browse
@@ -16,6 +17,8 @@ from proctrail.widgets.filter_bar import FilterBar
 from proctrail.widgets.labels import lifetime
 from proctrail.widgets.process_tree import PAGE, More, ProcessTree
 from proctrail.widgets.safe import printable, safe
+
+EXPAND_LIMIT = 20_000  # rows ``e`` opens at most; more would be unreadable, not faster
 
 
 def _path_to(engine: Any, process_id: int) -> tuple[list[browse.ProcRow],
@@ -38,6 +41,7 @@ class TreeScreen(CaseScreen):
         Binding("N", "next_hit(-1)", "Prev hit", show=False),
         Binding("f", "filter", "Filter"),
         Binding("b", "bookmark", "Bookmark"),
+        Binding("escape", "stop_or_back", "Back", show=False),
     ]
 
     def __init__(self, session: int | None = None, host: str | None = None,
@@ -49,6 +53,8 @@ class TreeScreen(CaseScreen):
         self.flt = Filter()
         self.hits: list[browse.ProcRow] = []
         self.hit = -1
+        self.expanding: Worker[None] | None = None
+        self.expanded = 0
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -61,13 +67,14 @@ class TreeScreen(CaseScreen):
 
     def on_mount(self) -> None:
         self.query_one("#find", Input).display = False
-        self.sub_title = (f"session {self.session}" if self.session is not None
+        self._subtitle = (f"session {self.session}" if self.session is not None
                           else f"host {printable(self.host)}")
-        if self.session is not None:
-            self.load(browse.session_row, self.session, then=self.show_session, group="head")
+        self.sub_title = self._subtitle
         self.reload()
 
     def reload(self) -> None:
+        if self.session is not None:
+            self.load(browse.session_row, self.session, then=self.show_session, group="head")
         if self.flt.empty:
             self.load(self.roots, 0, then=self.show_roots)
         else:
@@ -188,22 +195,51 @@ class TreeScreen(CaseScreen):
             self.case.open_ancestors(row.id)
 
     def action_expand_all(self) -> None:
+        """``e``: open everything under the cursor, a page of parents at a time in a
+        worker (the UI stays live; ``esc`` stops it), up to :data:`EXPAND_LIMIT` rows."""
         tree = self.query_one(ProcessTree)
         node = tree.cursor_node
-        if node is None or node.data is None:
+        if node is None or not isinstance(node.data, browse.ProcRow):
             return
+        if self.expanding is not None and self.expanding.is_running:
+            self.notify("already expanding: esc stops it", timeout=2)
+            return
+        self.expanded = 0
+        node.expand()
+        self.expanding = self.load_pages(browse.descendant_pages, node.data.id,
+                                         then=self._expand_page, done=self._expand_done,
+                                         group="expand")
+        self.sub_title = self._subtitle + "  expanding… esc stops"
 
-        def fill(levels: dict[int, list[browse.ProcRow]]) -> None:
-            pending = [node]
-            while pending:
-                current = pending.pop()
-                if not isinstance(current.data, browse.ProcRow):
-                    continue
-                tree.add_children(current, levels.get(current.data.id, []))
-                pending.extend(current.children)
-            node.expand_all()
+    def _expand_page(self, page: dict[int, list[browse.ProcRow]]) -> bool:
+        tree = self.query_one(ProcessTree)
+        for parent_id, rows in page.items():
+            node = tree.nodes_by_id.get(parent_id)
+            if node is None:  # beyond a page of its parent's children: not shown
+                continue
+            tree.add_children(node, rows)
+            self.expanded += min(len(rows), PAGE)
+            if node.children:
+                node.expand()
+        self.sub_title = f"{self._subtitle}  expanded {self.expanded:,}… esc stops"
+        if self.expanded >= EXPAND_LIMIT:
+            self.notify(f"stopped after {self.expanded:,} processes: e on a deeper one "
+                        "opens more", timeout=5)
+            return False
+        return True
 
-        self.load(browse.descendants, node.data.id, then=fill, group="expand")
+    def _expand_done(self) -> None:
+        self.sub_title = self._subtitle
+        self.expanding = None
+
+    def action_stop_or_back(self) -> None:
+        """``esc``: stop an expansion under way, else go back."""
+        if self.expanding is not None and self.expanding.is_running:
+            self.expanding.cancel()
+            self._expand_done()
+            self.notify(f"expansion stopped: {self.expanded:,} processes opened", timeout=3)
+            return
+        self.case.action_back()
 
     def action_collapse_all(self) -> None:
         node = self.query_one(ProcessTree).cursor_node

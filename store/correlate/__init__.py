@@ -25,6 +25,7 @@ from proctrail.store.hosts import assign_aliases
 from proctrail.store.locks import case_lock
 from proctrail.store.models import (
     CORRELATED_THROUGH,
+    GENERATION,
     Anomaly,
     CaseMeta,
     EventRow,
@@ -201,8 +202,13 @@ def _correlate(engine: Engine, progress: Callable[[int], None] | None,
         writer = _Writer(engine, conn, tracked)
         run(engine, writer, fixes, progress, machines(conn))
         writer.flush()
-        conn.execute(delete(CaseMeta).where(CaseMeta.key == CORRELATED_THROUGH))
-        conn.execute(insert(CaseMeta).values(key=CORRELATED_THROUGH, value=str(through)))
+        generation = conn.execute(select(CaseMeta.value)
+                                  .where(CaseMeta.key == GENERATION)).scalar()
+        conn.execute(delete(CaseMeta).where(CaseMeta.key.in_((CORRELATED_THROUGH,
+                                                               GENERATION))))
+        conn.execute(insert(CaseMeta), [
+            {"key": CORRELATED_THROUGH, "value": str(through)},
+            {"key": GENERATION, "value": str(int(generation or 0) + 1)}])
     counts = Counter(a.kind for a in found)
     if writer.unplaced_reasons:
         counts[UNPLACED] = writer.unplaced_reasons.total()

@@ -7,7 +7,7 @@ screens can call them from worker threads and widgets never see SQL.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -18,7 +18,9 @@ from sqlalchemy.orm import aliased
 
 from proctrail.store.hosts import Machine, host_names, join_machine, machine_ids, on_host
 from proctrail.store.models import (
+    GENERATION,
     Anomaly,
+    CaseMeta,
     Channel,
     EventRow,
     Finding,
@@ -282,26 +284,47 @@ def children(engine: Engine, process_id: int, offset: int = 0,
 
 def descendants(engine: Engine, process_id: int, limit: int = 5000
                 ) -> dict[int, list[ProcRow]]:
-    """Children of ``process_id`` and of theirs, level by level, up to ``limit`` rows:
-    ``{parent id: [child rows]}``."""
+    """Children of ``process_id`` and of theirs, level by level, up to about ``limit``
+    rows: ``{parent id: [child rows]}``."""
     out: dict[int, list[ProcRow]] = {}
+    for page in descendant_pages(engine, process_id):
+        out.update(page)
+        if sum(map(len, out.values())) >= limit:
+            break
+    return out
+
+
+def descendant_pages(engine: Engine, process_id: int, parents: int = 200
+                     ) -> Iterator[dict[int, list[ProcRow]]]:
+    """The descendants of ``process_id`` a few parents at a time, level by level (top
+    first): ``{parent id: [child rows]}`` for up to ``parents`` parents a page, a parent
+    with no children included (empty). A caller stops reading when it has enough; a
+    lifetime is given once even if the data loops."""
+    seen = {process_id}
     level = [process_id]
-    total = 0
-    while level and total < limit:
+    while level:
         following: list[int] = []
-        for start in range(0, len(level), 500):
-            chunk = level[start:start + 500]
+        for start in range(0, len(level), parents):
+            chunk = level[start:start + parents]
+            page: dict[int, list[ProcRow]] = {parent: [] for parent in chunk}
             for row in _proc_rows(engine, _ordered(_proc_query()
                                                    .where(Process.parent_id.in_(chunk)))):
-                if row.parent_id is None or row.id in out:
+                if row.parent_id is None or row.id in seen:
                     continue
-                out.setdefault(row.parent_id, []).append(row)
-                following.append(row.id)
-                total += 1
-        level = [i for i in following if i not in out]
-    for parent_id in list(out):
-        out.setdefault(parent_id, [])
-    return out
+                seen.add(row.id)
+                page[row.parent_id].append(row)
+                if row.children:
+                    following.append(row.id)
+            yield page
+        level = following
+
+
+def generation(engine: Engine) -> int:
+    """How many correlations have rebuilt the case's processes and sessions (0: none)."""
+    with engine.connect() as conn:
+        value = conn.execute(select(CaseMeta.value).where(CaseMeta.key == GENERATION)
+                             ).scalar()
+    return int(value or 0)
 
 
 def proc_row(engine: Engine, process_id: int) -> ProcRow | None:
