@@ -50,6 +50,9 @@ class ProcessTree(Tree[Any]):
             self.node = node
 
     def __init__(self, label: str = "processes", **kwargs: Any) -> None:
+        # node id -> (label, expandable, width): the tree measures every line's label each
+        # time a node opens, which on 20,000 lines is most of the time ``e`` takes.
+        self._widths: dict[int, tuple[object, bool, int]] = {}
         super().__init__(label, **kwargs)
         self.show_root = False
         self.auto_expand = False  # enter opens details; space and l expand
@@ -57,12 +60,21 @@ class ProcessTree(Tree[Any]):
         self.nodes_by_id: dict[int, TreeNode[Any]] = {}
         self.loaded: set[int] = set()
 
+    def get_label_width(self, node: TreeNode[Any]) -> int:
+        known = self._widths.get(node.id)
+        if known is not None and known[0] is node.label and known[1] == node.allow_expand:
+            return known[2]
+        width = super().get_label_width(node)
+        self._widths[node.id] = (node.label, node.allow_expand, width)
+        return width
+
     def set_roots(self, rows: list[Any]) -> None:
         """Replace the tree's content with these top-level rows (a page of ``PAGE + 1``
         at most: one over the page means there are more)."""
         self.clear()
         self.nodes_by_id.clear()
         self.loaded.clear()
+        self._widths.clear()
         self._add(self.root, rows, More(None, PAGE))
         self.root.expand()
         self.call_after_refresh(self._first_line)
@@ -77,6 +89,7 @@ class ProcessTree(Tree[Any]):
         self.clear()
         self.nodes_by_id.clear()
         self.loaded.clear()
+        self._widths.clear()
         pending: list[tuple[TreeNode[Any], int | None]] = [(self.root, None)]
         while pending:
             parent, key = pending.pop()
