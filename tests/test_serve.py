@@ -128,3 +128,47 @@ async def test_a_foreign_page_gets_nothing_and_the_right_link_works(server) -> N
                 break
             await asyncio.sleep(0.1)
         assert apps_of(proc.pid) == []  # its process ended with its socket
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (CI installs it)")
+def test_the_page_loads_fully_with_the_network_off(server, tmp_path: Path) -> None:
+    """A real browser that can reach nothing but 127.0.0.1 opens the page, runs its script
+    and connects (a ``proctrail open`` starts); nothing the page asks for leaves the
+    machine. Chromium's own background calls are told apart by their initiator."""
+    import json
+
+    proc, base, port = server
+    netlog = tmp_path / "net.json"
+    browser = subprocess.Popen(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         f"--user-data-dir={tmp_path / 'profile'}", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--disable-default-apps",
+         "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+         f"--log-net-log={netlog}", "--virtual-time-budget=10000", "--dump-dom",
+         f"{base}/?token={TOKEN}"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    started = False
+    deadline = time.monotonic() + 90
+    while browser.poll() is None and time.monotonic() < deadline:
+        started = started or bool(apps_of(proc.pid))
+        time.sleep(0.1)
+    if browser.poll() is None:
+        browser.kill()
+    dom = browser.communicate()[0].decode(errors="replace")
+    assert "textual-terminal" in dom
+    assert started, "the page's script never connected its websocket"
+
+    log = json.loads(netlog.read_text())
+    start_job = log["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"]
+    asked = [(e["params"].get("initiator", ""), e["params"]["url"]) for e in log["events"]
+             if e["type"] == start_job and "url" in e.get("params", {})]
+    origin = f"http://127.0.0.1:{port}"
+    by_page = [url for initiator, url in asked if initiator == origin]
+    assert any(url.startswith(f"ws://127.0.0.1:{port}/ws") for url in by_page)
+    assert any(url.endswith("/static/js/textual.js") for url in by_page)
+    elsewhere = [url for url in by_page
+                 if not url.split("://", 1)[1].startswith(f"127.0.0.1:{port}/")]
+    assert elsewhere == []
