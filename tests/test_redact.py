@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,93 @@ SECRETS = {
     "mimikatz.exe /password:abc": "mimikatz.exe /password:********",
 }
 HARMLESS = ["cmd /c dir", "net use Z: /delete", "ping 10.0.0.1", "reg add HKCU\\x /v p /d 1"]
+
+
+SHAPES = {  # a real shape each: what --redact shows
+    "net user admin P@ssw0rd! /add": f"net user admin {MASK} /add",
+    r"net.exe use Z: \\srv\c$ S3cret! /user:corp\admin":
+        rf"net.exe use Z: \\srv\c$ {MASK} /user:corp\admin",
+    r"PsExec64.exe \\srv -u corp\admin -p Passw0rd! cmd":
+        rf"PsExec64.exe \\srv -u corp\admin -p {MASK} cmd",
+    "sqlcmd -S db01 -U sa -P Sup3rSecret -Q select": f"sqlcmd -S db01 -U sa -P {MASK} -Q select",
+    "mysql -u root -psecret456 db": f"mysql -u root -p{MASK} db",
+    "mysql -u root --password=secret456 db": f"mysql -u root --password={MASK} db",
+    "psql postgresql://app:pgs3cret@db:5432/x": f"psql postgresql://app:{MASK}@db:5432/x",
+    "PGPASSWORD=pgs3cret psql -h db": f"PGPASSWORD={MASK} psql -h db",
+    "mongosh mongodb://root:m0ngo@h/admin": f"mongosh mongodb://root:{MASK}@h/admin",
+    "mongosh --username root --password m0ngo": f"mongosh --username root --password {MASK}",
+    "curl -u bob:pa55 https://x": f"curl -u bob:{MASK} https://x",
+    "curl --user bob:pa55 https://x": f"curl --user bob:{MASK} https://x",
+    "wget --password=w9et https://x": f"wget --password={MASK} https://x",
+    "wget --http-password w9et https://x": f"wget --http-password {MASK} https://x",
+    'curl -H "Authorization: Bearer eyJhbGciOi.eyJzdWIiOi.sig" https://x':
+        f'curl -H "Authorization: Bearer {MASK}" https://x',
+    'curl -H "Authorization: Basic Ym9iOnBhNTU=" https://x':
+        f'curl -H "Authorization: Basic {MASK}" https://x',
+    'curl -H "X-Api-Key: abcd1234efgh" https://x': f'curl -H "X-Api-Key: {MASK}" https://x',
+    "AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE aws s3 ls": f"AWS_ACCESS_KEY_ID={MASK} aws s3 ls",
+    "aws s3 ls --profile AKIAIOSFODNN7EXAMPLE": f"aws s3 ls --profile AKIA{MASK}",
+    "aws configure set aws_secret_access_key wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY":
+        f"aws configure set aws_secret_access_key {MASK}",
+    'az storage blob list --connection-string "Proto=https;AccountName=a;AccountKey=Zm9v==;"':
+        f'az storage blob list --connection-string "Proto=https;AccountName=a;AccountKey={MASK};"',
+    "azcopy copy https://a.blob.core.windows.net/c?sv=2020&sig=abcDEF%3D x":
+        f"azcopy copy https://a.blob.core.windows.net/c?sv=2020&sig={MASK} x",
+    "az login -u bob@corp.com -p AzP4ss!": f"az login -u bob@corp.com -p {MASK}",
+    "curl https://maps.googleapis.com/x?key=AIzaSyA1234567890abcdefghijklmnopqrstuv":
+        f"curl https://maps.googleapis.com/x?key=AIza{MASK}",
+    r'echo {"private_key": "-----BEGIN PRIVATE KEY-----\nMIIEv\n-----END PRIVATE KEY-----"}':
+        r'echo {"private_key": "-----BEGIN PRIVATE KEY-----' + MASK + '-----END PRIVATE KEY-----"}',
+    'sqlcmd -Q x "Server=db;User Id=sa;Password=hunter2;"':
+        f'sqlcmd -Q x "Server=db;User Id=sa;Password={MASK};"',
+    "echo -----BEGIN RSA PRIVATE KEY-----MIIEpAIBAAKCAQEA-----END RSA PRIVATE KEY-----":
+        f"echo -----BEGIN RSA PRIVATE KEY-----{MASK}-----END RSA PRIVATE KEY-----",
+    "app --jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl":
+        f"app --jwt eyJhbGciOiJIUzI1NiJ9.{MASK}",
+    "tool --password hunter2": f"tool --password {MASK}",
+    "Connect-X -Password Hunter2": f"Connect-X -Password {MASK}",
+    "plink -pw hunter2 host": f"plink -pw {MASK} host",
+    "tool --token=abc123": f"tool --token={MASK}",
+    "$p = ConvertTo-SecureString 'Hunter2' -AsPlainText -Force":
+        f"$p = ConvertTo-SecureString '{MASK}' -AsPlainText -Force",
+}
+NOT_SECRETS = [  # a PID, a port, a path, a flag, a prompt: evidence, kept as is
+    "WerFault.exe -u -p 5424 -s 120",
+    r"psexec -p C:\Windows\System32\cmd.exe",
+    "psexec -u a -p /usr/bin/x",
+    "psexec -u a -p -s cmd",
+    "svchost.exe -k netsvcs -p",
+    "svchost.exe -k netsvcs -p -s Schedule",
+    "ssh -p 2222 root@h",
+    "dir /p",
+    "xcopy /p a b",
+    "mysql -u root -p db",
+    "runas /user:corp\\admin cmd.exe",
+    "net user admin * /add",
+    "net user bob",
+    "msbuild x.sln /p:Configuration=Release",
+    "cmd /c dir", "net use Z: /delete", "ping 10.0.0.1",
+]
+
+
+def test_each_real_shape_is_masked_and_its_look_alikes_are_not() -> None:
+    redact = Redactor()
+    wrong = {text: redact(text) for text, want in SHAPES.items() if redact(text) != want}
+    assert wrong == {}
+    assert {text: redact(text) for text in NOT_SECRETS if redact(text) != text} == {}
+    for masked in SHAPES.values():  # redacting what is shown changes nothing
+        assert redact(masked) == masked
+
+
+@pytest.mark.parametrize("text", [
+    "a" * 200_000, "-p " * 70_000, "curl " + "x " * 100_000, "net user " + "/x " * 60_000,
+    "'" * 200_000, "--password" * 20_000, "eyJ" + "a." * 100_000, "http://" + "a:" * 100_000,
+    "-----BEGIN PRIVATE KEY-----" + "-" * 200_000, "psexec " + "-u " * 70_000,
+    "Authorization: " + '"' * 200_000])
+def test_hostile_lines_are_redacted_in_linear_time(text: str) -> None:
+    started = time.perf_counter()
+    Redactor()(text)
+    assert time.perf_counter() - started < 1.0
 
 
 def test_patterns_mask_secrets_and_nothing_else() -> None:
