@@ -22,6 +22,7 @@ from proctrail.app.tree_text import render, render_chain
 from proctrail.store.correlate import CorrelationReport, correlate
 from proctrail.store.db import DEFAULT_DB, StoreError, database_url, open_engine
 from proctrail.store.detect.config import ConfigError
+from proctrail.store.events import Damage
 from proctrail.store.failures import store_failure
 from proctrail.store.graph import ancestors, process_graph, roots, session_tree, subtree
 from proctrail.store.ingest import Ingestor, IngestReport, Progress
@@ -270,8 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _redact_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--redact", action="store_true",
-                        help="mask secrets in command lines (-p, /password:, connection "
-                             "strings, net use, user:secret@)")
+                        help="mask secrets in command lines (passwords after net user, "
+                             "psexec -p, mysql -p, --password, /password:; keys, tokens, "
+                             "Authorization headers, connection strings, user:secret@)")
     parser.add_argument("--redact-pattern", action="append", default=[], metavar="REGEX",
                         help="another secret to mask: a regular expression with two groups, "
                              "the prefix kept and the secret masked; implies --redact")
@@ -684,6 +686,8 @@ def _print_report(report: IngestReport, quiet: bool) -> None:
         if src.skipped:
             reasons = ", ".join(f"{r} {n:,}" for r, n in src.skipped.most_common())
             line += f", {src.skipped_total:,} skipped ({printable(reasons)})"
+        if src.damage:
+            line += f", {_damage_text(src.damage)}"
         print(line)
     if quiet:
         return
@@ -697,6 +701,18 @@ def _print_report(report: IngestReport, quiet: bool) -> None:
     )
     for reason, n in skipped.most_common():
         print(f"  skipped: {printable(reason)}: {n:,}")
+    if report.damaged:
+        print(f"  damaged: {report.damaged:,} chunk(s) fail their checksums: their records "
+              "are stored as read, each chunk a 'checksum_mismatch' anomaly")
+
+
+def _damage_text(damage: list[Damage]) -> str:
+    """``2 damaged chunk(s) (chunk 3: data CRC, records 201..262; ...)``, three at most."""
+    told = "; ".join(
+        f"chunk {d.chunk}: {', '.join(d.checks)}"
+        + (f", records {d.first_record}..{d.last_record}" if d.first_record is not None
+           else "") for d in damage[:3])
+    return f"{len(damage):,} damaged chunk(s) ({told}{'; ...' if len(damage) > 3 else ''})"
 
 
 def _when(us: int | None) -> str:
@@ -724,6 +740,10 @@ def _stats(args: argparse.Namespace) -> int:
               "correlation: run 'proctrail correlate'")
     for reason, n in sorted(data["skip_reasons"].items()):
         print(f"  {printable(reason):<20} {n:,}")
+    if data["damaged_chunks"]:  # stored as read; the chunks fail their checksums
+        checks = ", ".join(f"{c} {n:,}" for c, n in data["damage_checks"].items())
+        print(f"damaged  {data['damaged_chunks']:,} chunk(s) fail their checksums ({checks}): "
+              "the 'checksum_mismatch' anomalies")
     if data["unplaced"]:  # read and stored, but about a process none was found for
         print(f"unplaced {sum(data['unplaced'].values()):,} (the 'unplaced_event' anomalies)")
         for reason, n in data["unplaced"].items():

@@ -178,6 +178,8 @@ def _source_name(s: dict[str, Any]) -> str:
 def _source_status(s: dict[str, Any]) -> str:
     reasons = ", ".join(f"{k} {v}" for k, v in sorted(s["skip_reasons"].items()))
     status = s["status"] + (f" ({reasons})" if reasons else "")
+    if s["damaged_chunks"]:
+        status += f"; {s['damaged_chunks']} chunk(s) fail their checksums"
     return status + (f": {s['error']}" if s["error"] else "")
 
 
@@ -206,7 +208,11 @@ def _summary(report: Report) -> Plain:
     return Plain(f"{len(sc['sources'])} source(s), {len(sc['hosts'])} host(s), "
             f"{sc['events']:,} events, {sc['processes']:,} process lifetimes, "
             f"{sc['sessions']:,} logon sessions; {len(sc['anomalies'])} integrity "
-            f"anomalies; {len(report.findings)} finding(s)")
+            f"anomalies{_damaged(sc['damaged_chunks'])}; {len(report.findings)} finding(s)")
+
+
+def _damaged(chunks: int) -> str:
+    return f" ({chunks} damaged chunk(s): checksum_mismatch)" if chunks else ""
 
 
 def _tree_lines(chain: list[ChainNode]) -> list[str]:

@@ -106,7 +106,7 @@ def _run_bare(spec: Spec) -> dict[str, Any]:
 
 def _run_reader(spec: Spec) -> dict[str, Any]:
     """proctrail's readers alone (parse, JSON decode, normalize): every input, no store."""
-    from proctrail.store.events import Skip
+    from proctrail.store.events import Event, Skip
     from proctrail.store.readers.base import ReaderError, ReadOptions
     from proctrail.store.readers.sniff import iter_inputs, open_records
 
@@ -123,7 +123,7 @@ def _run_reader(spec: Spec) -> dict[str, Any]:
                 for event in events:
                     if isinstance(event, Skip):
                         skipped += 1
-                    else:
+                    elif isinstance(event, Event):  # not a damaged chunk's report
                         records += 1
         except (ReaderError, OSError, EOFError, ValueError):
             failed += 1

@@ -58,6 +58,25 @@ class Skip:
     detail: str = ""
 
 
+@dataclass(slots=True, frozen=True)
+class Damage:
+    """A chunk of an input whose checksums or record framing fail: its records are still
+    read and stored; the damage is kept with its source (a ``checksum_mismatch`` anomaly).
+
+    ``chunk`` is its number in the file (from 0) and ``offset`` where it starts;
+    ``checks`` names what failed (``header CRC``, ``data CRC``, ``record magic``,
+    ``record size``, ``record size copy``, ``record ids``); ``first_record`` and
+    ``last_record`` are the record ids it holds, the records that cannot be trusted.
+    """
+
+    chunk: int
+    offset: int
+    checks: tuple[str, ...]
+    first_record: int | None
+    last_record: int | None
+    detail: str = ""
+
+
 SECURITY = "Security"
 SYSTEM = "System"
 SYSMON = "Microsoft-Windows-Sysmon/Operational"

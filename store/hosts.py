@@ -24,10 +24,13 @@ from typing import Any, TypeVar
 from sqlalchemy import ColumnElement, Connection, Select, bindparam, func, or_, select, update
 from sqlalchemy.orm import aliased
 
-from proctrail.store.models import Host
+from proctrail.store.bulk import dialect_insert
+from proctrail.store.models import Channel, Host, pg_text
 
 __all__ = ["Machine", "assign_aliases", "host_ids", "host_names", "is_address", "join_machine",
-           "machine_ids", "machine_of", "on_host"]
+           "machine_ids", "machine_of", "named_id", "on_host"]
+
+NAME_MAX = 255  # host and channel names, as the schema keeps them
 
 # IPv4 (digits and dots), and IPv6 (a colon: no host name has one).
 _ADDRESS = re.compile(r"[0-9.]+|.*:.*", re.S)
@@ -168,3 +171,21 @@ def host_ids(spelling: str) -> Select[tuple[int]]:
 def on_host(host_id: Any, spelling: str) -> ColumnElement[bool]:
     """``host_id`` (a column) is a hosts row of the machine ``spelling`` names."""
     return host_id.in_(host_ids(spelling))
+
+
+def named_id(conn: Connection, model: type[Host] | type[Channel], name: str) -> int:
+    """The id of the host or channel ``name``, made on first sight (keyed by its lower-cased
+    spelling). Names are cut at 255 characters (no real host or channel name is longer; an
+    event keeps the whole of a hostile one)."""
+    stored = name[:NAME_MAX]
+    while len(pg_text(stored)) > NAME_MAX:  # PostgreSQL's NUL escape takes room too
+        stored = stored[:-1]
+    key = stored.lower()[:NAME_MAX]  # lower-casing can lengthen it ('İ' is two)
+    while len(pg_text(key)) > NAME_MAX:
+        key = key[:-1]
+    found = conn.execute(select(model.id).where(model.key == key)).scalar()
+    if found is None:
+        conn.execute(dialect_insert(conn.engine, model).values(key=key, name=stored)
+                     .on_conflict_do_nothing())
+        found = conn.execute(select(model.id).where(model.key == key)).scalar_one()
+    return found

@@ -21,17 +21,18 @@ from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from proctrail.store.bulk import BulkInsert, dialect_insert
+from proctrail.store.damage import DamageTally, damage_of, store_damage
 from proctrail.store.db import first_line
-from proctrail.store.events import Event, Skip
+from proctrail.store.events import Damage, Event, Skip
 from proctrail.store.failures import server_unreachable, store_failure
+from proctrail.store.hosts import named_id
 from proctrail.store.locks import LOCK_NAMES
-from proctrail.store.models import Channel, EventRow, Host, Source, pg_text
+from proctrail.store.models import Channel, EventRow, Host, Source
 from proctrail.store.readers.base import ReaderError, ReadOptions
 from proctrail.store.readers.sniff import Input, iter_inputs, open_records
 from proctrail.store.spool import SpooledSource, SpoolLock, SpoolWriter, pending, read_spool
 
 BATCH = 5000
-NAME_MAX = 255  # host and channel names, as the schema keeps them
 # The event columns an ingest writes, in the order of each row's parameters.
 ROW_COLUMNS = ("source_id", "host_id", "channel_id", "provider", "event_id", "record_id",
                "ts_us", "ts_key", "received_us", "kind", "data")
@@ -53,6 +54,7 @@ class SourceReport:
     skipped: Counter[str] = field(default_factory=Counter)
     error: str | None = None
     skip_examples: list[str] = field(default_factory=list)
+    damage: list[Damage] = field(default_factory=list)  # chunks failing their checksums
 
     @property
     def skipped_total(self) -> int:
@@ -78,6 +80,11 @@ class IngestReport:
         for s in self.sources:
             out.update(s.skipped)
         return out
+
+    @property
+    def damaged(self) -> int:
+        """Chunks whose checksums or record framing fail (their records are stored)."""
+        return sum(len(s.damage) for s in self.sources)
 
     @property
     def failed(self) -> list[SourceReport]:
@@ -169,6 +176,7 @@ class Ingestor:
         self._current_spooled = False
         self._sources_seen = 0
         self._stored_base = 0  # events of the current input stored by an earlier run
+        self._tally = DamageTally()  # the current input's damaged chunks
         # One writer thread: the database stores a batch while the next one is read (both
         # drivers release the GIL while the database works). At most two batches in memory.
         self._writer = ThreadPoolExecutor(max_workers=1)
@@ -178,22 +186,9 @@ class Ingestor:
 
     def _lookup_id(self, conn: Connection, model: type[Host] | type[Channel],
                    cache: dict[str, int], name: str) -> int:
-        """The id of a host or channel, made on first sight; cached by spelling and key.
-        Names are cut at 255 characters (no real host or channel name is longer; the event
-        keeps the whole of a hostile one)."""
-        stored = name[:NAME_MAX]
-        while len(pg_text(stored)) > NAME_MAX:  # PostgreSQL's NUL escape takes room too
-            stored = stored[:-1]
-        key = stored.lower()[:NAME_MAX]  # lower-casing can lengthen it ('İ' is two)
-        while len(pg_text(key)) > NAME_MAX:
-            key = key[:-1]
-        found = cache.get(key)
-        if found is None:
-            conn.execute(dialect_insert(self.engine, model).values(key=key, name=stored)
-                         .on_conflict_do_nothing())
-            found = conn.execute(select(model.id).where(model.key == key)).scalar_one()
-            cache[key] = found
-        cache[name] = found
+        """The id of a host or channel (:func:`~proctrail.store.hosts.named_id`), cached by
+        spelling."""
+        found = cache[name] = named_id(conn, model, name)
         return found
 
     def _went_away(self, exc: SQLAlchemyError) -> bool:
@@ -245,6 +240,7 @@ class Ingestor:
         result = SourceReport(item.name, parser=self.opts.parser)
         source_id: int | None = None
         self._stored_base = 0
+        self._tally = DamageTally()
         try:
             digest = item.sha256()
             with item.open() as stream:
@@ -282,6 +278,9 @@ class Ingestor:
             if self._spool is not None and self._current is not None:
                 self._spool_end(result)
             else:
+                if source_id is not None and self._tally.found:  # kept with what was read
+                    with self.engine.begin() as conn:
+                        store_damage(conn, self.engine, source_id, self._tally.rows())
                 self._record_failure(item, source_id, result)
         elif self._spool is not None:
             result.status = "spooled"
@@ -334,16 +333,23 @@ class Ingestor:
             else:
                 self._insert_source(conn, item, "", dict(values, started_us=_now_us()))
 
-    def _consume(self, records: Iterable[Event | Skip], source_id: int | None,
+    def _consume(self, records: Iterable[Event | Skip | Damage], source_id: int | None,
                  result: SourceReport, index: int, inputs: int) -> None:
         batch: list[Row] = []
         self._occurrences = _Occurrences()
+        tally = self._tally
         for item in records:
             if isinstance(item, Skip):
                 result.skipped[item.reason] += 1
                 if len(result.skip_examples) < 5:
                     result.skip_examples.append(f"{item.reason}: {item.detail}")
                 continue
+            if isinstance(item, Damage):  # before its records, which are read as any
+                result.damage.append(item)
+                tally.add(item)
+                continue
+            if tally.watching:
+                tally.see(item)
             batch.append(self._row(item))
             if len(batch) >= self.batch_size:
                 self._flush(batch, source_id, result, index, inputs)
@@ -364,7 +370,8 @@ class Ingestor:
             # Counters as of this batch, taken here: the reader goes on changing ``result``.
             counters = dict(read=read, before=self._stored_base + result.stored,
                             skipped=result.skipped_total,
-                            skip_reasons=orjson.dumps(dict(result.skipped)).decode())
+                            skip_reasons=orjson.dumps(dict(result.skipped)).decode(),
+                            damage=self._tally.rows() if final else [])
             self._pending = (self._writer.submit(self._store, batch, source_id, counters,
                                                  final), batch)
             if final:
@@ -403,6 +410,7 @@ class Ingestor:
         with self.engine.begin() as conn:
             stored = self._events_insert.execute(
                 conn, [self._db_row(conn, row, source_id) for row in batch])
+            store_damage(conn, self.engine, source_id, counters["damage"])
             in_store = counters["before"] + stored
             values = dict(records_read=counters["read"], events_stored=in_store,
                           duplicates=max(0, counters["read"] - in_store),
@@ -432,6 +440,7 @@ class Ingestor:
         src.skipped = dict(result.skipped)
         src.status = "failed" if result.status == "failed" else "complete"
         src.error = result.error
+        src.damage = self._tally.rows()
         self._spool.end(src)
 
     def replay_spools(self) -> list[SourceReport]:
@@ -498,6 +507,10 @@ class Ingestor:
     def _finish_spooled(self, src: SpooledSource, source_id: int | None,
                         report: SourceReport) -> None:
         report.skipped.update(src.skipped)
+        report.damage = [damage_of(row) for row in src.damage]
+        if source_id is not None and src.damage:
+            with self.engine.begin() as conn:
+                store_damage(conn, self.engine, source_id, src.damage)
         report.duplicates = report.records_read - report.stored
         if src.status == "failed":
             report.status, report.error = "failed", src.error

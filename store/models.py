@@ -98,6 +98,31 @@ class Source(Base):
     error: Mapped[str | None] = mapped_column(LogText)
 
 
+class SourceDamage(Base):
+    """A chunk of an input whose checksums or record framing fail (EVTX), found at ingest:
+    its records are stored as read, and every correlation makes it a ``checksum_mismatch``
+    anomaly with the host, channel and times of those records. ``host``, ``channel``,
+    ``start_us``, ``end_us`` and ``records`` are what ingest read in its record range
+    (stored or not)."""
+
+    __tablename__ = "source_damage"
+    __table_args__ = (UniqueConstraint("source_id", "chunk", name="uq_source_damage_chunk"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"))
+    chunk: Mapped[int] = mapped_column(Integer)  # its number in the file, from 0
+    file_offset: Mapped[int] = mapped_column(BigInteger)
+    checks: Mapped[str] = mapped_column(String(128))  # comma-separated, store/events Damage
+    first_record: Mapped[int | None] = mapped_column(BigInteger)
+    last_record: Mapped[int | None] = mapped_column(BigInteger)
+    detail: Mapped[str] = mapped_column(Text, default="")
+    host: Mapped[str | None] = mapped_column(LogText)
+    channel: Mapped[str | None] = mapped_column(LogText)
+    start_us: Mapped[int | None] = mapped_column(BigInteger)
+    end_us: Mapped[int | None] = mapped_column(BigInteger)
+    records: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 class Host(Base):
     """A host name as logs spell it, keyed case-insensitively (Windows names are).
 

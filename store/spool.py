@@ -113,6 +113,7 @@ class SpooledSource:
     skipped: dict[str, int] = field(default_factory=dict)
     status: str = "running"  # complete | failed, from the end record
     error: str | None = None
+    damage: list[dict[str, Any]] = field(default_factory=list)  # source_damage rows
 
     def identity(self) -> dict[str, Any]:
         return {"key": self.key, "path": self.path, "member": self.member,
@@ -122,7 +123,7 @@ class SpooledSource:
     def final(self) -> dict[str, Any]:
         return {"key": self.key, "records_read": self.records_read,
                 "stored_before": self.stored_before, "skipped": self.skipped,
-                "status": self.status, "error": self.error}
+                "status": self.status, "error": self.error, "damage": self.damage}
 
 
 @dataclass
@@ -160,6 +161,7 @@ def read_spool(path: Path) -> Iterator[SpoolRecord]:
                     src.skipped = rec["skipped"]
                     src.status = rec["status"]
                     src.error = rec["error"]
+                    src.damage = rec.get("damage", [])  # spools before issue 14 had none
                     yield SpoolRecord("end", source=src, key=src.key)
         except (EOFError, gzip.BadGzipFile, OSError):
             return  # the last member was cut mid-write

@@ -16,6 +16,7 @@ import orjson
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
 from proctrail.store.bulk import BulkInsert
+from proctrail.store.correlate.damage import damage_anomalies
 from proctrail.store.correlate.extract import ProcEvent, Unplaced
 from proctrail.store.correlate.integrity import Found, event_anomalies, record_gaps
 from proctrail.store.correlate.lifetimes import Lifetime, build_lifetimes
@@ -193,6 +194,7 @@ def _correlate(engine: Engine, progress: Callable[[int], None] | None,
         for host_id, machine in alias.items():
             conn.execute(update(Finding).where(Finding.host_id == host_id)
                          .values(host_id=machine))
+        found += damage_anomalies(conn)  # damage ingest kept: made again on every run
         if found:
             conn.execute(insert(Anomaly), [
                 {"host_id": alias.get(a.host_id, a.host_id), "channel_id": a.channel_id,

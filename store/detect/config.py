@@ -19,7 +19,7 @@
     audit_stopped = "high"       # clock_jump, record_gap, and the process flags
     clock_changed = "medium"     # parent_mismatch, start_missing, end_missing, pid_reused;
     clock_jump = "medium"        # "off" turns one off
-    record_gap = "low"
+    record_gap = "low"           # checksum_mismatch (off unless set) names a damaged chunk
     parent_mismatch = "medium"
 
 Paths are relative to the file. Command-line options add to what the file says.
@@ -38,7 +38,7 @@ from proctrail.store.correlate.lifetimes import norm_image
 DEFAULT_ANOMALIES = {"log_cleared": "high", "audit_stopped": "high", "clock_changed": "medium",
                      "clock_jump": "medium", "record_gap": "low", "parent_mismatch": "medium"}
 LOG_ANOMALIES = ("log_cleared", "audit_stopped", "clock_changed", "clock_jump", "record_gap",
-                 "time_offset", "unplaced_event")
+                 "time_offset", "unplaced_event", "checksum_mismatch")
 PROCESS_FLAGS = ("parent_mismatch", "start_missing", "end_missing", "pid_reused")
 SEVERITIES = ("info", "low", "medium", "high", "critical", "off")
 

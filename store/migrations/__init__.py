@@ -14,7 +14,8 @@ models, so that they stay what they were when ``models.py`` changes:
   processes.session_id foreign key, ix_process_sources_event;
 - ``0003``: log text in TEXT columns (PostgreSQL only: SQLite ignores lengths), case_meta;
 - ``0004``: hosts.alias_of (one machine logged under several names);
-- ``0005``: stable process and session ids (BIGINT on PostgreSQL), processes.pid nullable.
+- ``0005``: stable process and session ids (BIGINT on PostgreSQL), processes.pid nullable;
+- ``0006``: source_damage (EVTX chunks whose checksums fail, found at ingest).
 
 A new schema change is a new revision here, and :data:`HEAD` moves to it.
 """
@@ -29,8 +30,8 @@ from alembic.script import ScriptDirectory
 
 # The newest revision: a store at it needs nothing. Kept here (not read from the scripts)
 # so that opening a store costs one SELECT; tests check it is the scripts' head.
-HEAD = "0005"
-REVISIONS = ("0001", "0002", "0003", "0004", "0005")
+HEAD = "0006"
+REVISIONS = ("0001", "0002", "0003", "0004", "0005", "0006")
 
 FOLDER = Path(__file__).resolve().parent
 

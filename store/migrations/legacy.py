@@ -13,7 +13,7 @@ from sqlalchemy import Connection, String, inspect
 # Every revision has these.
 CORE = frozenset({"sources", "hosts", "channels", "events", "processes", "sessions",
                   "process_sources", "anomalies"})
-KNOWN = CORE | {"findings", "baselines", "baseline_entries", "case_meta"}
+KNOWN = CORE | {"findings", "baselines", "baseline_entries", "case_meta", "source_damage"}
 # Columns that 0003 made TEXT (PostgreSQL only; SQLite ignores lengths).
 TEXT_AT_0003 = (
     ("events", "provider"), ("sessions", "logon_id"), ("processes", "process_guid"),
@@ -61,4 +61,6 @@ def detect_revision(conn: Connection) -> str | None:
     if "alias_of" not in columns("hosts"):
         return "0003"
     pid = next(c for c in inspector.get_columns("processes") if c["name"] == "pid")
-    return "0005" if pid["nullable"] else "0004"
+    if not pid["nullable"]:
+        return "0004"
+    return "0006" if "source_damage" in tables else "0005"

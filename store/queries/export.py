@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,6 +11,7 @@ from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.orm import Session
 
 from proctrail.store.correlate.extract import Unplaced
+from proctrail.store.damage import damaged_chunks
 from proctrail.store.hosts import Machine, host_names, join_machine, on_host
 from proctrail.store.models import (
     CORRELATED_THROUGH,
@@ -26,7 +28,8 @@ UNPLACED = "unplaced_event"  # the anomaly kind correlation gives records it can
 
 def stats(engine: Engine) -> dict[str, Any]:
     """Counts of the case: events, sources, hosts (machines, by their canonical names; each
-    machine's other names in ``host_aliases``), skips, and events per channel and id."""
+    machine's other names in ``host_aliases``), skips, damaged chunks (all, and by each
+    check they fail: ``checksum_mismatch`` anomalies), and events per channel and id."""
     with engine.connect() as conn:
         events = conn.execute(select(func.count()).select_from(EventRow)).scalar_one()
         sources = conn.execute(select(func.count()).select_from(Source)).scalar_one()
@@ -60,6 +63,7 @@ def stats(engine: Engine) -> dict[str, Any]:
         first, last = conn.execute(select(func.min(EventRow.ts_us), func.max(EventRow.ts_us))).one()
         unplaced = unplaced_counts(conn)
         uncorrelated = uncorrelated_events(conn)
+        damaged = damaged_chunks(conn)
     return {
         "events": events,
         "sources": sources,
@@ -73,6 +77,9 @@ def stats(engine: Engine) -> dict[str, Any]:
         "kinds": kinds,
         "uncorrelated_events": uncorrelated,
         "unplaced": unplaced,
+        "damaged_chunks": len(damaged),
+        "damage_checks": dict(sorted(Counter(
+            check for d in damaged for check in d.row.checks.split(",")).items())),
         "counts": counts,
     }
 

@@ -35,7 +35,7 @@ MESSAGE_MAX = 300  # characters of a command line or note in the one-line messag
 # The tables ``export table`` writes, as the store names them.
 TABLES = ("events", "sources", "hosts", "channels", "processes", "sessions",
           "process_sources", "anomalies", "findings", "baselines", "baseline_entries",
-          "case_meta")
+          "case_meta", "source_damage")
 
 
 def _short(text: object, limit: int = MESSAGE_MAX) -> str:

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 
-from proctrail.store.events import Event, Skip
+from proctrail.store.events import Damage, Event, Skip
 
-RecordStream = Iterator[Event | Skip]
+RecordStream = Iterator[Event | Skip | Damage]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Anything at or before this is a zero or garbage FILETIME/SYSTEMTIME: an unknown time.

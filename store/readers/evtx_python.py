@@ -20,6 +20,13 @@ import Evtx.Nodes as e_nodes
 
 from proctrail.store.events import Event, Skip
 from proctrail.store.readers.base import ReaderError, RecordStream, real_time
+from proctrail.store.readers.evtx_checks import (
+    CHUNK_MAGIC,
+    CHUNK_SIZE,
+    RECORD_HEADER,
+    RECORD_MAGIC,
+    chunk_damage,
+)
 from proctrail.store.readers.winevent import event_from_element
 
 # python-evtx logs warnings about odd template tables it then handles: not ours to print.
@@ -27,10 +34,6 @@ logging.getLogger("Evtx").addHandler(logging.NullHandler())
 logging.getLogger("Evtx").propagate = False
 
 FILE_MAGIC = b"ElfFile\x00"
-CHUNK_MAGIC = b"ElfChnk\x00"
-CHUNK_SIZE = 0x10000
-RECORD_MAGIC = 0x00002A2A
-RECORD_HEADER = 24
 _ZERO_CHUNK = bytes(CHUNK_SIZE)
 _FILETIME_EPOCH_US = 11_644_473_600_000_000
 
@@ -278,7 +281,8 @@ def read_partial_tail(data: bytes, offset: int) -> RecordStream:
 
 
 def read_evtx_python(stream: IO[bytes], name: str) -> RecordStream:
-    """Events of an EVTX stream through python-evtx, one 64 KiB chunk in memory at a time."""
+    """Events of an EVTX stream through python-evtx, one 64 KiB chunk in memory at a time;
+    before a chunk's records, its :class:`Damage` if its checksums or framing fail."""
     size = stream.seek(0, 2)
     stream.seek(0)
     header_size = check_layout(stream, size, name)
@@ -295,6 +299,9 @@ def read_evtx_python(stream: IO[bytes], name: str) -> RecordStream:
             if data != _ZERO_CHUNK:
                 yield Skip("bad chunk header", f"chunk {index}: magic {data[:8]!r}")
         else:
+            damage = chunk_damage(data, index, offset)
+            if damage is not None:
+                yield damage
             chunk = _Chunk(data, 0)
             for item in _records_in_chunk(data, 0, chunk):
                 yield item if isinstance(item, Skip) else _record_event(item)

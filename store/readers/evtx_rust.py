@@ -1,7 +1,9 @@
 """EVTX through the Rust-backed ``evtx`` package: the fast path.
 
 The Rust parser reads every chunk slot of the file (not only those the header counts),
-reports a damaged chunk or record as an error and goes on with the next one.
+reports a damaged chunk or record as an error and goes on with the next one. It checks
+no checksum: every chunk's are checked first (:mod:`.evtx_checks`), and its damage comes
+before the records.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import io
 import re
 import struct
+from itertools import chain
 from typing import IO, Any
 
 import evtx
@@ -16,6 +19,7 @@ import orjson
 
 from proctrail.store.events import Skip
 from proctrail.store.readers.base import ReaderError, RecordStream
+from proctrail.store.readers.evtx_checks import file_damage
 from proctrail.store.readers.evtx_python import (
     CHUNK_MAGIC,
     CHUNK_SIZE,
@@ -52,6 +56,7 @@ def open_evtx_rust(stream: IO[bytes], name: str, threads: int = 0) -> RecordStre
     """
     size = _size(stream)
     header_size = check_layout(stream, size, name)
+    damage = file_damage(stream, size, header_size)
     patches = _string_loops(stream, size, header_size)
     try:
         source: object = stream.name if _is_plain_file(stream) else stream
@@ -65,7 +70,7 @@ def open_evtx_rust(stream: IO[bytes], name: str, threads: int = 0) -> RecordStre
         if not _is_panic(exc):
             raise
         raise ReaderError(name, f"the EVTX parser failed ({exc})") from None
-    return _with_tail(_iterate(records), stream, size, header_size, name)
+    return _with_tail(chain(damage, _iterate(records)), stream, size, header_size, name)
 
 
 def _string_loops(stream: IO[bytes], size: int, header_size: int) -> dict[int, bytes]:
