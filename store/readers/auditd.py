@@ -24,6 +24,7 @@ from proctrail.store.readers.base import (
     INT32,
     INT64,
     MAX_LINE,
+    Format,
     ReaderError,
     ReadOptions,
     RecordStream,
@@ -407,3 +408,11 @@ def _execve_interpreted(body: str, args: dict[int, list[tuple[int, bytes]]]) -> 
         if nxt is None:
             return argc
         index, start = index + 1, nxt.end()
+
+
+def _sniff(head: bytes, text: str) -> bool:
+    del text
+    return looks_like_auditd(head)
+
+
+FORMAT = Format("auditd", _sniff, open_auditd)

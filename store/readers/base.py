@@ -1,8 +1,9 @@
-"""What every reader shares: its error type, its output type, and time parsing."""
+"""What every reader shares: its error type, its output type, time parsing, and the
+records it declares its format with (:class:`Format`, :class:`Refusal`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any
@@ -179,3 +180,33 @@ class ReadOptions:
     # An archive member spilled to disk (EVTX needs random access) may grow to this many
     # bytes; None: at most MEMBER_RATIO times its compressed size, and MEMBER_MAX.
     max_member_size: int | None = None
+
+
+Opener = Callable[[IO[bytes], str, ReadOptions], RecordStream]
+# Whether an input is of a format, from its first bytes and them decoded (BOM-aware).
+Sniffer = Callable[[bytes, str], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class Format:
+    """A log format as its reader module declares it.
+
+    ``name`` is what the store keeps as the source's format; ``sniff`` says from an input's
+    first bytes (and them decoded) whether it is one; ``open(stream, name, opts)`` starts
+    its record stream; ``seekable`` formats need random access, so an archive member is
+    first read into memory or a temporary file.
+    """
+
+    name: str
+    sniff: Sniffer
+    open: Opener
+    seekable: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A format recognised in order to be refused: ``reason`` names it and what to do."""
+
+    name: str
+    sniff: Sniffer
+    reason: str

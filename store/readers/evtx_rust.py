@@ -4,6 +4,9 @@ The Rust parser reads every chunk slot of the file (not only those the header co
 reports a damaged chunk or record as an error and goes on with the next one. It checks
 no checksum: every chunk's are checked first (:mod:`.evtx_checks`), and its damage comes
 before the records.
+
+Here too the EVTX format is declared, read by this parser or, with ``--parser
+python-evtx``, by :mod:`.evtx_python`; and the Windows logs recognised only to be refused.
 """
 
 from __future__ import annotations
@@ -18,12 +21,14 @@ import evtx
 import orjson
 
 from proctrail.store.events import Skip
-from proctrail.store.readers.base import ReaderError, RecordStream
+from proctrail.store.readers.base import Format, ReaderError, ReadOptions, RecordStream, Refusal
 from proctrail.store.readers.evtx_checks import file_damage
 from proctrail.store.readers.evtx_python import (
     CHUNK_MAGIC,
     CHUNK_SIZE,
+    FILE_MAGIC,
     check_layout,
+    open_evtx_python,
     read_partial_tail,
 )
 from proctrail.store.readers.winevent import event_from_json
@@ -197,3 +202,32 @@ def _iterate(records: object) -> RecordStream:
             # A damaged record renders as odd JSON: numbers for names, text for elements.
             rid = record.get("event_record_id", "?")
             yield Skip("malformed event", f"record {rid}: {exc!r}"[:300])
+
+
+def open_evtx(stream: IO[bytes], name: str, opts: ReadOptions) -> RecordStream:
+    """Events of an EVTX file through the parser ``opts`` names (this one by default)."""
+    if opts.parser == "python-evtx":
+        return open_evtx_python(stream, name)
+    return open_evtx_rust(stream, name, opts.threads)
+
+
+def _is_evtx(head: bytes, text: str) -> bool:
+    del text
+    return head.startswith(FILE_MAGIC)
+
+
+def _is_chunk(head: bytes, text: str) -> bool:
+    del text
+    return head.startswith(CHUNK_MAGIC)
+
+
+def _is_legacy_evt(head: bytes, text: str) -> bool:
+    del text
+    return head[4:8] == b"LfLe"
+
+
+FORMAT = Format("evtx", _is_evtx, open_evtx, seekable=True)
+CARVED_CHUNK = Refusal("evtx-chunk", _is_chunk,
+                       "EVTX chunk without a file header (carved data?)")
+LEGACY_EVT = Refusal("evt", _is_legacy_evt,
+                     "legacy .evt log (Windows XP/2003): convert it with wevtutil epl")

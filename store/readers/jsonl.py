@@ -23,6 +23,7 @@ import orjson
 from proctrail.store.events import SYSMON, SYSMON_LINUX, Event, Skip, canonical_channel
 from proctrail.store.readers.base import (
     MAX_LINE,
+    Format,
     ReaderError,
     ReadOptions,
     RecordStream,
@@ -31,8 +32,8 @@ from proctrail.store.readers.base import (
     parse_time,
     to_int,
 )
+from proctrail.store.readers.sysmon_linux import sysmon_message_events
 from proctrail.store.readers.winevent import event_from_json, make_event
-from proctrail.store.readers.xml import sysmon_message_events
 
 _BOM = "\ufeff"
 _JSONL_HEAD = re.compile(r'^\{\s*["}]')
@@ -268,3 +269,10 @@ def _syslog(obj: Mapping[str, Any], number: int) -> Iterator[Event | Skip]:
         if isinstance(item, Event) and not item.host:
             item.host = as_text(obj.get("Computer") or obj.get("HostName")).strip()
         yield item
+
+
+def _sniff(head: bytes, text: str) -> bool:
+    return text.lstrip().startswith("{") and looks_like_jsonl(head)
+
+
+FORMAT = Format("jsonl", _sniff, open_jsonl)

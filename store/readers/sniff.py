@@ -1,4 +1,5 @@
-"""Finding inputs (files, folders, archive members) and detecting their format by content."""
+"""Finding inputs (files, folders, archive members) and detecting their format by content,
+by the registry of formats (:data:`proctrail.store.readers.FORMATS`)."""
 
 from __future__ import annotations
 
@@ -11,21 +12,13 @@ import struct
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from proctrail.store.readers.auditd import looks_like_auditd, open_auditd
-from proctrail.store.readers.base import ReaderError, ReadOptions, RecordStream
-from proctrail.store.readers.evtx_python import FILE_MAGIC, open_evtx_python
-from proctrail.store.readers.evtx_rust import open_evtx_rust
-from proctrail.store.readers.jsonl import looks_like_jsonl, open_jsonl
-from proctrail.store.readers.xml import (
-    looks_like_sysmon_syslog,
-    open_sysmon_syslog,
-    open_xml_export,
-)
+from proctrail.store.readers import FORMATS
+from proctrail.store.readers.base import Format, ReaderError, ReadOptions, RecordStream
 
 HEAD = 64 * 1024
 PARSERS = ("evtx", "python-evtx")
@@ -214,38 +207,22 @@ def _is_metadata(member: str) -> bool:
     return member.startswith("__MACOSX/") or member.rsplit("/", 1)[-1].startswith("._")
 
 
-Opener = Callable[[IO[bytes], str, ReadOptions], RecordStream]
-
-
-def _evtx_opener(opts: ReadOptions) -> Opener:
-    def open_evtx(stream: IO[bytes], name: str, opts: ReadOptions) -> RecordStream:
-        if opts.parser == "python-evtx":
-            return open_evtx_python(stream, name)
-        return open_evtx_rust(stream, name, opts.threads)
-
-    return open_evtx
-
-
 def detect(head: bytes, name: str) -> str:
     """The format of an input from its first bytes; :class:`ReaderError` if unknown."""
+    return _format(head, name).name
+
+
+def _format(head: bytes, name: str) -> Format:
+    """The first format of the registry that takes ``head``; a refused or unknown one is a
+    :class:`ReaderError`."""
     if not head.strip():
         raise ReaderError(name, "empty file")
-    if head.startswith(FILE_MAGIC):
-        return "evtx"
-    if head.startswith(b"ElfChnk\x00"):
-        raise ReaderError(name, "EVTX chunk without a file header (carved data?)")
     text = _head_text(head)
-    stripped = text.lstrip()
-    if stripped.startswith("{") and looks_like_jsonl(head):
-        return "jsonl"
-    if looks_like_sysmon_syslog(text):
-        return "sysmon-syslog"
-    if stripped.startswith("<"):
-        return "xml"
-    if looks_like_auditd(head):
-        return "auditd"
-    if head[4:8] == b"LfLe":
-        raise ReaderError(name, "legacy .evt log (Windows XP/2003): convert it with wevtutil epl")
+    for fmt in FORMATS:
+        if fmt.sniff(head, text):
+            if isinstance(fmt, Format):
+                return fmt
+            raise ReaderError(name, fmt.reason)
     raise ReaderError(name, "not a log format proctrail reads (EVTX, XML, JSON lines, auditd)")
 
 
@@ -264,7 +241,7 @@ def spill_limit(item: Input, opts: ReadOptions) -> int:
 
 
 def _seekable(stream: IO[bytes], name: str, limit: int) -> IO[bytes]:
-    """EVTX needs random access: an archive member in memory, or beyond
+    """A seekable format (EVTX) needs random access: an archive member in memory, or beyond
     :data:`EVTX_IN_MEMORY` in an anonymous temporary file (removed when closed), up to
     ``limit`` bytes: past it the member is refused (a zip bomb writes no disk full)."""
     data = stream.read(min(EVTX_IN_MEMORY, limit) + 1)
@@ -296,15 +273,7 @@ def open_records(item: Input, stream: IO[bytes], opts: ReadOptions) -> tuple[str
     head = stream.peek(HEAD)[:HEAD] if hasattr(stream, "peek") else b""
     if not head:
         raise ReaderError(item.name, "empty file")
-    fmt = detect(head, item.name)
-    if fmt == "evtx":
-        if item.kind != "file":
-            stream = _seekable(stream, item.name, spill_limit(item, opts))
-        return fmt, _evtx_opener(opts)(stream, item.name, opts)
-    openers: dict[str, Opener] = {
-        "jsonl": open_jsonl,
-        "xml": open_xml_export,
-        "sysmon-syslog": open_sysmon_syslog,
-        "auditd": open_auditd,
-    }
-    return fmt, openers[fmt](stream, item.name, opts)
+    fmt = _format(head, item.name)
+    if fmt.seekable and item.kind != "file":
+        stream = _seekable(stream, item.name, spill_limit(item, opts))
+    return fmt.name, fmt.open(stream, item.name, opts)

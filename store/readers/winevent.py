@@ -8,7 +8,7 @@ Windows source is classified and keyed the same way.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from proctrail.store.events import (
@@ -243,8 +243,3 @@ def event_from_element(event: ElementLike, received_us: int | None = None) -> Ev
         fields=element_fields(event, channel, event_id),
         received_us=received_us,
     )
-
-
-def iter_children(elem: ElementLike, tag: str) -> Iterable[ElementLike]:
-    """Children of ``elem`` whose local tag is ``tag``."""
-    return (child for child in elem if _local(child.tag) == tag)

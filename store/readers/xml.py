@@ -1,4 +1,5 @@
-"""Windows XML exports and Sysmon for Linux syslog lines.
+"""Windows XML exports, and the parsing of one ``<Event>`` that Sysmon for Linux's
+syslog lines (:mod:`.sysmon_linux`) share.
 
 Exports come as Event Viewer's "Save as XML" (one ``<Events>`` root) or as
 ``wevtutil qe /f:xml`` output (``<Event>`` elements with no root): both are streamed
@@ -14,7 +15,6 @@ restored, so the stored text is exactly what was logged.
 from __future__ import annotations
 
 import codecs
-import io
 import re
 from collections.abc import Iterable, Iterator
 from typing import IO
@@ -24,13 +24,7 @@ import defusedxml.ElementTree as safe_et
 from defusedxml import DefusedXmlException
 
 from proctrail.store.events import Event, Skip
-from proctrail.store.readers.base import (
-    MAX_LINE,
-    ReaderError,
-    ReadOptions,
-    RecordStream,
-    capped_lines,
-)
+from proctrail.store.readers.base import Format, ReaderError, ReadOptions, RecordStream
 from proctrail.store.readers.winevent import event_from_element
 
 _CHUNK = 1 << 20
@@ -186,14 +180,16 @@ def open_xml_export(stream: IO[bytes], name: str, opts: ReadOptions) -> RecordSt
         if xml is None:
             yield Skip("oversized event", f"event {seen}: over {MAX_EVENT:,} characters")
         else:
-            yield _parsed(xml, f"event {seen}")
+            yield event_from_xml(xml, f"event {seen}")
     if seen == 0:
         raise ReaderError(name, "no <Event> elements: not a Windows event XML export")
 
 
-def _parsed(xml: str, where: str) -> Event | Skip:
+def event_from_xml(xml: str, where: str, received_us: int | None = None) -> Event | Skip:
+    """The event of one ``<Event>`` element's text; one that does not parse or that lacks
+    what an event needs is a :class:`Skip` saying ``where`` it was."""
     try:
-        return event_from_element(parse_event_xml(xml))
+        return event_from_element(parse_event_xml(xml), received_us=received_us)
     except (ParseError, DefusedXmlException) as exc:
         return Skip("XML error", f"{where}: {_xml_reason(exc)}"[:300])
     except (ValueError, RecursionError) as exc:  # RecursionError: elements nested too deep
@@ -210,7 +206,6 @@ def _xml_reason(exc: Exception) -> str:
 # "root/scx &quot SELECT ...&quot  | grep"): such a reference takes its space back.
 _LOOSE_REF = re.compile(r"&(lt|gt|amp|quot|apos) ")
 _BARE_AMP = re.compile(r"&(?!(?:lt|gt|amp|quot|apos|#[0-9]+|#x[0-9a-fA-F]+);)")
-_LAST_DATA = re.compile(r'<Data Name="([^"]*)">[^<]*</Data>$')
 
 
 def parse_event_xml(text: str) -> Element:
@@ -231,68 +226,9 @@ def parse_event_xml(text: str) -> Element:
     return elem
 
 
-def sysmon_message_events(message: str, where: str,
-                          received_us: int | None = None) -> Iterator[Event | Skip]:
-    """The Sysmon ``<Event>`` in one syslog message; anything else is a counted skip.
-
-    Syslog cuts long messages (about 2 KB): a cut event keeps its complete fields, and a
-    skip records what was lost.
-    """
-    start = message.find("<Event")
-    if start == -1 or not message[start:].startswith(("<Event>", "<Event ")):
-        if message.strip():
-            yield Skip("unsupported syslog message", f"{where}: {message.strip()[:80]!r}")
-        return
-    end = message.rfind("</Event>")
-    cut = ""
-    if end != -1:
-        xml = message[start : end + len("</Event>")]
-    else:
-        last = message.rfind("</Data>")
-        if last == -1 or message.find("<EventData>", start) == -1:
-            yield Skip("truncated syslog message", f"{where}: {len(message)} characters")
-            return
-        xml = message[start : last + len("</Data>")]
-        found = _LAST_DATA.search(xml)
-        cut = found.group(1) if found else "?"
-        xml += "</EventData></Event>"
-    try:
-        elem = parse_event_xml(xml)
-        event = event_from_element(elem, received_us=received_us)
-    except (ParseError, DefusedXmlException) as exc:
-        yield Skip("XML error", f"{where}: {_xml_reason(exc)}"[:300])
-        return
-    except (ValueError, RecursionError) as exc:
-        yield Skip("malformed event", f"{where}: {exc}"[:300])
-        return
-    yield event
-    if cut:
-        yield Skip(
-            "truncated syslog message",
-            f"{where}: event {event.event_id} record {event.record_id} kept up to {cut}",
-        )
+def _sniff(head: bytes, text: str) -> bool:
+    del head
+    return text.lstrip().startswith("<")
 
 
-def open_sysmon_syslog(stream: IO[bytes], name: str, opts: ReadOptions) -> RecordStream:
-    """Sysmon for Linux: one ``<Event>`` per syslog line (``... sysmon: <Event>...``)."""
-    del opts
-    found = False
-    text = io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline="")
-    for number, line in enumerate(capped_lines(text), 1):
-        if line is None:
-            yield Skip("oversized line", f"line {number}: over {MAX_LINE:,} characters")
-            continue
-        if "<Event" in line:
-            found = True
-        yield from sysmon_message_events(line.rstrip("\r\n"), f"line {number}")
-    if not found:
-        raise ReaderError(name, "no Sysmon <Event> lines found")
-
-
-def looks_like_sysmon_syslog(head: str) -> bool:
-    """Lines each holding one Sysmon ``<Event>`` (with or without a syslog prefix)."""
-    lines = [ln for ln in head.splitlines()[:5] if ln.strip()]
-    return bool(lines) and all(
-        "<Event" in ln and ("sysmon" in ln.lower() or ln.lstrip().startswith("<Event>"))
-        for ln in lines[:-1] or lines
-    ) and ("Linux-Sysmon" in head or "sysmon:" in head)
+FORMAT = Format("xml", _sniff, open_xml_export)

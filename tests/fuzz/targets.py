@@ -17,7 +17,8 @@ def open_reader(mode: str, stream: Any, name: str, options: dict[str, Any]) -> I
     from proctrail.store.readers.evtx_python import open_evtx_python
     from proctrail.store.readers.evtx_rust import open_evtx_rust
     from proctrail.store.readers.jsonl import open_jsonl
-    from proctrail.store.readers.xml import open_sysmon_syslog, open_xml_export
+    from proctrail.store.readers.sysmon_linux import open_sysmon_syslog
+    from proctrail.store.readers.xml import open_xml_export
 
     opts = ReadOptions(local_offset=options.get("offset"), threads=options.get("threads", 1))
     if mode == "evtx":
