@@ -35,7 +35,7 @@ from proctrail.store.queries import (
 )
 from proctrail.store.readers.base import ReadOptions
 from proctrail.store.readers.sniff import PARSERS
-from proctrail.widgets.safe import printable
+from proctrail.store.text import printable
 
 EXIT_OK, EXIT_SKIPPED, EXIT_USAGE = 0, 1, 2
 EXIT_SPOOLED = 3  # the database went away: what was read waits in the local spool

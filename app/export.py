@@ -14,10 +14,10 @@ from sqlalchemy import Engine
 
 from proctrail.app.redact import Redactor, redact_record
 from proctrail.store.findings import list_findings
+from proctrail.store.images import image_name
 from proctrail.store.queries import browse
-from proctrail.store.queries.browse import image_name, pid_text
+from proctrail.store.text import pid_text, printable
 from proctrail.store.timefmt import iso
-from proctrail.widgets.safe import printable
 
 FORMATS = ("md", "json", "csv")
 

@@ -28,11 +28,11 @@ from sqlalchemy import Engine
 from proctrail.app.export import _code, _fenced, _md, findings_records
 from proctrail.app.redact import Redactor, redact_record
 from proctrail.store.findings import SEVERITIES
+from proctrail.store.images import image_name
 from proctrail.store.queries import export_findings
-from proctrail.store.queries.browse import image_name, pid_text
 from proctrail.store.queries.report import case_scope
+from proctrail.store.text import pid_text, printable
 from proctrail.store.timefmt import clock, iso
-from proctrail.widgets.safe import printable
 
 FORMATS = ("md", "html")
 DEFAULT_HTML = "proctrail-report.html"  # where --format html goes without --out

@@ -28,8 +28,8 @@ from sqlalchemy import Engine
 from proctrail.app.export import csv_cell
 from proctrail.app.redact import Redactor, redact_record
 from proctrail.store.graph import process_graph, session_tree
+from proctrail.store.images import image_name
 from proctrail.store.queries import process_summaries
-from proctrail.store.queries.browse import image_name, pid_text
 from proctrail.store.queries.timeline import (
     COLUMNS,
     TABLES,
@@ -38,8 +38,8 @@ from proctrail.store.queries.timeline import (
     table_rows,
     timeline,
 )
+from proctrail.store.text import pid_text, printable
 from proctrail.store.timefmt import iso
-from proctrail.widgets.safe import printable
 
 WHAT = ("timeline", "table", "graph")
 GRAPH_FORMATS = ("graphml", "dot")

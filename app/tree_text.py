@@ -7,10 +7,10 @@ from typing import Any
 
 import networkx as nx
 
-from proctrail.store.queries.browse import image_name, pid_text
+from proctrail.store.images import image_name
+from proctrail.store.text import pid_text, printable
 from proctrail.store.timefmt import clock as _clock
 from proctrail.store.timefmt import span
-from proctrail.widgets.safe import printable
 
 
 def _duration(start: int | None, end: int | None) -> str:

@@ -40,7 +40,7 @@ from proctrail.app.screens.tree import TreeScreen
 from proctrail.store.findings import FindingError, add_finding
 from proctrail.store.queries.browse import generation
 from proctrail.store.queries.filters import Filter
-from proctrail.widgets.safe import printable
+from proctrail.store.text import printable
 
 
 class ProctrailApp(App[None]):

@@ -22,9 +22,11 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
+from proctrail.store.errors import ProctrailError
 from proctrail.store.migrations import HEAD, REVISIONS, alembic_config, script_directory
 from proctrail.store.migrations.legacy import UnknownLayout, detect_revision
 from proctrail.store.models import Base
+from proctrail.store.text import first_line
 
 __all__ = ["DEFAULT_DB", "HEAD", "REVISIONS", "SchemaState", "StoreError", "database_url",
            "ddl_connection", "open_engine", "schema_differences", "schema_revision",
@@ -36,7 +38,7 @@ DEFAULT_DB = "proctrail.db"
 _PG_LOCK = 0x70726F637472  # "proctr"
 
 
-class StoreError(Exception):
+class StoreError(ProctrailError):
     """The store cannot be opened or written: a one-line reason."""
 
 
@@ -321,12 +323,6 @@ def _describe(change: tuple[Any, ...]) -> str:
         return f"{what} {change[1].name} on {change[1].table.name}"
     table = getattr(getattr(change[1], "table", None), "name", "?")
     return f"{what} on {table}"  # constraints: add_fk, remove_fk, add_constraint ...
-
-
-def first_line(exc: BaseException) -> str:
-    """The driver's message of ``exc`` (not SQLAlchemy's wrapping), first line only."""
-    text_ = str(getattr(exc, "orig", None) or exc).strip()
-    return text_.splitlines()[0] if text_ else type(exc).__name__
 
 
 def _in_memory(url: URL) -> bool:

@@ -11,7 +11,8 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from proctrail.store.db import StoreError, first_line
+from proctrail.store.db import StoreError
+from proctrail.store.text import first_line
 
 _PLAIN = (
     (("database or disk is full", "no space left on device", "could not extend file",

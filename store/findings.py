@@ -16,13 +16,14 @@ from typing import Any
 from sqlalchemy import Engine, and_, delete, insert, or_, select
 from sqlalchemy.orm import Session as OrmSession
 
+from proctrail.store.errors import ProctrailError
 from proctrail.store.hosts import Machine, join_machine
 from proctrail.store.models import Finding, LogonSession, Process, ProcessSource
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 
 
-class FindingError(ValueError):
+class FindingError(ProctrailError, ValueError):
     """A finding cannot be made: a one-line reason."""
 
 

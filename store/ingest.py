@@ -22,7 +22,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from proctrail.store.bulk import BulkInsert, dialect_insert
 from proctrail.store.damage import DamageTally, damage_of, store_damage
-from proctrail.store.db import first_line
 from proctrail.store.events import Damage, Event, Skip
 from proctrail.store.failures import server_unreachable, store_failure
 from proctrail.store.hosts import named_id
@@ -31,6 +30,7 @@ from proctrail.store.models import Channel, EventRow, Host, Source
 from proctrail.store.readers.base import ReaderError, ReadOptions
 from proctrail.store.readers.sniff import Input, iter_inputs, open_records
 from proctrail.store.spool import SpooledSource, SpoolLock, SpoolWriter, pending, read_spool
+from proctrail.store.text import first_line
 
 BATCH = 5000
 # The event columns an ingest writes, in the order of each row's parameters.

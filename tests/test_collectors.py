@@ -408,7 +408,7 @@ def test_local_time_written_as_utc_is_read_moved_back(tmp_path: Path, url: str) 
 
 
 def test_a_share_as_4688_names_it_is_sysmons_path() -> None:
-    from proctrail.store.correlate.lifetimes import same_image
+    from proctrail.store.images import same_image
     assert same_image(r"\Device\Mup\VBoxSvr\tools\x.exe", r"\\VBoxSvr\tools\X.EXE")
     assert not same_image(r"\Device\Mup\VBoxSvr\tools\x.exe", r"\\Other\tools\x.exe")
 

@@ -63,7 +63,7 @@ from proctrail.store.queries import browse, export_processes, export_sessions
 from proctrail.store.readers.base import ReadOptions
 from proctrail.store.readers.evtx_python import open_evtx_python
 from proctrail.store.readers.evtx_rust import open_evtx_rust
-from proctrail.widgets.safe import DISPLAY_MAX, printable
+from proctrail.store.text import DISPLAY_MAX, printable
 
 # --- the hostile pieces ------------------------------------------------------------------
 

@@ -11,8 +11,9 @@ import pytest
 
 from proctrail.store.correlate import correlated, process_events
 from proctrail.store.correlate.extract import AUDITD, SECURITY, SYSMON, ProcEvent
-from proctrail.store.correlate.lifetimes import build_lifetimes, same_image
+from proctrail.store.correlate.lifetimes import build_lifetimes
 from proctrail.store.db import open_engine
+from proctrail.store.images import same_image
 from proctrail.store.ingest import Ingestor
 
 ROOT = Path(__file__).resolve().parents[1]

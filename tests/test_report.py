@@ -35,8 +35,8 @@ from proctrail.store.findings import SEVERITIES, add_finding, list_findings
 from proctrail.store.models import Source
 from proctrail.store.queries import export_processes, export_sessions, stats
 from proctrail.store.queries.browse import process_detail
+from proctrail.store.text import printable
 from proctrail.store.timefmt import clock
-from proctrail.widgets.safe import printable
 
 NOTE = "Encoded download cradle | from Q3-invoice.docm, see `IEX` *now*"
 RAW_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")

@@ -25,8 +25,8 @@ from proctrail.store.graph import process_graph, session_tree
 from proctrail.store.models import Base, Host, LogonSession, Process
 from proctrail.store.queries import process_summaries
 from proctrail.store.queries.timeline import TABLES
+from proctrail.store.text import printable
 from proctrail.store.timefmt import iso
-from proctrail.widgets.safe import printable
 
 SCRIPT = shutil.which("proctrail", path=str(Path(sys.executable).parent))
 

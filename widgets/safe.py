@@ -1,16 +1,9 @@
-"""Log text made safe to show: escape sequences and control characters made visible.
+"""Log text as a Rich ``Text`` for widgets: printable, never markup, cut for display.
 
-Event text is attacker-controlled. Before any string from a log reaches a terminal it
-passes through :func:`printable`, which turns every control character (ESC included,
-so no ANSI/OSC sequence survives) into a visible ``\\xNN`` escape, and every invisible
-character that reorders or hides text (bidi overrides and isolates, zero-width
-characters, line and paragraph separators) into ``\\uNNNN``; :func:`safe` wraps the
-result in a Rich ``Text``, which is never parsed as markup (``[bold]`` stays literal).
-The CLI and every widget use these two.
-
-A log value can be a megabyte long (a command line padded to hide the rest): a screen
-shows its first :data:`DISPLAY_MAX` characters and says how long it is, so wrapping it
-never freezes the TUI. The store and every export keep the whole text.
+The escaping itself lives in :mod:`proctrail.store.text` (the bottom layer the CLI, the
+exports and the store use too); :func:`safe` wraps its result in a ``Text``, which is
+never parsed as markup (``[bold]`` stays literal), and cuts a value longer than
+:data:`DISPLAY_MAX` with a dim note of its whole length.
 """
 
 from __future__ import annotations
@@ -18,29 +11,7 @@ from __future__ import annotations
 from rich.style import Style
 from rich.text import Text
 
-_VISIBLE = {c: f"\\x{c:02x}" for c in (*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0))}
-# Invisible characters that change how the text around them reads: Arabic letter mark,
-# zero-width space/joiners and directional marks, line/paragraph separators, bidi
-# embeddings and overrides, word joiner and invisible operators, bidi isolates, BOM.
-_VISIBLE |= {c: f"\\u{c:04x}" for c in (
-    0x061C, *range(0x200B, 0x2010), *range(0x2028, 0x202F), *range(0x2060, 0x2065),
-    *range(0x2066, 0x206A), 0xFEFF)}
-_ONE_LINE = str.maketrans(_VISIBLE)
-_MULTI_LINE = str.maketrans({k: v for k, v in _VISIBLE.items() if k not in (0x0A, 0x09)})
-
-DISPLAY_MAX = 32 * 1024  # characters of one value a screen shows (a Windows command line
-# holds at most 32,767)
-
-
-def printable(text: object, *, keep_newlines: bool = False) -> str:
-    """``text`` with control characters shown as ``\\xNN`` (newlines kept if asked) and
-    invisible reordering characters as ``\\uNNNN``."""
-    return str(text).translate(_MULTI_LINE if keep_newlines else _ONE_LINE)
-
-
-def cut_note(length: int, limit: int = DISPLAY_MAX) -> str:
-    """What a screen says after a value cut at ``limit`` characters."""
-    return f" … [cut: the first {limit:,} of {length:,} characters; exports hold them all]"
+from proctrail.store.text import DISPLAY_MAX, cut_note, printable
 
 
 def safe(text: object, style: str | Style = "", *, keep_newlines: bool = False,

@@ -12,8 +12,8 @@ from textual.worker import Worker, get_current_worker
 
 from proctrail.store.queries.browse import generation
 from proctrail.store.queries.filters import Filter, parse_filter
+from proctrail.store.text import first_line, printable
 from proctrail.widgets.filter_bar import FilterBar
-from proctrail.widgets.safe import printable
 
 if TYPE_CHECKING:
     from proctrail.app.tui import ProctrailApp
@@ -75,7 +75,7 @@ class CaseScreen(Screen[Any]):
                 result = read(self.engine, *args)
                 after = generation(self.engine)
             except Exception as exc:  # the store went away, a bad query: say so
-                line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                line = first_line(exc)
                 self.app.call_from_thread(self.notify, printable(line), severity="error",
                                           title="Could not read the case", markup=False)
                 return
@@ -116,7 +116,7 @@ class CaseScreen(Screen[Any]):
                     if worker.is_cancelled or not self.app.call_from_thread(then, page):
                         return
             except Exception as exc:  # the store went away, a bad query: say so
-                line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                line = first_line(exc)
                 self.app.call_from_thread(self.notify, printable(line), severity="error",
                                           title="Could not read the case", markup=False)
             finally:

@@ -14,8 +14,9 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 from proctrail.app.screens.base import CaseScreen
 from proctrail.store.queries import browse
 from proctrail.store.queries.filters import Filter, parse_filter
+from proctrail.store.text import printable
 from proctrail.widgets.labels import flag_marks, when
-from proctrail.widgets.safe import printable, safe
+from proctrail.widgets.safe import safe
 
 
 class ProcessListScreen(CaseScreen):

@@ -13,7 +13,8 @@ from textual.worker import get_current_worker
 from proctrail.app.screens.base import CaseScreen
 from proctrail.store.correlate import correlate
 from proctrail.store.ingest import Ingestor, Progress
-from proctrail.widgets.safe import printable, safe
+from proctrail.store.text import first_line, printable
+from proctrail.widgets.safe import safe
 
 
 class LoadingScreen(CaseScreen):
@@ -69,8 +70,7 @@ class LoadingScreen(CaseScreen):
                 detect(self.engine, config=config)
         except Exception as exc:  # the store or a file failed: say so, keep the app up
             # File names (an archive's members too) and errors quote the input: no markup.
-            call(self.notify, printable(str(exc).splitlines()[0] if str(exc)
-                                        else type(exc).__name__),
+            call(self.notify, printable(first_line(exc)),
                  severity="error", title="Loading failed", timeout=30, markup=False)
             return
         if get_current_worker().is_cancelled:

@@ -13,10 +13,11 @@ from textual.worker import Worker
 from proctrail.app.screens.base import CaseScreen
 from proctrail.store.queries import browse
 from proctrail.store.queries.filters import Filter
+from proctrail.store.text import printable
 from proctrail.widgets.filter_bar import FilterBar
 from proctrail.widgets.labels import lifetime
 from proctrail.widgets.process_tree import PAGE, More, ProcessTree
-from proctrail.widgets.safe import printable, safe
+from proctrail.widgets.safe import safe
 
 EXPAND_LIMIT = 20_000  # rows ``e`` opens at most; more would be unreadable, not faster
 

@@ -32,6 +32,7 @@ from typing import Any
 
 from proctrail.store.correlate.extract import AUDITD, ProcEvent
 from proctrail.store.correlate.ids import StableIds
+from proctrail.store.images import same_image
 
 MERGE_US = 2_000_000  # Security and Sysmon records of one process lie within this
 KEEP_US = 60_000_000  # an ended lifetime stays findable this long for late records
@@ -89,25 +90,6 @@ class Lifetime:
         if self.start_us is None or self.end_us is None:
             return None
         return self.end_us - self.start_us
-
-
-def norm_image(image: str) -> str:
-    """A path compared case- and separator-insensitively: ``c:\\windows\\cmd.exe``; a
-    share as 4688 names it (``\\Device\\Mup\\srv\\x.exe``) as Sysmon does (``\\\\srv\\x.exe``)."""
-    text = image.strip().strip('"').lower().replace("/", "\\").removeprefix("\\??\\")
-    if text.startswith("\\device\\mup\\"):  # a share as the kernel names it (4688)
-        text = "\\\\" + text.removeprefix("\\device\\mup\\")
-    return text
-
-
-def same_image(a: str, b: str) -> bool:
-    """Whether two image names can be one program: full paths compare whole, else names."""
-    if not a or not b:
-        return True
-    x, y = norm_image(a), norm_image(b)
-    if "\\" in x and "\\" in y:
-        return x == y
-    return x.rsplit("\\", 1)[-1] == y.rsplit("\\", 1)[-1]
 
 
 def order_key(e: ProcEvent) -> tuple[int, int, int]:

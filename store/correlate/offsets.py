@@ -23,6 +23,7 @@ from sqlalchemy import Engine, select
 
 from proctrail.store.correlate.extract import pid_of, sysmon_time
 from proctrail.store.correlate.integrity import Found
+from proctrail.store.images import image_key
 from proctrail.store.models import Channel, EventRow, Source
 from proctrail.store.timefmt import span
 
@@ -53,10 +54,6 @@ def _offset(header_us: int, utc_us: int) -> int | None:
     delta = header_us - utc_us
     q = round(delta / QUANTUM_US) * QUANTUM_US
     return q if abs(delta - q) <= SLACK_US else None
-
-
-def _name(image: str | None) -> str:
-    return (image or "").replace("/", "\\").rsplit("\\", 1)[-1].lower()
 
 
 def _starts(engine: Engine, channel: object, exports_only: bool = False
@@ -96,7 +93,7 @@ def collector_offsets(engine: Engine) -> dict[int, SourceOffset]:
             if pid is not None:
                 when = sysmon_time(r.ts_us, f)  # type: ignore[attr-defined]
                 if when is not None:
-                    known.setdefault((pid, _name(f.get("Image"))), []).append(
+                    known.setdefault((pid, image_key(f.get("Image"))), []).append(
                         (when, pid_of(f.get("ParentProcessId"), False),
                          hash(f.get("CommandLine") or "")))
         for r in rows:
@@ -106,7 +103,7 @@ def collector_offsets(engine: Engine) -> dict[int, SourceOffset]:
                 continue
             ppid, cmd = pid_of(f.get("ProcessId"), True), f.get("CommandLine") or ""
             found = [(o, ppid is not None and ppid == p and bool(cmd) and hash(cmd) == c)
-                     for t, p, c in known.get((pid, _name(f.get("NewProcessName"))), ())
+                     for t, p, c in known.get((pid, image_key(f.get("NewProcessName"))), ())
                      if (o := _offset(r.ts_us, t)) is not None]  # type: ignore[attr-defined]
             if found:
                 strong = [o for o, same in found if same]

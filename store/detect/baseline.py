@@ -16,11 +16,12 @@ from typing import Any
 
 from sqlalchemy import Engine, delete, func, insert, select
 
-from proctrail.store.correlate.lifetimes import norm_image
+from proctrail.store.errors import ProctrailError
+from proctrail.store.images import norm_image
 from proctrail.store.models import Baseline, BaselineEntry, Host, Process
 
 
-class BaselineError(ValueError):
+class BaselineError(ProctrailError, ValueError):
     """A baseline cannot be made or used: a one-line reason."""
 
 

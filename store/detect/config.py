@@ -33,7 +33,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from proctrail.store.correlate.lifetimes import norm_image
+from proctrail.store.errors import UsageError
+from proctrail.store.images import norm_image
 
 DEFAULT_ANOMALIES = {"log_cleared": "high", "audit_stopped": "high", "clock_changed": "medium",
                      "clock_jump": "medium", "record_gap": "low", "parent_mismatch": "medium"}
@@ -43,7 +44,7 @@ PROCESS_FLAGS = ("parent_mismatch", "start_missing", "end_missing", "pid_reused"
 SEVERITIES = ("info", "low", "medium", "high", "critical", "off")
 
 
-class ConfigError(ValueError):
+class ConfigError(UsageError):
     """A config file that cannot be used: one line naming the file and the problem."""
 
 

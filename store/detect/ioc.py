@@ -6,11 +6,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from proctrail.store.errors import UsageError
+
 _DIGEST = re.compile(r"\b([0-9a-fA-F]{64}|[0-9a-fA-F]{40}|[0-9a-fA-F]{32})\b")
 ALGORITHMS = {32: "MD5", 40: "SHA1", 64: "SHA256"}
 
 
-class IocError(ValueError):
+class IocError(UsageError):
     """An IOC file that cannot be used: a one-line reason naming it."""
 
 

@@ -42,11 +42,14 @@ from sigma.types import (
     SpecialChars,
 )
 
+from proctrail.store.errors import ProctrailError
+from proctrail.store.text import first_line
+
 Fields = dict[str, str]
 Predicate = Callable[[Fields], bool]
 
 
-class RuleRefused(Exception):
+class RuleRefused(ProctrailError):
     """A rule proctrail cannot evaluate: the reason in one line."""
 
 
@@ -269,7 +272,7 @@ def compile_rule(text: str, path: str = "") -> Rule:
         rule = SigmaRule.from_yaml(text)
         conditions = [c.parsed for c in rule.detection.parsed_condition]
     except SigmaError as exc:
-        raise RuleRefused(f"pySigma cannot read it: {str(exc).splitlines()[0]}") from exc
+        raise RuleRefused(f"pySigma cannot read it: {first_line(exc)}") from exc
     except Exception as exc:  # broken YAML and the like
         raise RuleRefused(f"not a Sigma rule: {type(exc).__name__}: {exc}") from exc
     if rule.logsource.category != "process_creation":

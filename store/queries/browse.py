@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import aliased
 
 from proctrail.store.hosts import Machine, host_names, join_machine, machine_ids, on_host
+from proctrail.store.images import image_name
 from proctrail.store.models import (
     GENERATION,
     Anomaly,
@@ -32,19 +33,7 @@ from proctrail.store.models import (
 )
 from proctrail.store.queries.export import uncorrelated_events
 from proctrail.store.queries.filters import Filter
-
-
-def image_name(image: str) -> str:
-    """The file name of an image path (``powershell.exe``), or ``?``: after the last
-    backslash in a Windows path (where ``/`` is just a character of a name), else after
-    the last slash."""
-    sep = "\\" if "\\" in image else "/"
-    return image.rsplit(sep, 1)[-1] or "?"
-
-
-def pid_text(pid: int | None) -> str:
-    """A PID as shown: ``?`` where the collector dropped it."""
-    return "?" if pid is None else str(pid)
+from proctrail.store.text import pid_text
 
 
 @dataclass(frozen=True, slots=True)

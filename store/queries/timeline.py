@@ -17,10 +17,10 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import Connection
 
 from proctrail.store.hosts import Machine, join_machine, machine_ids, on_host
+from proctrail.store.images import image_name
 from proctrail.store.models import Base, Host, LogonSession, Process
-from proctrail.store.queries.browse import image_name, pid_text
+from proctrail.store.text import pid_text, printable
 from proctrail.store.timefmt import iso, span
-from proctrail.widgets.safe import printable
 
 BATCH = 2000  # rows fetched at a time from each stream
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 
+from proctrail.store.errors import ProctrailError
 from proctrail.store.events import Damage, Event, Skip
 
 RecordStream = Iterator[Event | Skip | Damage]
@@ -30,7 +31,7 @@ MAX_LINE = 16 << 20
 _LINE_ENDS = (b"\n", "\n", "\r")
 
 
-class ReaderError(Exception):
+class ReaderError(ProctrailError):
     """A whole input that cannot be read, with the file it is about."""
 
     def __init__(self, path: str, reason: str) -> None:
