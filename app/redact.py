@@ -17,6 +17,8 @@ import re
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
+from proctrail.store.errors import UsageError
+
 MASK = "********"
 
 Check = Callable[[str], bool]
@@ -169,9 +171,9 @@ class Redactor:
             try:
                 pattern = re.compile(text)
             except re.error as exc:
-                raise ValueError(f"not a regular expression: {text!r}: {exc}") from exc
+                raise UsageError(f"not a regular expression: {text!r}: {exc}") from exc
             if pattern.groups < 2:
-                raise ValueError(f"a redaction pattern needs two groups (prefix, secret): "
+                raise UsageError(f"a redaction pattern needs two groups (prefix, secret): "
                                  f"{text!r}")
             self.patterns.append((pattern, None))
 

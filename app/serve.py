@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from proctrail.store.db import database_url
+from proctrail.store.errors import EXIT_OK, UsageError
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -130,12 +131,10 @@ def make_server(args: argparse.Namespace, token: str) -> Any:
 
 def serve(args: argparse.Namespace) -> int:
     """Serve the TUI on ``args.host``:``args.port`` until interrupted."""
-    from proctrail.app.cli import EXIT_OK, EXIT_USAGE, _error
     from proctrail.store.db import open_engine
 
     if not 0 < args.port < 65536:
-        _error(f"serve: --port must be 1..65535, not {args.port}")
-        return EXIT_USAGE
+        raise UsageError(f"serve: --port must be 1..65535, not {args.port}")
     url = database_url(args.db)
     open_engine(url).dispose()  # refuse a store that cannot be opened before listening
     # The case reaches each app process through the environment, never its command line

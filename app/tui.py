@@ -20,7 +20,7 @@ from textual.app import App
 from textual.binding import Binding
 
 from proctrail.app.commands import ProctrailCommands
-from proctrail.app.export import write_findings
+from proctrail.app.output.findings import write_findings
 from proctrail.app.redact import Redactor
 from proctrail.app.screens.base import CaseScreen
 from proctrail.app.screens.detail import DetailScreen

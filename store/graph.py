@@ -30,18 +30,6 @@ def process_graph(engine: Engine, host: str | None = None) -> nx.DiGraph:
     return graph
 
 
-def ancestors(graph: nx.DiGraph, node: int) -> list[int]:
-    """The parent chain from ``node`` up to its root: ``[node, parent, ..., root]``."""
-    chain = [node]
-    seen = {node}
-    while True:
-        parents = list(graph.predecessors(chain[-1]))
-        if not parents or parents[0] in seen:
-            return chain
-        chain.append(parents[0])
-        seen.add(parents[0])
-
-
 def subtree(graph: nx.DiGraph, node: int) -> nx.DiGraph:
     """``node`` and everything it started, transitively."""
     return graph.subgraph({node} | nx.descendants(graph, node))

@@ -12,10 +12,10 @@ def iso(us: int | None) -> str | None:
     return datetime.fromtimestamp(us / 1_000_000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def clock(us: int | None) -> str:
-    """``2026-01-02 03:04:05`` (UTC), ``?`` when unknown."""
+def clock(us: int | None, unknown: str = "?") -> str:
+    """``2026-01-02 03:04:05`` (UTC), ``unknown`` when there is no time."""
     if us is None:
-        return "?"
+        return unknown
     return datetime.fromtimestamp(us / 1_000_000, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from proctrail.app.export import to_csv, to_markdown
+from proctrail.app.output.findings import to_csv, to_markdown
 from proctrail.generate.model import fake_hash
 from proctrail.store.correlate import correlate
 from proctrail.store.findings import FindingError, add_finding, list_findings
@@ -120,7 +120,7 @@ def test_findings_survive_recorrelation_and_export(demo, xml_log) -> None:
     assert found["process"].process_id == ps_now.id and found["process"].severity == "high"
     alice_now = next(s for s in browse.session_rows(demo) if s.logon_id == "0x5b3f21")
     assert found["session"].session_id == alice_now.id
-    from proctrail.app.export import findings_records
+    from proctrail.app.output.findings import findings_records
     records = findings_records(demo)
     csv_text = to_csv(records)
     assert "'=HYPERLINK" in csv_text and ",=HYPERLINK" not in csv_text  # no formula

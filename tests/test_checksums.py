@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from proctrail.app.cli import main
-from proctrail.app.report import build_report, to_markdown
+from proctrail.app.output.report import build_report, to_markdown
 from proctrail.generate.evtx_writer import EvtxRecord, EvtxWriter
 from proctrail.store.correlate import correlate
 from proctrail.store.db import open_engine

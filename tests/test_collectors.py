@@ -151,7 +151,7 @@ def test_sysmon_without_process_id_is_a_process_by_its_guid(tmp_path: Path, url:
     assert net["pid"] is None and net["end"] and "end_missing" not in net["flags"]
     assert by_id[net["parent_id"]] is cmd
     assert report.unplaced == {}
-    from proctrail.app.tree_text import describe
+    from proctrail.app.output.tree_text import describe
     assert describe({"image": net["image"], "pid": None, "user": "", "start_us": None,
                      "end_us": None, "flags": []}).startswith("net.exe  ?  -")
     # Every Sysmon 1 is the start of a lifetime.

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from proctrail.app.tree_text import describe
+from proctrail.app.output.tree_text import describe
 from proctrail.store.db import open_engine
-from proctrail.store.graph import ancestors, process_graph, roots, session_tree, subtree
+from proctrail.store.graph import process_graph, roots, session_tree, subtree
 from proctrail.store.ingest import Ingestor
 from proctrail.store.queries import export_processes, process_summaries
+from proctrail.store.queries.browse import chain as ancestors
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = shutil.which("proctrail", path=str(Path(sys.executable).parent))
@@ -37,7 +38,7 @@ def test_ancestors_subtree_session_and_roots(case) -> None:
     engine = open_engine(db)
     graph = process_graph(engine)
     reg = procs["reg.exe"]["id"]
-    chain = ancestors(graph, reg)
+    chain = [row.id for row in ancestors(engine, reg)]
     info = process_summaries(engine, chain)
     names = [info[n]["image"].rsplit("\\", 1)[-1].lower() for n in chain]
     assert names == ["reg.exe", "powershell.exe", "winword.exe", "outlook.exe",

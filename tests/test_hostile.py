@@ -513,7 +513,7 @@ def test_every_export_gives_back_the_exact_text(hostile, db_url: str, tmp_path: 
         (f["kind"], f["summary"], f["host"]) for f in findings)
 
     # The TUI's findings export, each format (the Pilot test drives the dialog).
-    from proctrail.app.export import write_findings
+    from proctrail.app.output.findings import write_findings
     for fmt in ("md", "json", "csv"):
         assert write_findings(engine, fmt, tmp_path / f"f.{fmt}") == len(findings)
     bookmarks = [r for r in json.loads((tmp_path / "f.json").read_text())

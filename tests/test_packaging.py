@@ -18,7 +18,7 @@ def test_wheel_installs_under_proctrail_only(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     tops = {n.split("/", 1)[0] for n in names if not n.split("/", 1)[0].endswith(".dist-info")}
     assert tops == {"proctrail"}
-    for module in ("proctrail/app/cli.py", "proctrail/store/ingest.py",
+    for module in ("proctrail/app/cli/__init__.py", "proctrail/store/ingest.py",
                    "proctrail/store/readers/evtx_rust.py", "proctrail/widgets/__init__.py"):
         assert module in names
     entry = next(n for n in names if n.endswith("entry_points.txt"))

@@ -19,7 +19,7 @@ import networkx as nx
 from sqlalchemy import func, select
 
 from proctrail.app.cli import main
-from proctrail.app.timeline_export import dot_string, xml_safe
+from proctrail.app.output.graph import dot_string, xml_safe
 from proctrail.store.findings import add_finding
 from proctrail.store.graph import process_graph, session_tree
 from proctrail.store.models import Base, Host, LogonSession, Process

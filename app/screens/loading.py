@@ -11,8 +11,8 @@ from textual.widgets import Footer, Header, ProgressBar, Static
 from textual.worker import get_current_worker
 
 from proctrail.app.screens.base import CaseScreen
-from proctrail.store.correlate import correlate
-from proctrail.store.ingest import Ingestor, Progress
+from proctrail.store.ingest import Progress
+from proctrail.store.load import Detect, Listener, load_case
 from proctrail.store.text import first_line, printable
 from proctrail.widgets.safe import safe
 
@@ -45,33 +45,32 @@ class LoadingScreen(CaseScreen):
             call(self.progress, p.index, p.inputs, Text.assemble(
                 safe(p.name, "bold"), f"  {p.records:,} records  ({rate:,.0f}/s)"))
 
+        what = self.query_one("#what", Static)
+        steps = {"correlate": "Rebuilding process lifetimes and sessions…",
+                 # A first look: the built-in rules and the configured anomalies. A later
+                 # `proctrail detect` with more rules replaces these.
+                 "detect": "Running the built-in detections…"}
+        listener = Listener(
+            step=lambda s: s in steps and call(what.update, Text(steps[s], style="bold")),
+            reading=on_progress,
+            correlating=lambda n: call(self.query_one("#detail", Static).update,
+                                       Text(f"{n:,} events correlated")))
         try:
-            report = Ingestor(self.engine, progress=on_progress).run(self.paths)
-            if report.spool is not None:
-                call(self.notify, printable(
-                    f"The database went away ({report.spool_reason}). What was read and not "
-                    f"stored is kept in {report.spool}: run 'proctrail ingest --resume' when "
-                    "it is back."),
-                     severity="error", title="Database unreachable", timeout=60, markup=False)
-                return
-            call(self.query_one("#what", Static).update,
-                 Text("Rebuilding process lifetimes and sessions…", style="bold"))
-            from proctrail.store.detect.config import load_config
-            from proctrail.store.detect.run import detect, has_detections
-
-            config = load_config(None)
-            correlate(self.engine, tracked=config.track_filter, progress=lambda n: call(
-                self.query_one("#detail", Static).update, Text(f"{n:,} events correlated")))
-            if not has_detections(self.engine):
-                # A first look: the built-in rules and the configured anomalies. A later
-                # `proctrail detect` with more rules replaces these.
-                call(self.query_one("#what", Static).update,
-                     Text("Running the built-in detections…", style="bold"))
-                detect(self.engine, config=config)
+            done = load_case(self.engine, self.paths, detection=Detect.IF_NONE,
+                             listener=listener)
         except Exception as exc:  # the store or a file failed: say so, keep the app up
             # File names (an archive's members too) and errors quote the input: no markup.
             call(self.notify, printable(first_line(exc)),
                  severity="error", title="Loading failed", timeout=30, markup=False)
+            return
+        report = done.ingest
+        assert report is not None
+        if done.spooled:
+            call(self.notify, printable(
+                f"The database went away ({report.spool_reason}). What was read and not "
+                f"stored is kept in {report.spool}: run 'proctrail ingest --resume' when "
+                "it is back."),
+                 severity="error", title="Database unreachable", timeout=60, markup=False)
             return
         if get_current_worker().is_cancelled:
             return

@@ -1,17 +1,18 @@
-"""Findings out of the TUI (and CLI): Markdown, JSON and CSV, each finding with the
+"""Findings out of the TUI (and the CLI's report): Markdown, JSON and CSV, each finding with the
 process's ancestor chain up to its logon session and the raw events that support it."""
 
 from __future__ import annotations
 
 import csv
 import io
-import re
 from pathlib import Path
 from typing import Any
 
 import orjson
 from sqlalchemy import Engine
 
+from proctrail.app.output.markdown import code_block, fenced, md_text
+from proctrail.app.output.rows import csv_cell
 from proctrail.app.redact import Redactor, redact_record
 from proctrail.store.findings import list_findings
 from proctrail.store.images import image_name
@@ -80,15 +81,6 @@ def to_json(records: list[dict[str, Any]]) -> str:
     return orjson.dumps(records, option=orjson.OPT_INDENT_2).decode() + "\n"
 
 
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_cell(value: object) -> str:
-    """A CSV cell a spreadsheet will not run: formula-leading text gets a ``'``."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA) else text
-
-
 def to_csv(records: list[dict[str, Any]]) -> str:
     columns = ("id", "severity", "note", "author", "created", "target", "host", "image", "pid",
                "user", "command_line", "start", "end", "session_user", "logon_type",
@@ -109,57 +101,34 @@ def to_csv(records: list[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
-def _md(text: object) -> str:
-    """Inline Markdown text: printable, and no character that starts markup (``&`` would
-    start an entity)."""
-    out = printable("" if text is None else text)
-    for ch in "\\`*_{}[]<>()#+-.!|~&":
-        out = out.replace(ch, "\\" + ch)
-    return out
-
-
-def _fenced(lines: list[str], indent: str = "") -> list[str]:
-    """``lines`` as a fenced code block, kept exactly: the fence is longer than any run of
-    tildes in them (only a fence as long closes it), and every line carries the block's
-    indent (in a list item, a line with less ends the item, and the block with it)."""
-    longest = max((len(run) for line in lines for run in re.findall("~+", line)), default=0)
-    fence = "~" * max(3, longest + 1)
-    return [indent + fence, *(indent + line for line in lines), indent + fence]
-
-
-def _code(text: object, indent: str = "") -> list[str]:
-    return _fenced(printable("" if text is None else text, keep_newlines=True).split("\n"),
-                   indent)
-
-
 def to_markdown(records: list[dict[str, Any]]) -> str:
     lines = ["# proctrail findings", "", f"{len(records)} finding(s).", ""]
     for r in records:
         p = r["process"]
         title = (f"{image_name(p['image'])} (PID {pid_text(p['pid'])}) on {p['host']}" if p
                  else f"{r['target']} on {r['host']}")
-        lines += [f"## {r['id']}. [{r['severity']}] {_md(title)}", "",
-                  f"- note: {_md(r['note']) or '(none)'}",
-                  f"- by: {_md(r['author'] or r['source'])}, {r['created']}", ""]
+        lines += [f"## {r['id']}. [{r['severity']}] {md_text(title)}", "",
+                  f"- note: {md_text(r['note']) or '(none)'}",
+                  f"- by: {md_text(r['author'] or r['source'])}, {r['created']}", ""]
         s = r["session"]
         if s:
-            lines += [f"Logon session: {_md(s['user'])}, {_md(s['logon_type'])}, from "
-                      f"{_md(s['source_ip'] or '-')} (logon id {_md(s['logon_id'])}, "
+            lines += [f"Logon session: {md_text(s['user'])}, {md_text(s['logon_type'])}, from "
+                      f"{md_text(s['source_ip'] or '-')} (logon id {md_text(s['logon_id'])}, "
                       f"{s['start'] or '?'} → {s['end'] or '?'})", ""]
         if p:
             chain = [*reversed(r["ancestors"]), p]
-            lines += ["Ancestor chain (root first):", "", *_fenced([
+            lines += ["Ancestor chain (root first):", "", *fenced([
                 "  " * depth + ("└─ " if depth else "") +
                 printable(f"{a['image']} ({pid_text(a['pid'])}) {a['user'] or '-'} "
                           f"{a['start'] or '?'} → {a['end'] or '?'}")
                 for depth, a in enumerate(chain)]), "",
-                "Command line:", "", *_code(p["command_line"]), ""]
+                "Command line:", "", *code_block(p["command_line"]), ""]
         if r["evidence"]:
             lines += ["Evidence:", ""]
             for e in r["evidence"]:
-                lines.append(f"- {e['role']}: {_md(e['channel'])} {e['event_id']}, record "
-                             f"{e['record_id']}, {e['time']}, in {_md(e['file'])}")
-                lines += ["", *_code("\n".join(f"{k}: {v}" for k, v in e["fields"].items()),
+                lines.append(f"- {e['role']}: {md_text(e['channel'])} {e['event_id']}, record "
+                             f"{e['record_id']}, {e['time']}, in {md_text(e['file'])}")
+                lines += ["", *code_block("\n".join(f"{k}: {v}" for k, v in e["fields"].items()),
                                      indent="  "), ""]
         lines.append("")
     return "\n".join(lines)

@@ -7,7 +7,7 @@ session (user, logon type, source address) as a small tree and the raw events be
 GitHub-flavoured Markdown (:func:`to_markdown`) or as one self-contained HTML file that
 prints well (:func:`to_html`: inline CSS, no script, no external resource).
 
-Everything from a log is text: through :func:`~proctrail.widgets.safe.printable` first
+Everything from a log is text: through :func:`~proctrail.store.text.printable` first
 (control characters shown as ``\\x1b``), then escaped for the format (Markdown
 punctuation backslash-escaped or kept inside fenced code blocks; HTML through
 :func:`html.escape`).
@@ -15,17 +15,15 @@ punctuation backslash-escaped or kept inside fenced code blocks; HTML through
 
 from __future__ import annotations
 
-import argparse
 import html
-import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
 
-from proctrail.app.export import _code, _fenced, _md, findings_records
+from proctrail.app.output.findings import findings_records
+from proctrail.app.output.markdown import code_block, fenced, md_text
 from proctrail.app.redact import Redactor, redact_record
 from proctrail.store.findings import SEVERITIES
 from proctrail.store.images import image_name
@@ -80,7 +78,7 @@ class Report:
 
 
 def _when(us: int | None) -> Plain:
-    return Plain(clock(us) if us is not None else "unknown")
+    return Plain(clock(us, "unknown"))
 
 
 def _session_text(s: dict[str, Any]) -> str:
@@ -160,7 +158,7 @@ def _m(text: object) -> str:
     they are."""
     if isinstance(text, Plain | int):
         return str(text)
-    return _md(text).replace(":", "\\:").replace("@", "\\@")
+    return md_text(text).replace(":", "\\:").replace("@", "\\@")
 
 
 def _row(cells: list[object]) -> str:
@@ -252,16 +250,16 @@ def to_markdown(report: Report) -> str:
                   *(f"- {name}: {_m(value)}" for name, value in _meta(f)), ""]
         if f.chain:
             lines += ["Session and process chain (root first):", "",
-                      *_fenced(_tree_lines(f.chain)), ""]
+                      *fenced(_tree_lines(f.chain)), ""]
         if p:
-            lines += ["Command line:", "", *_code(p["command_line"]), ""]
+            lines += ["Command line:", "", *code_block(p["command_line"]), ""]
         if r["evidence"]:
             lines += ["Evidence:", ""]
             for e in r["evidence"]:
                 lines.append(f"- {_m(e['role'])}: {_m(e['channel'])} {_m(e['event_id'])}, "
                              f"record {_m(e['record_id'])}, {_t(e['time'])}, in "
                              f"{_m(e['file'])}")
-                lines += ["", *_code("\n".join(f"{k}: {v}" for k, v in e["fields"].items()),
+                lines += ["", *code_block("\n".join(f"{k}: {v}" for k, v in e["fields"].items()),
                                      indent="  "), ""]
     return "\n".join(lines).rstrip("\n") + "\n"
 
@@ -422,9 +420,6 @@ def to_html(report: Report) -> str:
     return "\n".join(out)
 
 
-# --- the command -----------------------------------------------------------------------
-
-
 def write_report(engine: Engine, fmt: str, redactor: Redactor | None = None,
                  case: str = "") -> str:
     """The report as ``md`` or ``html`` text."""
@@ -432,29 +427,3 @@ def write_report(engine: Engine, fmt: str, redactor: Redactor | None = None,
         raise ValueError(f"unknown report format {fmt!r}: use {', '.join(FORMATS)}")
     report = build_report(engine, redactor, case)
     return to_markdown(report) if fmt == "md" else to_html(report)
-
-
-def run(args: argparse.Namespace) -> int:
-    """``proctrail report``: Markdown to stdout (or ``--out``); HTML to ``--out`` or
-    ``proctrail-report.html`` (``--out -`` writes either to stdout)."""
-    from proctrail.app.cli import EXIT_OK, EXIT_SKIPPED, EXIT_USAGE, _error, _redactor
-    from proctrail.store.db import open_engine, shown
-
-    try:
-        redactor = _redactor(args)
-    except ValueError as exc:
-        _error(str(exc))
-        return EXIT_USAGE
-    engine = open_engine(args.db)
-    text = write_report(engine, args.format, redactor, case=shown(engine.url))
-    out = args.out or (DEFAULT_HTML if args.format == "html" else "-")
-    if out == "-":
-        sys.stdout.write(text)
-        return EXIT_OK
-    try:
-        Path(out).write_text(text, encoding="utf-8")
-    except OSError as exc:
-        _error(f"{out}: {exc.strerror or exc}")
-        return EXIT_SKIPPED
-    print(f"report written to {printable(out)}", file=sys.stderr)
-    return EXIT_OK

@@ -1,0 +1,95 @@
+"""The ``proctrail`` command: one module a subcommand over one case store.
+
+Each module (``ingest.py``, ``export.py`` ...) declares its arguments in ``add_parser`` and
+does its work in ``run``, dispatched by ``set_defaults(func=run)``; what they share (the
+exit codes, the one-line error, ``--db``, ``--redact``, ``--json``) is in ``common.py``.
+Every error proctrail refuses with is a :class:`~proctrail.store.errors.ProctrailError`,
+caught here, once, into one line on stderr and its exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from proctrail.app.cli import (
+    baseline,
+    correlate,
+    db,
+    detect,
+    export,
+    generate,
+    ingest,
+    open_case,
+    report,
+    serve,
+    stats,
+    tree,
+)
+from proctrail.app.cli.common import EXIT_OK, EXIT_USAGE, error
+from proctrail.store.db import database_url
+from proctrail.store.errors import ProctrailError
+from proctrail.store.failures import store_failure
+
+# In the order ``proctrail --help`` lists them.
+COMMANDS = (ingest, correlate, detect, baseline, export, tree, report, generate, open_case,
+            serve, stats, db)
+
+DESCRIPTION = """\
+proctrail reads process-tracking logs (Windows Security and Sysmon EVTX, XML and JSON
+exports, Linux auditd and Sysmon for Linux) into a case store, rebuilds process
+lifetimes and parent chains, and lets you investigate them from the terminal."""
+
+
+def _version() -> str:
+    try:
+        return version("proctrail")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="proctrail", description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"proctrail {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for command in COMMANDS:
+        command.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            parser.print_help()
+            return EXIT_OK
+        args = parser.parse_args(["open"])
+    try:
+        return int(args.func(args))
+    except ProctrailError as exc:
+        error(str(exc))
+        return exc.exit_code
+    except SQLAlchemyError as exc:  # a write or read the store refused: say what it means
+        error(str(store_failure(exc, database_url(getattr(args, "db", None)), args.command)))
+        return 1
+    except BrokenPipeError:
+        # The reader of our output went away (``| head``): not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except KeyboardInterrupt:
+        error("interrupted; what was stored is consistent, run the same command to finish")
+        return 130
+
+
+__all__ = ["EXIT_USAGE", "build_parser", "main"]

@@ -1,0 +1,104 @@
+"""``proctrail export``: processes, sessions, findings, a timeline, a table, a graph."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterable
+from typing import Any
+
+from proctrail.app.cli.common import EXIT_OK, EXIT_SKIPPED, add_db, add_redact, error, redactor
+from proctrail.app.output.graph import graphml_text, process_tree, to_dot
+from proctrail.app.output.rows import open_output, write_records, write_rows
+from proctrail.app.redact import redact_record
+from proctrail.store.db import open_engine
+from proctrail.store.errors import UsageError
+from proctrail.store.queries import export_findings, export_processes, export_sessions
+from proctrail.store.queries.timeline import COLUMNS, TABLES, table_columns, table_rows, timeline
+
+GRAPH_FORMATS = ("graphml", "dot")
+ROW_FORMATS = ("jsonl", "csv")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="write processes, sessions or findings as JSON lines "
+                                      "or CSV; a timeline, a table, a process graph",
+                       description="Write one record per process lifetime or logon session "
+                                   "to stdout (or --out). Times are ISO 8601 UTC. "
+                                   "'timeline': starts, ends, logons, logoffs and findings "
+                                   "in time order for Timesketch (rows of unknown time left "
+                                   "out); 'table NAME': a store table as plain rows; "
+                                   "'graph': a --session's or --host's process tree as "
+                                   "GraphML or DOT.")
+    p.add_argument("what", choices=("processes", "sessions", "findings",
+                                    "timeline", "table", "graph"))
+    p.add_argument("name", nargs="?", metavar="NAME", help="table: which table")
+    add_db(p)
+    p.add_argument("--format", choices=("jsonl", "csv", "graphml", "dot"), default=None,
+                   help="jsonl (default) or csv; graph: graphml (default) or dot")
+    p.add_argument("--host", help="only this host (case-insensitive)")
+    p.add_argument("--session", type=int, metavar="ID", help="only this session's processes")
+    p.add_argument("--out", metavar="FILE", help="write here instead of stdout")
+    add_redact(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    engine = open_engine(args.db)
+    if args.what in ("timeline", "table", "graph"):
+        return _more(args, engine)
+    if args.format in ("graphml", "dot") or args.name:
+        raise UsageError(f"export {args.what}: --format is jsonl or csv, and it takes no NAME")
+    if args.what == "processes":
+        records = export_processes(engine, host=args.host, session=args.session)
+    elif args.what == "sessions":
+        records = export_sessions(engine, host=args.host)
+    else:
+        records = export_findings(engine)
+    masking = redactor(args)
+    if masking is not None:
+        records = (redact_record(r, masking) for r in records)
+    with open_output(args.out) as out:
+        write_records(out, records, args.format or "jsonl")
+    return EXIT_OK
+
+
+def _more(args: argparse.Namespace, engine: Any) -> int:
+    """``export timeline``, ``export table NAME`` or ``export graph``."""
+    graph = args.what == "graph"
+    fmt = args.format or ("graphml" if graph else "jsonl")
+    allowed = GRAPH_FORMATS if graph else ROW_FORMATS
+    if fmt not in allowed:
+        raise UsageError(f"export {args.what}: --format is one of {', '.join(allowed)}, "
+                         f"not {fmt}")
+    if args.what == "table" and args.name not in TABLES:
+        given = f"unknown table {args.name!r}" if args.name else "name a table"
+        raise UsageError(f"export table: {given}; one of {', '.join(TABLES)}")
+    if args.what != "table" and args.name:
+        raise UsageError(f"export {args.what} takes no NAME (given {args.name!r})")
+    if graph and (args.session is None) == (args.host is None):
+        raise UsageError("export graph: give --session ID or --host H (one of them)")
+    masking = redactor(args)
+    if graph:
+        tree = process_tree(engine, session=args.session, host=args.host, redactor=masking)
+        if tree.number_of_nodes() == 0:
+            error("nothing to export (no such session or host, or no processes)")
+            return EXIT_SKIPPED
+        with open_output(args.out) as out:
+            if fmt == "dot":
+                out.writelines(to_dot(tree))
+            else:
+                out.write(graphml_text(tree))
+        return EXIT_OK
+    if args.what == "timeline":
+        records: Iterable[dict[str, Any]] = timeline(engine, host=args.host)
+        columns: list[str] = list(COLUMNS)
+        masked: tuple[str, ...] = ("command_line", "message")
+    else:
+        records = table_rows(engine, args.name)
+        columns = table_columns(args.name)
+        masked = ("command_line", "data", "value")
+    if masking is not None:
+        records = (redact_record(r, masking, masked) for r in records)
+    with open_output(args.out) as out:
+        write_rows(out, records, columns, fmt)
+    return EXIT_OK

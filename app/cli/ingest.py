@@ -1,0 +1,120 @@
+"""``proctrail ingest``: read logs into the case, then correlate."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+from proctrail.app.cli.common import (
+    EXIT_OK,
+    EXIT_SKIPPED,
+    EXIT_SPOOLED,
+    EXIT_USAGE,
+    add_db,
+    error,
+)
+from proctrail.app.cli.progress import ProgressBar
+from proctrail.app.cli.summary import print_correlation, print_ingest
+from proctrail.store.db import open_engine
+from proctrail.store.ingest import IngestReport
+from proctrail.store.load import Listener, load_case
+from proctrail.store.readers.base import ReadOptions
+from proctrail.store.readers.sniff import PARSERS
+
+
+def utc_offset(text: str) -> timedelta:
+    """``UTC``, ``+02:00``, ``-0500`` or ``+2`` as a UTC offset."""
+    if text.upper() in ("UTC", "Z", "GMT"):
+        return timedelta(0)
+    m = re.fullmatch(r"([+-])(\d{1,2})(?::?(\d{2}))?", text.strip())
+    if not m:
+        raise argparse.ArgumentTypeError(f"not a UTC offset: {text!r} (use e.g. +02:00 or UTC)")
+    sign = -1 if m.group(1) == "-" else 1
+    return sign * timedelta(hours=int(m.group(2)), minutes=int(m.group(3) or 0))
+
+
+def byte_size(text: str) -> int:
+    """``1048576``, ``512M``, ``20G`` as bytes."""
+    m = re.fullmatch(r"(\d+)\s*([KMGT]?)i?B?", text.strip(), re.IGNORECASE)
+    if not m:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (use e.g. 20G or 500M)")
+    return int(m.group(1)) << (10 * " KMGT".index(m.group(2).upper() or " "))
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "ingest", help="read log files, folders and archives into the case store",
+        description=(
+            "Read logs into the case store. Formats are detected from content: EVTX, "
+            "Windows XML exports, JSON lines (evtx_dump, Winlogbeat, NXLog), Linux auditd "
+            "(raw and ausearch -i) and Sysmon for Linux syslog lines. Folders are read "
+            "recursively; .zip and .gz archives member by member. Re-ingesting adds nothing "
+            "twice. If the database goes away mid-run, what is read is kept in a local "
+            "spool and replayed by --resume or the next ingest. Exit status: 0 all read, 1 "
+            "something skipped or unreadable, 2 usage error, 3 database unreachable (spooled)."
+        ),
+    )
+    p.add_argument("paths", nargs="*", metavar="PATH", help="log files, folders or archives")
+    p.add_argument("--resume", action="store_true",
+                   help="replay what earlier runs spooled while the database was away "
+                        "(every ingest does this first), then read PATHs if given")
+    add_db(p)
+    p.add_argument("--parser", choices=PARSERS, default="evtx",
+                   help="EVTX parser: the fast Rust 'evtx' (default) or the reference "
+                        "'python-evtx'")
+    p.add_argument("--host", default="unknown",
+                   help="host name for records that carry none (raw auditd without node=)")
+    p.add_argument("--tz", type=utc_offset, default=None, metavar="OFFSET",
+                   help="UTC offset of local times written without a zone (ausearch -i "
+                        "output, collectors' local time when it cannot be derived); "
+                        "default UTC")
+    p.add_argument("--max-member-size", type=byte_size, default=None, metavar="BYTES",
+                   help="largest archive member to unpack to a temporary file (EVTX "
+                        "needs random access), e.g. 20G; default 250 times its "
+                        "compressed size, at most 8G")
+    p.add_argument("--force", action="store_true",
+                   help="read files again even if their content is already in the store")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress, no summary")
+    p.add_argument("--no-correlate", action="store_true",
+                   help="do not rebuild process lifetimes and sessions after reading")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.paths and not args.resume:
+        error("ingest: give PATHs to read, or --resume to replay the spool")
+        return EXIT_USAGE
+    missing = [p for p in args.paths if not Path(p).exists()]
+    if missing:
+        for p in missing:
+            error(f"{p}: no such file or folder")
+        return EXIT_USAGE
+    engine = open_engine(args.db)
+    opts = ReadOptions(default_host=args.host, local_offset=args.tz, parser=args.parser,
+                       max_member_size=args.max_member_size)
+    show = not args.quiet and sys.stderr.isatty()
+
+    def read(report: IngestReport) -> None:
+        bar.stop()  # the summary prints on a clean line
+        print_ingest(report, quiet=args.quiet)
+        if args.resume and not report.replayed and not args.quiet and report.spool is None:
+            print("nothing was spooled for this case")
+
+    with ProgressBar(enabled=show) as bar:
+        done = load_case(engine, args.paths, options=opts, force=args.force,
+                         correlation=not args.no_correlate,
+                         listener=Listener(reading=bar.update, read=read))
+    report = done.ingest
+    assert report is not None
+    if done.spooled:
+        db = engine.url.render_as_string(hide_password=True)
+        error(f"{db}: the database went away ({report.spool_reason}); "
+              f"{report.total('records_read'):,} records read are safe, those not stored "
+              f"are kept in {report.spool}; run 'proctrail ingest --resume' when it is back")
+        return EXIT_SPOOLED
+    if done.correlation is not None and not args.quiet:
+        print_correlation(done.correlation)
+    return EXIT_OK if report.clean else EXIT_SKIPPED
