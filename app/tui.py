@@ -37,10 +37,11 @@ from proctrail.app.screens.overview import OverviewScreen
 from proctrail.app.screens.sessions import SessionsScreen
 from proctrail.app.screens.stacking import StackingScreen
 from proctrail.app.screens.tree import TreeScreen
+from proctrail.store.errors import ProctrailError
 from proctrail.store.findings import FindingError, add_finding
 from proctrail.store.queries.browse import generation
 from proctrail.store.queries.filters import Filter
-from proctrail.store.text import printable
+from proctrail.store.text import first_line, printable
 
 
 class ProctrailApp(App[None]):
@@ -167,6 +168,11 @@ class ProctrailApp(App[None]):
     def open_list(self, title: str, read: Callable[[Engine], list[Any]]) -> None:
         self._open(ProcessListScreen(title, read))
 
+    def show_error(self, problem: BaseException | str, title: str) -> None:
+        """Every error the app shows: one line, log text printable, never markup."""
+        line = problem if isinstance(problem, str) else first_line(problem)
+        self.notify(printable(line), severity="error", title=title, markup=False, timeout=15)
+
     # -- findings --------------------------------------------------------------------------
 
     def bookmark(self, target: str, target_id: int, what: str,
@@ -179,7 +185,7 @@ class ProctrailApp(App[None]):
             try:
                 add_finding(self.engine, target, target_id, note=note, severity=severity)
             except FindingError as exc:
-                self.notify(printable(exc), severity="error", markup=False)
+                self.show_error(exc, "Not saved")
                 return
             # ``what`` names the process or session in the logs' words: never markup.
             self.notify(printable(f"bookmarked {what}"), title="Finding saved", timeout=3,
@@ -196,9 +202,11 @@ class ProctrailApp(App[None]):
             fmt, path = answer
             try:
                 n = write_findings(self.engine, fmt, path, self.redactor)
-            except (OSError, ValueError) as exc:
-                self.notify(printable(f"{path}: {exc}"), severity="error",
-                            title="Export failed", markup=False)
+            except OSError as exc:
+                self.show_error(f"{path}: {exc.strerror or exc}", "Export failed")
+                return
+            except ProctrailError as exc:
+                self.show_error(exc, "Export failed")
                 return
             self.notify(printable(f"wrote {n} finding(s) to {path}"), title="Exported",
                         timeout=5, markup=False)

@@ -51,7 +51,6 @@ class WindowsHost(Host):
         self.legacy = legacy
         self.machine_domain = machine_domain
         self._guid_counter = rng.randrange(0x100, 0x800)
-        self._pids: set[int] = set()
         self.fresh_pids = False  # True: no PID is used twice (none reused after its end)
 
     # -- helpers ---------------------------------------------------------------------------

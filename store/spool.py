@@ -68,7 +68,6 @@ class SpoolWriter:
         self._raw: IO[bytes] = os.fdopen(fd, "ab")
         # Held while this ingest writes, so no replay takes a file still being filled.
         fcntl.flock(self._raw.fileno(), fcntl.LOCK_EX)
-        self._keys: dict[int, int] = {}
         self.records = 0
         self._write({"t": "case", "db": engine.url.render_as_string(hide_password=True),
                      "created_us": time.time_ns() // 1000})

@@ -11,10 +11,11 @@ import pytest
 from proctrail.app.output.findings import to_csv, to_markdown
 from proctrail.generate.model import fake_hash
 from proctrail.store.correlate import correlate
-from proctrail.store.findings import FindingError, add_finding, list_findings
+from proctrail.store.findings import FindingError, add_finding
 from proctrail.store.ingest import Ingestor
 from proctrail.store.queries import browse
 from proctrail.store.queries.filters import Filter, glob_to_like, parse_filter
+from proctrail.store.queries.findings import list_findings
 
 ROOT = Path(__file__).resolve().parents[1]
 

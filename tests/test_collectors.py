@@ -15,10 +15,11 @@ from conftest import event_xml
 from proctrail.store.correlate import correlate
 from proctrail.store.db import open_engine
 from proctrail.store.detect.fields import sigma_fields
-from proctrail.store.findings import add_finding, list_findings
+from proctrail.store.findings import add_finding
 from proctrail.store.ingest import Ingestor
 from proctrail.store.queries import export_processes, export_sessions, stats
 from proctrail.store.queries.browse import anomaly_rows
+from proctrail.store.queries.findings import list_findings
 
 T0 = datetime(2024, 3, 1, 10, 0, 0, tzinfo=UTC)
 SYSMON = ("Microsoft-Windows-Sysmon/Operational", "Microsoft-Windows-Sysmon")

@@ -18,9 +18,10 @@ from proctrail.store.detect.index import RuleIndex
 from proctrail.store.detect.run import BUILTIN, detect
 from proctrail.store.detect.sigma import compile_rule, load_rules
 from proctrail.store.events import Event
-from proctrail.store.findings import add_finding, list_findings
+from proctrail.store.findings import add_finding
 from proctrail.store.ingest import Ingestor
 from proctrail.store.queries import export_findings, export_processes
+from proctrail.store.queries.findings import list_findings
 from proctrail.store.readers.base import ReadOptions
 from proctrail.store.readers.sniff import iter_inputs, open_records
 

@@ -56,10 +56,11 @@ from proctrail.app.tui import ProctrailApp
 from proctrail.generate.evtx_writer import CHUNK_SIZE, EvtxRecord, EvtxWriter
 from proctrail.store.correlate import correlate
 from proctrail.store.db import open_engine
-from proctrail.store.findings import add_finding, list_findings
+from proctrail.store.findings import add_finding
 from proctrail.store.ingest import Ingestor
 from proctrail.store.models import PG_ESC, Base, EventRow, Host
 from proctrail.store.queries import browse, export_processes, export_sessions
+from proctrail.store.queries.findings import list_findings
 from proctrail.store.readers.base import ReadOptions
 from proctrail.store.readers.evtx_python import open_evtx_python
 from proctrail.store.readers.evtx_rust import open_evtx_rust

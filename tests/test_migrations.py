@@ -29,10 +29,11 @@ from proctrail.store.db import (
     upgrade,
     upgrade_command,
 )
-from proctrail.store.findings import add_finding, list_findings
+from proctrail.store.findings import add_finding
 from proctrail.store.ingest import Ingestor
 from proctrail.store.migrations import REVISIONS, alembic_config, script_directory
 from proctrail.store.models import Base
+from proctrail.store.queries.findings import list_findings
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"

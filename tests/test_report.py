@@ -31,10 +31,11 @@ from sqlalchemy import select
 from proctrail.app.cli import main
 from proctrail.store.db import open_engine
 from proctrail.store.detect.run import detect
-from proctrail.store.findings import SEVERITIES, add_finding, list_findings
+from proctrail.store.findings import SEVERITIES, add_finding
 from proctrail.store.models import Source
 from proctrail.store.queries import export_processes, export_sessions, stats
 from proctrail.store.queries.browse import process_detail
+from proctrail.store.queries.findings import list_findings
 from proctrail.store.text import printable
 from proctrail.store.timefmt import clock
 

@@ -15,9 +15,9 @@ from sqlalchemy import select
 
 from proctrail.app.tui import ProctrailApp
 from proctrail.store.db import open_engine
-from proctrail.store.findings import list_findings
 from proctrail.store.ingest import Ingestor
 from proctrail.store.models import Process
+from proctrail.store.queries.findings import list_findings
 
 ROOT = Path(__file__).resolve().parents[1]
 LOGS = ROOT / "sample_logs"

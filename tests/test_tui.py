@@ -20,8 +20,8 @@ from proctrail.app.screens.tree import TreeScreen
 from proctrail.app.tui import ProctrailApp
 from proctrail.store.correlate import correlate
 from proctrail.store.db import open_engine
-from proctrail.store.findings import list_findings
 from proctrail.store.ingest import Ingestor
+from proctrail.store.queries.findings import list_findings
 from proctrail.widgets.process_tree import ProcessTree
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,9 +14,10 @@ from sqlalchemy import Engine
 from proctrail.app.output.markdown import code_block, fenced, md_text
 from proctrail.app.output.rows import csv_cell
 from proctrail.app.redact import Redactor, redact_record
-from proctrail.store.findings import list_findings
+from proctrail.store.errors import UsageError
 from proctrail.store.images import image_name
 from proctrail.store.queries import browse
+from proctrail.store.queries.findings import list_findings
 from proctrail.store.text import pid_text, printable
 from proctrail.store.timefmt import iso
 
@@ -43,8 +44,11 @@ def findings_records(engine: Engine) -> list[dict[str, Any]]:
     out = []
     for f in list_findings(engine):
         record: dict[str, Any] = {
-            "id": f.id, "severity": f.severity, "note": f.note, "source": f.source,
-            "author": f.author, "created": iso(f.created_us), "target": f.target,
+            "id": f.id, "kind": f.kind, "rule_id": f.rule_id, "severity": f.severity,
+            "note": f.note, "source": f.source, "author": f.author,
+            "created": iso(f.created_us),
+            "time": iso(f.time_us if f.time_us is not None else f.created_us),
+            "target": f.target,
             "host": f.host, "process": None, "ancestors": [], "session": None,
             "evidence": []}
         if f.process_id is not None:
@@ -68,7 +72,7 @@ def write_findings(engine: Engine, fmt: str, path: Path,
     """Write every finding to ``path`` as ``md``, ``json`` or ``csv`` (secrets masked if a
     ``redactor`` is given); returns how many."""
     if fmt not in FORMATS:
-        raise ValueError(f"unknown export format {fmt!r}: use {', '.join(FORMATS)}")
+        raise UsageError(f"unknown export format {fmt!r}: use {', '.join(FORMATS)}")
     records = findings_records(engine)
     if redactor is not None:
         records = [redact_record(r, redactor) for r in records]

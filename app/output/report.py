@@ -25,9 +25,9 @@ from sqlalchemy import Engine
 from proctrail.app.output.findings import findings_records
 from proctrail.app.output.markdown import code_block, fenced, md_text
 from proctrail.app.redact import Redactor, redact_record
+from proctrail.store.errors import UsageError
 from proctrail.store.findings import SEVERITIES
 from proctrail.store.images import image_name
-from proctrail.store.queries import export_findings
 from proctrail.store.queries.report import case_scope
 from proctrail.store.text import pid_text, printable
 from proctrail.store.timefmt import clock, iso
@@ -132,15 +132,10 @@ def build_report(engine: Engine, redactor: Redactor | None = None,
     records = findings_records(engine)
     if redactor is not None:
         records = [redact_record(r, redactor) for r in records]
-    extra = {f["id"]: f for f in export_findings(engine)}
     rank = {s: i for i, s in enumerate(reversed(SEVERITIES))}
     records.sort(key=lambda r: (rank.get(r["severity"], len(rank)), r["id"]))
-    findings = []
-    for number, r in enumerate(records, 1):
-        e = extra.get(r["id"], {})
-        findings.append(FindingEntry(number, r, e.get("kind") or "bookmark",
-                                     e.get("rule_id") or "", e.get("time"), _title(r),
-                                     _chain(r)))
+    findings = [FindingEntry(number, r, r["kind"], r["rule_id"], r["time"], _title(r),
+                             _chain(r)) for number, r in enumerate(records, 1)]
     return Report(generated=iso(time.time_ns() // 1000) or "", case=case,
                   scope=case_scope(engine), findings=findings, redacted=redactor is not None)
 
@@ -424,6 +419,6 @@ def write_report(engine: Engine, fmt: str, redactor: Redactor | None = None,
                  case: str = "") -> str:
     """The report as ``md`` or ``html`` text."""
     if fmt not in FORMATS:
-        raise ValueError(f"unknown report format {fmt!r}: use {', '.join(FORMATS)}")
+        raise UsageError(f"unknown report format {fmt!r}: use {', '.join(FORMATS)}")
     report = build_report(engine, redactor, case)
     return to_markdown(report) if fmt == "md" else to_html(report)

@@ -11,8 +11,7 @@ from textual.widgets import DataTable
 from textual.worker import Worker, get_current_worker
 
 from proctrail.store.queries.browse import generation
-from proctrail.store.queries.filters import Filter, parse_filter
-from proctrail.store.text import first_line, printable
+from proctrail.store.queries.filters import Filter, FilterError, parse_filter
 from proctrail.widgets.filter_bar import FilterBar
 
 if TYPE_CHECKING:
@@ -46,8 +45,8 @@ class CaseScreen(Screen[Any]):
         """Parse the filter bar's words; on success hide it and reload, else say why."""
         try:
             self.flt = parse_filter(text)
-        except ValueError as exc:
-            self.notify(printable(exc), severity="error", title="Filter", markup=False)
+        except FilterError as exc:
+            self.case.show_error(exc, "Filter")
             return
         self.query_one(FilterBar).action_hide()
         self.reload()
@@ -75,9 +74,7 @@ class CaseScreen(Screen[Any]):
                 result = read(self.engine, *args)
                 after = generation(self.engine)
             except Exception as exc:  # the store went away, a bad query: say so
-                line = first_line(exc)
-                self.app.call_from_thread(self.notify, printable(line), severity="error",
-                                          title="Could not read the case", markup=False)
+                self.app.call_from_thread(self.case.show_error, exc, "Could not read the case")
                 return
             if not get_current_worker().is_cancelled:
                 self.app.call_from_thread(self._loaded, before, after, then, result)
@@ -116,9 +113,7 @@ class CaseScreen(Screen[Any]):
                     if worker.is_cancelled or not self.app.call_from_thread(then, page):
                         return
             except Exception as exc:  # the store went away, a bad query: say so
-                line = first_line(exc)
-                self.app.call_from_thread(self.notify, printable(line), severity="error",
-                                          title="Could not read the case", markup=False)
+                self.app.call_from_thread(self.case.show_error, exc, "Could not read the case")
             finally:
                 if not worker.is_cancelled:
                     self.app.call_from_thread(done)

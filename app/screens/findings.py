@@ -8,7 +8,8 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Static
 
 from proctrail.app.screens.base import CaseScreen
-from proctrail.store.findings import FindingRow, delete_finding, list_findings
+from proctrail.store.findings import delete_finding
+from proctrail.store.queries.findings import FindingRow, list_findings
 from proctrail.widgets.labels import SEVERITY_STYLES
 from proctrail.widgets.safe import safe
 

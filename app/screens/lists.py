@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from proctrail.app.screens.base import CaseScreen
 from proctrail.store.queries import browse
-from proctrail.store.queries.filters import Filter, parse_filter
+from proctrail.store.queries.filters import Filter, FilterError, parse_filter
 from proctrail.store.text import printable
 from proctrail.widgets.labels import flag_marks, when
 from proctrail.widgets.safe import safe
@@ -134,8 +134,8 @@ class SearchScreen(ProcessListScreen):
         text, _, flt = event.value.partition("|")
         try:
             self.flt = parse_filter(flt) if flt.strip() else Filter()
-        except ValueError as exc:
-            self.notify(printable(exc), severity="error", title="Filter", markup=False)
+        except FilterError as exc:
+            self.case.show_error(exc, "Filter")
             return
         self.text = text.strip()
         self.run_search()

@@ -13,7 +13,7 @@ from textual.worker import get_current_worker
 from proctrail.app.screens.base import CaseScreen
 from proctrail.store.ingest import Progress
 from proctrail.store.load import Detect, Listener, load_case
-from proctrail.store.text import first_line, printable
+from proctrail.store.text import printable
 from proctrail.widgets.safe import safe
 
 
@@ -60,8 +60,7 @@ class LoadingScreen(CaseScreen):
                              listener=listener)
         except Exception as exc:  # the store or a file failed: say so, keep the app up
             # File names (an archive's members too) and errors quote the input: no markup.
-            call(self.notify, printable(first_line(exc)),
-                 severity="error", title="Loading failed", timeout=30, markup=False)
+            call(self.case.show_error, exc, "Loading failed")
             return
         report = done.ingest
         assert report is not None

@@ -33,6 +33,7 @@ from proctrail.store.models import (
 )
 from proctrail.store.queries.export import uncorrelated_events
 from proctrail.store.queries.filters import Filter
+from proctrail.store.queries.findings import findings_for_process, resolve_process_findings
 from proctrail.store.text import pid_text
 
 
@@ -362,8 +363,6 @@ def process_detail(engine: Engine, process_id: int) -> ProcessDetail | None:
                 .where(ProcessSource.process_id == process_id)
                 .order_by(EventRow.ts_us, EventRow.record_id))
         ]
-    from proctrail.store.findings import findings_for_process
-
     return ProcessDetail(
         row=row, fields=fields,
         session=session_row(engine, row.session_id) if row.session_id else None,
@@ -520,6 +519,4 @@ def finding_counts(engine: Engine, process_ids: list[int]) -> dict[int, int]:
     """How many findings each of ``process_ids`` has (absent: none)."""
     if not process_ids:
         return {}
-    from proctrail.store.findings import resolve_process_findings
-
     return Counter(pid for pid, _fid in resolve_process_findings(engine, process_ids))

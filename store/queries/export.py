@@ -21,6 +21,7 @@ from proctrail.store.models import (
     EventRow,
     Source,
 )
+from proctrail.store.queries.findings import list_findings
 from proctrail.store.timefmt import iso as _iso
 
 UNPLACED = "unplaced_event"  # the anomaly kind correlation gives records it cannot place
@@ -198,8 +199,6 @@ def process_summaries(engine: Engine, ids: list[int]) -> dict[int, dict[str, Any
 
 def export_findings(engine: Engine) -> Iterator[dict[str, Any]]:
     """One record per finding (bookmarks and detections), most severe first."""
-    from proctrail.store.findings import list_findings
-
     for f in list_findings(engine):
         rule = f.kind != "bookmark"
         yield {

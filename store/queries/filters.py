@@ -5,10 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 
+from proctrail.store.errors import UsageError
 from proctrail.store.hosts import on_host
 from proctrail.store.models import Finding, LogonSession, Process, ProcessSource
+
+
+class FilterError(UsageError):
+    """Filter words that cannot be read: the word and what would be understood."""
 
 
 def glob_to_like(pattern: str) -> str:
@@ -127,13 +132,8 @@ def parse_filter(text: str) -> Filter:
         elif key in ("from", "to"):
             us = parse_time(value)
             if us is None:
-                raise ValueError(f"not a time: {value!r} (use e.g. 2026-11-02T08:00)")
+                raise FilterError(f"not a time: {value!r} (use e.g. 2026-11-02T08:00)")
             values["start_us" if key == "from" else "end_us"] = us
         else:
-            raise ValueError(f"unknown filter {key!r}: use host, user, image, flags, from, to")
+            raise FilterError(f"unknown filter {key!r}: use host, user, image, flags, from, to")
     return Filter(**values)
-
-
-def match_all(conditions: list[ColumnElement[bool]]) -> ColumnElement[bool] | None:
-    """All ``conditions`` at once, or None when there are none."""
-    return and_(*conditions) if conditions else None

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 from proctrail.store.hosts import Machine, join_machine, machine_ids, on_host
 from proctrail.store.images import image_name
 from proctrail.store.models import Base, Host, LogonSession, Process
+from proctrail.store.queries.findings import list_findings
 from proctrail.store.text import pid_text, printable
 from proctrail.store.timefmt import iso, span
 
@@ -132,8 +133,6 @@ def _sessions(conn: Connection, host: str | None, end: bool) -> Iterator[tuple]:
 
 def _findings(engine: Engine, host: str | None) -> Iterator[tuple]:
     """Findings at the time of what they mark, as (time, rank, id, row)."""
-    from proctrail.store.findings import list_findings
-
     names = None
     if host is not None:  # the machine(s) ``host`` spells, by the name findings show
         with engine.connect() as conn:
