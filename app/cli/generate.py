@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     unknown = [f for f in formats if f not in (*FORMATS, "mixed")]
     if unknown or not formats:
         error(f"unknown log format {unknown[0] if unknown else args.format!r}: use "
-               f"{', '.join(FORMATS)}")
+              f"{', '.join(FORMATS)}")
         return EXIT_USAGE
     seeded = {"seed": args.seed} if args.seed is not None else {}
     if args.scenario == "demo":
