@@ -31,7 +31,7 @@ from proctrail.app.cli import (
     stats,
     tree,
 )
-from proctrail.app.cli.common import EXIT_OK, EXIT_USAGE, error
+from proctrail.app.cli.common import EXIT_OK, EXIT_SKIPPED, EXIT_USAGE, error
 from proctrail.store.db import database_url
 from proctrail.store.errors import ProctrailError
 from proctrail.store.failures import store_failure
@@ -82,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except SQLAlchemyError as exc:  # a write or read the store refused: say what it means
         error(str(store_failure(exc, database_url(getattr(args, "db", None)), args.command)))
-        return 1
+        return EXIT_SKIPPED
     except BrokenPipeError:
         # The reader of our output went away (``| head``): not an error of ours.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
