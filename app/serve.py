@@ -17,11 +17,13 @@ it is not a loopback address. And every page the analyst's browser opens can rea
 from __future__ import annotations
 
 import argparse
+import atexit
 import hmac
 import ipaddress
 import os
 import secrets
 import shlex
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -72,6 +74,7 @@ def local_templates(templates: Path) -> Path:
     """textual-serve's page without the font it fetches from Google: a jump box is often
     offline, and a case should not call out (a copy in a temporary folder)."""
     folder = Path(tempfile.mkdtemp(prefix="proctrail-serve-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)  # gone when serve stops
     for page in templates.glob("*.html"):
         kept = [line for line in page.read_text(encoding="utf-8").splitlines(keepends=True)
                 if "fonts.googleapis.com" not in line]
