@@ -280,6 +280,9 @@ class Finding(Base):
     """
 
     __tablename__ = "findings"
+    # A shown process's events lead to its findings; a placeholder's by host and PID.
+    __table_args__ = (Index("ix_findings_anchor", "anchor_event"),
+                      Index("ix_findings_host_pid", "host_id", "pid"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     target: Mapped[str] = mapped_column(String(16))  # process | session

@@ -16,6 +16,7 @@ models, so that they stay what they were when ``models.py`` changes:
 - ``0004``: hosts.alias_of (one machine logged under several names);
 - ``0005``: stable process and session ids (BIGINT on PostgreSQL), processes.pid nullable;
 - ``0006``: source_damage (EVTX chunks whose checksums fail, found at ingest).
+- ``0007``: indexes on findings' anchors (a screen's rows find their findings).
 
 A new schema change is a new revision here, and :data:`HEAD` moves to it.
 """
@@ -30,8 +31,8 @@ from alembic.script import ScriptDirectory
 
 # The newest revision: a store at it needs nothing. Kept here (not read from the scripts)
 # so that opening a store costs one SELECT; tests check it is the scripts' head.
-HEAD = "0006"
-REVISIONS = ("0001", "0002", "0003", "0004", "0005", "0006")
+HEAD = "0007"
+REVISIONS = ("0001", "0002", "0003", "0004", "0005", "0006", "0007")
 
 FOLDER = Path(__file__).resolve().parent
 

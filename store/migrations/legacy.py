@@ -63,4 +63,7 @@ def detect_revision(conn: Connection) -> str | None:
     pid = next(c for c in inspector.get_columns("processes") if c["name"] == "pid")
     if not pid["nullable"]:
         return "0004"
-    return "0006" if "source_damage" in tables else "0005"
+    if "source_damage" not in tables:
+        return "0005"
+    finding_indexes = {i["name"] for i in inspector.get_indexes("findings")}
+    return "0007" if "ix_findings_anchor" in finding_indexes else "0006"
