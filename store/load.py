@@ -59,10 +59,12 @@ class CaseLoad:
 
 def load_case(engine: Engine, paths: Iterable[str], *, options: ReadOptions | None = None,
               force: bool = False, correlation: bool = True, detection: Detect = Detect.NEVER,
-              config: Config | None = None, listener: Listener | None = None) -> CaseLoad:
+              config: Config | None = None, listener: Listener | None = None,
+              workers: int | None = None) -> CaseLoad:
     """Read ``paths`` (and any spool left by an earlier run) into the case, then correlate
     and detect as asked, with ``config`` (default ./proctrail.toml if present) giving the
-    track/ignore lists and the detections' settings."""
+    track/ignore lists and the detections' settings; ``workers`` processes correlate
+    (default: the cores)."""
     hear = listener or Listener()
     config = config if config is not None else load_config(None)
     done = CaseLoad()
@@ -73,7 +75,7 @@ def load_case(engine: Engine, paths: Iterable[str], *, options: ReadOptions | No
         return done
     _say(hear.step, "correlate")
     done.correlation = correlate(engine, progress=hear.correlating,
-                                 tracked=config.track_filter)
+                                 tracked=config.track_filter, workers=workers)
     if detection is Detect.ALWAYS or (detection is Detect.IF_NONE
                                       and not has_detections(engine)):
         _say(hear.step, "detect")

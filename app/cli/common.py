@@ -12,7 +12,7 @@ from proctrail.store.errors import EXIT_OK, EXIT_SKIPPED, EXIT_SPOOLED, EXIT_USA
 from proctrail.store.text import printable
 
 __all__ = ["EXIT_OK", "EXIT_SKIPPED", "EXIT_SPOOLED", "EXIT_USAGE", "add_db", "add_json",
-           "add_redact", "error", "redactor", "track_filter"]
+           "add_redact", "add_workers", "error", "redactor", "track_filter"]
 
 DB_HELP = (f"case store: a SQLite file or a SQLAlchemy URL (default ./{DEFAULT_DB}, or "
            "$PROCTRAIL_DB)")
@@ -26,6 +26,14 @@ def error(message: str) -> None:
 def add_db(parser: argparse.ArgumentParser) -> None:
     """``--db``: the case store."""
     parser.add_argument("--db", help=DB_HELP)
+
+
+def add_workers(parser: argparse.ArgumentParser) -> None:
+    """``--workers N``: processes for the parallel steps."""
+    parser.add_argument("--workers", type=int, default=None, metavar="N",
+                        help="worker processes for correlation (default: the cores, or "
+                             "$PROCTRAIL_WORKERS; 1 runs everything in this process). "
+                             "Small cases and single machines always run in one")
 
 
 def add_json(parser: argparse.ArgumentParser) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from proctrail.app.cli.common import EXIT_OK, add_db, track_filter
+from proctrail.app.cli.common import EXIT_OK, add_db, add_workers, track_filter
 from proctrail.app.cli.summary import print_correlation
 from proctrail.store.correlate import correlate
 from proctrail.store.db import open_engine
@@ -15,9 +15,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="Rebuild process lifetimes and logon sessions from every "
                                    "stored event (ingest does this after reading).")
     add_db(p)
+    add_workers(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    print_correlation(correlate(open_engine(args.db), tracked=track_filter()))
+    print_correlation(correlate(open_engine(args.db), tracked=track_filter(),
+                                workers=args.workers))
     return EXIT_OK

@@ -14,6 +14,7 @@ from proctrail.app.cli.common import (
     EXIT_SPOOLED,
     EXIT_USAGE,
     add_db,
+    add_workers,
     error,
 )
 from proctrail.app.cli.progress import ProgressBar
@@ -78,6 +79,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true",
                    help="read files again even if their content is already in the store")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress, no summary")
+    add_workers(p)
     p.add_argument("--no-correlate", action="store_true",
                    help="do not rebuild process lifetimes and sessions after reading")
     p.set_defaults(func=run)
@@ -105,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
 
     with ProgressBar(enabled=show) as bar:
         done = load_case(engine, args.paths, options=opts, force=args.force,
-                         correlation=not args.no_correlate,
+                         correlation=not args.no_correlate, workers=args.workers,
                          listener=Listener(reading=bar.update, read=read))
     report = done.ingest
     assert report is not None

@@ -21,7 +21,15 @@ from proctrail.store.correlate.extract import ProcEvent, Unplaced
 from proctrail.store.correlate.integrity import Found, event_anomalies, record_gaps
 from proctrail.store.correlate.lifetimes import Lifetime, build_lifetimes
 from proctrail.store.correlate.pipeline import Collect, clock_scan, host_events, machines, run
+from proctrail.store.correlate.rows import (
+    PROCESS_COLUMNS,
+    SESSION_COLUMNS,
+    SOURCE_COLUMNS,
+    Rows,
+    RowSink,
+)
 from proctrail.store.correlate.sessions import Session
+from proctrail.store.correlate.tasks import MachineTask, correlate_machine
 from proctrail.store.hosts import assign_aliases
 from proctrail.store.locks import case_lock
 from proctrail.store.models import (
@@ -35,6 +43,7 @@ from proctrail.store.models import (
     Process,
     ProcessSource,
 )
+from proctrail.store.tasks import Inline, local_executor
 
 __all__ = ["CorrelationReport", "Lifetime", "ProcEvent", "Session", "build_lifetimes",
            "correlate", "correlated", "process_events"]
@@ -90,63 +99,43 @@ def correlated(engine: Engine) -> tuple[list[Lifetime], list[Session]]:
     return sink.all_lifetimes, sink.all_sessions
 
 
-PROCESS_COLUMNS = ("id", "host_id", "pid", "process_guid", "image", "command_line", "cwd",
-                   "hashes", "integrity", "user", "creator_user", "end_user", "logon_id",
-                   "session_id", "start_us", "end_us", "exit_status", "parent_id",
-                   "parent_pid", "parent_image", "flags", "token_changes")
-SESSION_COLUMNS = ("id", "host_id", "logon_id", "user", "logon_type", "source_ip",
-                   "workstation", "auth_package", "elevated", "start_us", "end_us",
-                   "logon_event", "logoff_event", "flags")
-SOURCE_COLUMNS = ("process_id", "event_pk", "role")
+# Below this many stored events, or with one machine, a pool's start costs more than it gives.
+PARALLEL_MIN_EVENTS = 200_000
 
 
-class _Writer:
-    """A sink that inserts final lifetimes and sessions into the store in batches."""
+class _Writer(RowSink):
+    """A sink that inserts final lifetimes and sessions into the store in batches, from
+    this process's correlation or from a worker's rows (:meth:`take`)."""
 
     def __init__(self, engine: Engine, conn: Connection,
                  tracked: Callable[[str], bool] | None = None) -> None:
+        super().__init__(tracked)
         self.conn = conn
-        self.tracked = tracked
-        self.tables = [(BulkInsert(engine, LogonSession, SESSION_COLUMNS), []),
-                       (BulkInsert(engine, Process, PROCESS_COLUMNS), []),
-                       (BulkInsert(engine, ProcessSource, SOURCE_COLUMNS), [])]
-        self.session_rows, self.process_rows, self.source_rows = (
-            rows for _insert, rows in self.tables)
-        self.processes = 0
-        self.session_count = 0
-        self.flags: Counter[str] = Counter()
+        self.inserts = (BulkInsert(engine, LogonSession, SESSION_COLUMNS),
+                        BulkInsert(engine, Process, PROCESS_COLUMNS),
+                        BulkInsert(engine, ProcessSource, SOURCE_COLUMNS))
         self.unplaced_reasons: Counter[str] = Counter()
 
-    def _kept(self, lt: Lifetime | None) -> Lifetime | None:
-        """``lt``, or its nearest ancestor the track/ignore lists keep."""
-        seen = 0
-        while lt is not None and self.tracked is not None and not self.tracked(lt.image) \
-                and seen < 256:
-            lt, seen = lt.parent, seen + 1
-        return lt
+    @property
+    def processes(self) -> int:
+        return self.rows.process_count
+
+    @property
+    def session_count(self) -> int:
+        return self.rows.session_count
+
+    @property
+    def flags(self) -> Counter[str]:
+        return self.rows.flags
 
     def lifetimes(self, done: list[Lifetime]) -> None:
-        if self.tracked is not None:
-            done = [lt for lt in done if self.tracked(lt.image)]
-            for lt in done:  # an ignored parent's children hang under its nearest kept one
-                lt.parent = self._kept(lt.parent)
-        for lt in done:
-            self.process_rows.append(_process_row(lt))
-            self.source_rows.extend(
-                (lt.id, pk, role)
-                for role, pks in (("start", lt.start_events), ("end", lt.end_events),
-                                  ("activity", lt.activity_events),
-                                  ("token", lt.token_events))
-                for pk in pks)
-            self.flags.update(lt.flags)
-        self.processes += len(done)
-        if len(self.process_rows) >= BATCH or len(self.source_rows) >= 4 * BATCH:
+        super().lifetimes(done)
+        if len(self.rows.processes) >= BATCH or len(self.rows.sources) >= 4 * BATCH:
             self.flush()
 
     def sessions(self, done: list[Session]) -> None:
-        self.session_rows.extend(_session_row(s) for s in done)
-        self.session_count += len(done)
-        if len(self.session_rows) >= BATCH:
+        super().sessions(done)
+        if len(self.rows.sessions) >= BATCH:
             self.flush()
 
     def unplaced(self, found: list[Unplaced]) -> None:
@@ -162,25 +151,46 @@ class _Writer:
         for u in found:
             self.unplaced_reasons[u.reason] += u.count
 
+    def take(self, rows: Rows) -> None:
+        """A machine correlated elsewhere: its rows, stored as if made here."""
+        mine = self.rows
+        mine.sessions += rows.sessions
+        mine.processes += rows.processes
+        mine.sources += rows.sources
+        mine.flags.update(rows.flags)
+        mine.process_count += rows.process_count
+        mine.session_count += rows.session_count
+        self.flush()
+        self.unplaced(rows.unplaced)
+
     def flush(self) -> None:
-        for insert_rows, rows in self.tables:
-            rows.sort(key=_first)  # derived ids are random: in key order the index grows less
-            insert_rows.execute(self.conn, rows)
-            rows.clear()
+        rows = self.rows
+        for insert_rows, waiting in zip(self.inserts,
+                                        (rows.sessions, rows.processes, rows.sources),
+                                        strict=True):
+            for start in range(0, len(waiting), 4 * BATCH):
+                part = waiting[start:start + 4 * BATCH]
+                part.sort(key=_first)  # derived ids are random: in key order the index grows less
+                insert_rows.execute(self.conn, part)
+            waiting.clear()
 
 
 def correlate(engine: Engine, progress: Callable[[int], None] | None = None,
-              tracked: Callable[[str], bool] | None = None) -> CorrelationReport:
+              tracked: Callable[[str], bool] | None = None,
+              workers: int | None = None) -> CorrelationReport:
     """Rebuild the processes, sessions and anomalies tables from the stored events, in one
     transaction; ``progress`` hears how many events have been read so far. Processes whose
     image ``tracked`` rejects (the track/ignore lists) are left out, their children hung
-    under the nearest kept ancestor. Two correlations of one case take turns."""
+    under the nearest kept ancestor. Machines are correlated by ``workers`` processes
+    (default: the cores) when the case is big enough, written here in machine order: the
+    same rows as one process makes. Two correlations of one case take turns."""
     with case_lock(engine, "correlate"):
-        return _correlate(engine, progress, tracked)
+        return _correlate(engine, progress, tracked, workers)
 
 
 def _correlate(engine: Engine, progress: Callable[[int], None] | None,
-               tracked: Callable[[str], bool] | None) -> CorrelationReport:
+               tracked: Callable[[str], bool] | None,
+               workers: int | None = None) -> CorrelationReport:
     with engine.connect() as conn:  # what this run sees: events stored later are news
         through = conn.execute(select(func.coalesce(func.max(EventRow.id), 0))).scalar_one()
     found = anomalies(engine)
@@ -202,7 +212,24 @@ def _correlate(engine: Engine, progress: Callable[[int], None] | None,
                  "start_us": a.start_us, "end_us": a.end_us, "event_pk": a.event_pk,
                  "detail": a.detail} for a in found])
         writer = _Writer(engine, conn, tracked)
-        run(engine, writer, fixes, progress, machines(conn))
+        groups = machines(conn)
+        pool = (local_executor(workers)
+                if len(groups) > 1 and through >= PARALLEL_MIN_EVENTS and _shareable(engine)
+                else Inline())
+        try:
+            if pool.workers > 1:
+                url = engine.url.render_as_string(hide_password=False)
+                tasks = (MachineTask(url, tuple(m), fixes, tracked) for m in groups)
+                seen = 0
+                for rows in pool.map(correlate_machine, tasks):
+                    writer.take(rows)
+                    seen += rows.events
+                    if progress is not None:
+                        progress(seen)
+            else:
+                run(engine, writer, fixes, progress, groups)
+        finally:
+            pool.close()
         writer.flush()
         generation = conn.execute(select(CaseMeta.value)
                                   .where(CaseMeta.key == GENERATION)).scalar()
@@ -219,19 +246,12 @@ def _correlate(engine: Engine, progress: Callable[[int], None] | None,
                              dict(sorted(writer.unplaced_reasons.items())))
 
 
+def _shareable(engine: Engine) -> bool:
+    """Whether another process can open this store (not an in-memory SQLite)."""
+    database = engine.url.database
+    return engine.dialect.name != "sqlite" or (bool(database) and database != ":memory:" \
+        and not database.startswith("file::memory:"))
+
+
 def _first(row: tuple[object, ...]) -> int:
     return row[0]  # type: ignore[return-value]
-
-
-def _process_row(lt: Lifetime) -> tuple[object, ...]:
-    return (lt.id, lt.host_id, lt.pid, lt.guid, lt.image, lt.command_line, lt.cwd, lt.hashes,
-            lt.integrity, lt.user, lt.creator_user, lt.end_user, lt.logon_id, lt.session_id,
-            lt.start_us, lt.end_us, lt.exit_status, lt.parent.id if lt.parent else None,
-            lt.parent_pid, lt.parent_image, ",".join(sorted(lt.flags)),
-            orjson.dumps(lt.token_changes).decode() if lt.token_changes else "")
-
-
-def _session_row(s: Session) -> tuple[object, ...]:
-    return (s.id, s.host_id, s.logon_id, s.user, s.logon_type, s.source_ip, s.workstation,
-            s.auth_package, s.elevated, s.start_us, s.end_us, s.logon_event, s.logoff_event,
-            ",".join(sorted(s.flags)))

@@ -205,45 +205,51 @@ def run(engine: Engine, sink: Sink, fixes: ClockFixes | None = None,
         groups: list[list[int]] | None = None) -> None:
     """Correlate every machine of the store into ``sink``, each under its canonical host
     id: ``groups`` are the host ids of each machine (:func:`machines` by default)."""
-    lifetime_ids, session_ids = StableIds(), StableIds()
     seen = 0
-    unplaced: list[Unplaced] = []
     with engine.connect() as conn:
         for members in groups if groups is not None else machines(conn):
-            lifetime_ids.next_host()
-            session_ids.next_host()
-            sessions = HostSessions(members[0], session_ids)
-            lifetimes = HostLifetimes(members[0], lifetime_ids, sessions.link)
-            for e in host_events(conn, members, fixes, unplaced.append):
-                before = lifetimes.now
-                lifetimes.observe(e.order_us if e.order_us is not None else e.ts_us)
-                sessions.now = lifetimes.now
-                if isinstance(e, SessionEvent):
-                    sessions.feed(e)
-                elif isinstance(e, Boot):
-                    at = e.order_us if e.order_us is not None else e.ts_us
-                    if not e.after_quiet or at is None or before < 0 \
-                            or at - before >= QUIET_US:
-                        lifetimes.boot()
-                else:
-                    lifetimes.feed(e)
-                seen += 1
-                if seen % DRAIN_EVERY == 0:
-                    # Sessions first: lifetimes drained now may name one ended long ago.
-                    sink.sessions(sessions.drain())
-                    sink.lifetimes(lifetimes.drain())
-                    if unplaced:
-                        sink.unplaced(unplaced)
-                        unplaced = []
-                    if progress is not None:
-                        progress(seen)
-            sink.sessions(sessions.finish())
-            sink.lifetimes(lifetimes.finish())
-            unplaced += [Unplaced(None, members[0], None, reason, n)
-                         for reason, n in sorted(lifetimes.unplaced.items())]
-        sink.unplaced(unplaced)
+            seen = run_machine(conn, members, sink, fixes, progress, seen)
     if progress is not None:
         progress(seen)
+
+
+def run_machine(conn: Connection, members: list[int], sink: Sink,
+                fixes: ClockFixes | None = None,
+                progress: Callable[[int], None] | None = None, seen: int = 0) -> int:
+    """Correlate one machine (``members``: its host ids, the canonical first) into
+    ``sink``; a machine's ids and state depend on nothing outside it, so machines can run
+    in any order or at once. Returns ``seen`` plus the events it read."""
+    sessions = HostSessions(members[0], StableIds())
+    lifetimes = HostLifetimes(members[0], StableIds(), sessions.link)
+    unplaced: list[Unplaced] = []
+    for e in host_events(conn, members, fixes, unplaced.append):
+        before = lifetimes.now
+        lifetimes.observe(e.order_us if e.order_us is not None else e.ts_us)
+        sessions.now = lifetimes.now
+        if isinstance(e, SessionEvent):
+            sessions.feed(e)
+        elif isinstance(e, Boot):
+            at = e.order_us if e.order_us is not None else e.ts_us
+            if not e.after_quiet or at is None or before < 0 or at - before >= QUIET_US:
+                lifetimes.boot()
+        else:
+            lifetimes.feed(e)
+        seen += 1
+        if seen % DRAIN_EVERY == 0:
+            # Sessions first: lifetimes drained now may name one ended long ago.
+            sink.sessions(sessions.drain())
+            sink.lifetimes(lifetimes.drain())
+            if unplaced:
+                sink.unplaced(unplaced)
+                unplaced = []
+            if progress is not None:
+                progress(seen)
+    sink.sessions(sessions.finish())
+    sink.lifetimes(lifetimes.finish())
+    unplaced += [Unplaced(None, members[0], None, reason, n)
+                 for reason, n in sorted(lifetimes.unplaced.items())]
+    sink.unplaced(unplaced)
+    return seen
 
 
 class Collect:
