@@ -22,6 +22,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
+from proctrail.store import DEFAULT_DB
 from proctrail.store.errors import ProctrailError
 from proctrail.store.migrations import HEAD, REVISIONS, alembic_config, script_directory
 from proctrail.store.migrations.legacy import UnknownLayout, detect_revision
@@ -32,7 +33,6 @@ __all__ = ["DEFAULT_DB", "HEAD", "REVISIONS", "SchemaState", "StoreError", "data
            "ddl_connection", "open_engine", "schema_differences", "schema_revision",
            "schema_state", "shown", "upgrade", "upgrade_command"]
 
-DEFAULT_DB = "proctrail.db"
 
 # pg_advisory_xact_lock key: one creator or upgrader of a PostgreSQL case at a time.
 _PG_LOCK = 0x70726F637472  # "proctr"

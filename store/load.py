@@ -12,15 +12,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import Engine
 
 from proctrail.store.correlate import CorrelationReport, correlate
 from proctrail.store.detect.config import Config, load_config
-from proctrail.store.detect.run import DetectReport, detect, has_detections
 from proctrail.store.ingest import Ingestor, IngestReport, Progress
 from proctrail.store.readers.base import ReadOptions
+
+if TYPE_CHECKING:
+    from proctrail.store.detect.run import DetectReport
 
 T = TypeVar("T")
 
@@ -76,6 +78,8 @@ def load_case(engine: Engine, paths: Iterable[str], *, options: ReadOptions | No
     _say(hear.step, "correlate")
     done.correlation = correlate(engine, progress=hear.correlating,
                                  tracked=config.track_filter, workers=workers)
+    from proctrail.store.detect.run import detect, has_detections  # pySigma: 0.05 s
+
     if detection is Detect.ALWAYS or (detection is Detect.IF_NONE
                                       and not has_detections(engine)):
         _say(hear.step, "detect")

@@ -15,8 +15,6 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from proctrail.app.cli import (
     baseline,
     correlate,
@@ -32,9 +30,7 @@ from proctrail.app.cli import (
     tree,
 )
 from proctrail.app.cli.common import EXIT_OK, EXIT_SKIPPED, EXIT_USAGE, error
-from proctrail.store.db import database_url
 from proctrail.store.errors import ProctrailError
-from proctrail.store.failures import store_failure
 
 # In the order ``proctrail --help`` lists them.
 COMMANDS = (ingest, correlate, detect, baseline, export, tree, report, generate, open_case,
@@ -80,9 +76,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ProctrailError as exc:
         error(str(exc))
         return exc.exit_code
-    except SQLAlchemyError as exc:  # a write or read the store refused: say what it means
-        error(str(store_failure(exc, database_url(getattr(args, "db", None)), args.command)))
-        return EXIT_SKIPPED
     except BrokenPipeError:
         # The reader of our output went away (``| head``): not an error of ours.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -90,6 +83,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         error("interrupted; what was stored is consistent, run the same command to finish")
         return 130
+    except Exception as exc:
+        if not _from_the_store(exc):
+            raise
+        # A write or read the store refused: say what it means.
+        from proctrail.store.db import database_url
+        from proctrail.store.failures import store_failure
+
+        error(str(store_failure(exc, database_url(getattr(args, "db", None)), args.command)))
+        return EXIT_SKIPPED
+
+
+def _from_the_store(exc: BaseException) -> bool:
+    """A SQLAlchemy error: without importing SQLAlchemy (0.1 s) when no command did."""
+    errors = sys.modules.get("sqlalchemy.exc")
+    return errors is not None and isinstance(exc, errors.SQLAlchemyError)
 
 
 __all__ = ["EXIT_USAGE", "build_parser", "main"]

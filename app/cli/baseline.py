@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 
 from proctrail.app.cli.common import EXIT_OK, add_db
-from proctrail.store.db import open_engine
 from proctrail.store.errors import UsageError
 from proctrail.store.text import printable
 
@@ -34,6 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from proctrail.store.db import open_engine
     from proctrail.store.detect.baseline import build_baseline, export_baseline, import_baseline
     from proctrail.store.readers.base import parse_time
 

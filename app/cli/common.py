@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 
 from proctrail.app.redact import Redactor
-from proctrail.store.db import DEFAULT_DB
+from proctrail.store import DEFAULT_DB
 from proctrail.store.errors import EXIT_OK, EXIT_SKIPPED, EXIT_SPOOLED, EXIT_USAGE
 from proctrail.store.text import printable
 

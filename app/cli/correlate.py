@@ -5,9 +5,6 @@ from __future__ import annotations
 import argparse
 
 from proctrail.app.cli.common import EXIT_OK, add_db, add_workers, track_filter
-from proctrail.app.cli.summary import print_correlation
-from proctrail.store.correlate import correlate
-from proctrail.store.db import open_engine
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -20,6 +17,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from proctrail.app.cli.summary import print_correlation
+    from proctrail.store.correlate import correlate
+    from proctrail.store.db import open_engine
+
     print_correlation(correlate(open_engine(args.db), tracked=track_filter(),
                                 workers=args.workers))
     return EXIT_OK

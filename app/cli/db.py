@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 
 from proctrail.app.cli.common import EXIT_OK, EXIT_SKIPPED, add_db, error
-from proctrail.store.db import open_engine
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -22,7 +21,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from proctrail.store.db import HEAD, REVISIONS, schema_state, shown, upgrade, upgrade_command
+    from proctrail.store.db import (
+        HEAD,
+        REVISIONS,
+        open_engine,
+        schema_state,
+        shown,
+        upgrade,
+        upgrade_command,
+    )
 
     engine = open_engine(args.db, create=False, check=False)
     name = shown(engine.url)

@@ -7,13 +7,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from proctrail.app.cli.common import EXIT_OK, EXIT_SKIPPED, add_db, add_redact, error, redactor
-from proctrail.app.output.graph import graphml_text, process_tree, to_dot
 from proctrail.app.output.rows import open_output, write_records, write_rows
 from proctrail.app.redact import redact_record
-from proctrail.store.db import open_engine
 from proctrail.store.errors import UsageError
-from proctrail.store.queries import export_findings, export_processes, export_sessions
-from proctrail.store.queries.timeline import COLUMNS, TABLES, table_columns, table_rows, timeline
 
 GRAPH_FORMATS = ("graphml", "dot")
 ROW_FORMATS = ("jsonl", "csv")
@@ -43,6 +39,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from proctrail.store.db import open_engine
+    from proctrail.store.queries import export_findings, export_processes, export_sessions
+
     engine = open_engine(args.db)
     if args.what in ("timeline", "table", "graph"):
         return _more(args, engine)
@@ -64,6 +63,15 @@ def run(args: argparse.Namespace) -> int:
 
 def _more(args: argparse.Namespace, engine: Any) -> int:
     """``export timeline``, ``export table NAME`` or ``export graph``."""
+    from proctrail.app.output.graph import graphml_text, process_tree, to_dot
+    from proctrail.store.queries.timeline import (
+        COLUMNS,
+        TABLES,
+        table_columns,
+        table_rows,
+        timeline,
+    )
+
     graph = args.what == "graph"
     fmt = args.format or ("graphml" if graph else "jsonl")
     allowed = GRAPH_FORMATS if graph else ROW_FORMATS

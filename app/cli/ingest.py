@@ -17,13 +17,7 @@ from proctrail.app.cli.common import (
     add_workers,
     error,
 )
-from proctrail.app.cli.progress import ProgressBar
-from proctrail.app.cli.summary import print_correlation, print_ingest
-from proctrail.store.db import open_engine
-from proctrail.store.ingest import IngestReport
-from proctrail.store.load import Listener, load_case
-from proctrail.store.readers.base import ReadOptions
-from proctrail.store.readers.sniff import PARSERS
+from proctrail.store.readers.base import PARSERS
 
 
 def utc_offset(text: str) -> timedelta:
@@ -86,6 +80,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from proctrail.app.cli.progress import ProgressBar
+    from proctrail.app.cli.summary import print_correlation, print_ingest
+    from proctrail.store.db import open_engine
+    from proctrail.store.ingest import IngestReport
+    from proctrail.store.load import Listener, load_case
+    from proctrail.store.readers.base import ReadOptions
+
     if not args.paths and not args.resume:
         error("ingest: give PATHs to read, or --resume to replay the spool")
         return EXIT_USAGE

@@ -14,7 +14,6 @@ from proctrail.app.cli.common import (
     error,
     redactor,
 )
-from proctrail.store.db import open_engine
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -31,6 +30,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from proctrail.app.tui import ProctrailApp
+    from proctrail.store.db import open_engine
 
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:

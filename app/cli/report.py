@@ -7,8 +7,6 @@ import sys
 from pathlib import Path
 
 from proctrail.app.cli.common import EXIT_OK, EXIT_SKIPPED, add_db, add_redact, error, redactor
-from proctrail.app.output.report import DEFAULT_HTML, FORMATS, write_report
-from proctrail.store.db import open_engine, shown
 from proctrail.store.text import printable
 
 
@@ -22,7 +20,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "self-contained file that prints well) to --out or "
                     "./proctrail-report.html; '--out -' writes either to stdout.")
     add_db(p)
-    p.add_argument("--format", choices=FORMATS, default="md")
+    p.add_argument("--format", choices=("md", "html"), default="md")
     p.add_argument("--out", metavar="FILE", help="where to write ('-' for stdout)")
     add_redact(p)
     p.set_defaults(func=run)
@@ -31,6 +29,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Markdown to stdout (or ``--out``); HTML to ``--out`` or ``proctrail-report.html``
     (``--out -`` writes either to stdout)."""
+    from proctrail.app.output.report import DEFAULT_HTML, write_report
+    from proctrail.store.db import open_engine, shown
+
     masking = redactor(args)
     engine = open_engine(args.db)
     text = write_report(engine, args.format, masking, case=shown(engine.url))

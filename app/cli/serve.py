@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from proctrail.app.cli.common import add_db, add_redact
-from proctrail.app.serve import serve as run
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -26,3 +25,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                      help="browser sessions (each a 'proctrail open') at once (default 4)")
     add_redact(p)
     p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from proctrail.app.serve import serve
+
+    return serve(args)

@@ -5,13 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-import orjson
-
 from proctrail.app.cli.common import EXIT_OK, add_db, add_json
-from proctrail.store.db import open_engine
-from proctrail.store.queries import stats
 from proctrail.store.text import printable
-from proctrail.store.timefmt import clock
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -24,6 +19,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import orjson
+
+    from proctrail.store.db import open_engine
+    from proctrail.store.queries import stats
+    from proctrail.store.timefmt import clock
+
     engine = open_engine(args.db)
     data = stats(engine)
     if args.json:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from proctrail.app.cli.common import error
-from proctrail.store.correlate import CorrelationReport
-from proctrail.store.events import Damage
-from proctrail.store.ingest import IngestReport
 from proctrail.store.text import printable
+
+if TYPE_CHECKING:
+    from proctrail.store.correlate import CorrelationReport
+    from proctrail.store.events import Damage
+    from proctrail.store.ingest import IngestReport
 
 
 def print_ingest(report: IngestReport, quiet: bool) -> None:

@@ -5,11 +5,6 @@ from __future__ import annotations
 import argparse
 
 from proctrail.app.cli.common import EXIT_OK, EXIT_SKIPPED, add_db, error
-from proctrail.app.output.tree_text import render, render_chain
-from proctrail.store.db import open_engine
-from proctrail.store.graph import process_graph, roots, session_tree, subtree
-from proctrail.store.queries import process_summaries
-from proctrail.store.queries.browse import chain
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -28,6 +23,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from proctrail.app.output.tree_text import render, render_chain
+    from proctrail.store.db import open_engine
+    from proctrail.store.graph import process_graph, roots, session_tree, subtree
+    from proctrail.store.queries import process_summaries
+    from proctrail.store.queries.browse import chain
+
     engine = open_engine(args.db)
     if args.process is not None and args.ancestors:  # one chain: no need for the graph
         nodes = [row.id for row in chain(engine, args.process)]

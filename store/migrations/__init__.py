@@ -25,9 +25,11 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic.config import Config
-from alembic.script import ScriptDirectory
+if TYPE_CHECKING:  # alembic loads only when a store is created or upgraded (0.1 s)
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
 # The newest revision: a store at it needs nothing. Kept here (not read from the scripts)
 # so that opening a store costs one SELECT; tests check it is the scripts' head.
@@ -40,6 +42,8 @@ FOLDER = Path(__file__).resolve().parent
 def alembic_config(connection: object | None = None) -> Config:
     """An alembic configuration for this package's revisions; ``connection`` (a
     SQLAlchemy ``Connection`` in a transaction) is what ``env.py`` migrates."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(FOLDER).replace("%", "%%"))
     config.set_main_option("path_separator", "os")
@@ -50,4 +54,6 @@ def alembic_config(connection: object | None = None) -> Config:
 @cache
 def script_directory() -> ScriptDirectory:
     """The revisions, as alembic reads them (once)."""
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config())

@@ -31,6 +31,9 @@ MAX_LINE = 16 << 20
 _LINE_ENDS = (b"\n", "\n", "\r")
 
 
+PARSERS = ("evtx", "python-evtx")  # the EVTX parsers: the fast Rust one, the reference
+
+
 class ReaderError(ProctrailError):
     """A whole input that cannot be read, with the file it is about."""
 

@@ -21,7 +21,6 @@ from proctrail.store.readers import FORMATS
 from proctrail.store.readers.base import Format, ReaderError, ReadOptions, RecordStream
 
 HEAD = 64 * 1024
-PARSERS = ("evtx", "python-evtx")
 # An EVTX archive member is read into memory up to this size, into an anonymous temporary
 # file beyond it (a zip bomb must not exhaust memory).
 EVTX_IN_MEMORY = 64 << 20
