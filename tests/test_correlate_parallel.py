@@ -45,11 +45,11 @@ def both_ways(url: str, monkeypatch: pytest.MonkeyPatch) -> tuple[dict, dict]:
     return serial, digest(engine)
 
 
-def test_the_demo_correlates_the_same_in_two_processes(tmp_path: Path,
+def test_the_demo_correlates_the_same_in_two_processes(db_url: str,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    url = f"sqlite:///{tmp_path / 'demo.db'}"
-    Ingestor(open_engine(url)).run([str(ROOT / "sample_logs")])
-    serial, parallel = both_ways(url, monkeypatch)
+    """On SQLite and on PostgreSQL: the workers open the store by its URL."""
+    Ingestor(open_engine(db_url)).run([str(ROOT / "sample_logs")])
+    serial, parallel = both_ways(db_url, monkeypatch)
     assert serial == parallel and serial["processes"][0] > 40
 
 
