@@ -6,10 +6,10 @@ consistent wherever an ingest stops; the natural key makes a re-run add nothing 
 
 from __future__ import annotations
 
+import contextlib
 import gc
-import hashlib
 import time
-from collections import Counter, OrderedDict
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -29,15 +29,23 @@ from proctrail.store.locks import LOCK_NAMES
 from proctrail.store.models import Channel, EventRow, Host, Source
 from proctrail.store.readers.base import ReaderError, ReadOptions
 from proctrail.store.readers.sniff import Input, iter_inputs, open_records
+from proctrail.store.reading import (
+    Occurrences,
+    ReadResult,
+    ReadTask,
+    Row,
+    event_row,
+    read_input,
+    with_cut,
+)
 from proctrail.store.spool import SpooledSource, SpoolLock, SpoolWriter, pending, read_spool
+from proctrail.store.tasks import Executor, local_executor
 from proctrail.store.text import first_line
 
 BATCH = 5000
 # The event columns an ingest writes, in the order of each row's parameters.
 ROW_COLUMNS = ("source_id", "host_id", "channel_id", "provider", "event_id", "record_id",
                "ts_us", "ts_key", "received_us", "kind", "data")
-# A read record before the store gives it ids (host and channel by name): also the spool's.
-Row = tuple[Any, ...]
 
 
 @dataclass
@@ -115,39 +123,6 @@ def _now_us() -> int:
     return time.time_ns() // 1000
 
 
-def synthetic_record_id(event: Event, occurrence: int = 0) -> int:
-    """A stable negative id for a record that carries none, so re-ingest dedups it.
-
-    ``occurrence`` tells apart records of one file that are identical in every field
-    (Sysmon repeats registry and process-access events within a millisecond): the n-th
-    copy gets its own id, and the same file read again gives the same ids.
-    """
-    key = orjson.dumps(
-        [event.host, event.channel, event.event_id, event.ts_us, event.fields, occurrence],
-        option=orjson.OPT_SORT_KEYS,
-    )
-    return -(int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big") >> 1)
-
-
-class _Occurrences:
-    """How often each synthetic id was seen lately in one source (bounded memory).
-
-    Identical records share a timestamp, so they arrive close together: a window of the
-    most recent ids is enough to number them.
-    """
-
-    def __init__(self, size: int = 65536) -> None:
-        self.size = size
-        self.seen: OrderedDict[int, int] = OrderedDict()
-
-    def next(self, base: int) -> int:
-        count = self.seen.pop(base, 0)
-        self.seen[base] = count + 1
-        if len(self.seen) > self.size:
-            self.seen.popitem(last=False)
-        return count
-
-
 class Ingestor:
     """Reads inputs into one store; when the database goes away mid-run, into a spool."""
 
@@ -159,8 +134,10 @@ class Ingestor:
         batch_size: int = BATCH,
         force: bool = False,
         progress: ProgressCallback | None = None,
+        workers: int | None = 1,
     ) -> None:
         self.engine = engine
+        self.workers = workers  # None: the cores; inputs read in worker processes
         self.opts = opts or ReadOptions()
         self.batch_size = batch_size
         self.force = force
@@ -169,7 +146,7 @@ class Ingestor:
         self._channels: dict[str, int] = {}
         self._events_insert = BulkInsert(engine, EventRow, ROW_COLUMNS, ignore_existing=True)
         self._total_records = 0
-        self._occurrences = _Occurrences()
+        self._occurrences = Occurrences()
         self._spool: SpoolWriter | None = None
         self._spool_reason = ""
         self._current: SpooledSource | None = None
@@ -177,6 +154,7 @@ class Ingestor:
         self._sources_seen = 0
         self._stored_base = 0  # events of the current input stored by an earlier run
         self._tally = DamageTally()  # the current input's damaged chunks
+        self._digests: dict[str, str] = {}  # inputs hashed ahead of their turn
         # One writer thread: the database stores a batch while the next one is read (both
         # drivers release the GIL while the database works). At most two batches in memory.
         self._writer = ThreadPoolExecutor(max_workers=1)
@@ -211,14 +189,17 @@ class Ingestor:
         report.replayed = self.replay_spools()
         items = list(iter_inputs(list(paths), self._store_files()))
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="proctrail-store")
+        ahead = _ReadAhead(self, items)
         try:
             for index, item in enumerate(items, 1):
                 if isinstance(item, ReaderError):
                     report.sources.append(SourceReport(item.path, status="failed",
                                                        error=item.reason))
                     continue
-                report.sources.append(self._ingest_one(item, index, len(items)))
+                report.sources.append(self._ingest_one(item, index, len(items),
+                                                       ahead.result(index - 1)))
         finally:
+            ahead.close()
             self._writer.shutdown(wait=True)
             if self._spool is not None:
                 self._spool.close()
@@ -235,17 +216,25 @@ class Ingestor:
         return frozenset(Path(f"{base}{suffix}") for suffix in (
             "", "-wal", "-shm", "-journal", *(f".{name}.lock" for name in LOCK_NAMES)))
 
-    def _ingest_one(self, item: Input, index: int, inputs: int) -> SourceReport:
-        """One input: detect, claim a source row, stream batches; two transactions at least."""
+    def _ingest_one(self, item: Input, index: int, inputs: int,
+                    read: ReadResult | None = None) -> SourceReport:
+        """One input: detect, claim a source row, stream batches; two transactions at least.
+        ``read``: the input already read into rows by a worker (:mod:`.reading`)."""
         result = SourceReport(item.name, parser=self.opts.parser)
         source_id: int | None = None
         self._stored_base = 0
         self._tally = DamageTally()
         try:
-            digest = item.sha256()
-            with item.open() as stream:
-                fmt, records = open_records(item, stream, self.opts)
-                records = _with_cut(records, stream, item.name)
+            digest = self._digests.pop(item.name, None) or item.sha256()
+            with contextlib.nullcontext() if read is not None else item.open() as stream:
+                if read is None:
+                    fmt, records = open_records(item, stream, self.opts)
+                    records = with_cut(records, stream, item.name)
+                else:
+                    if not read.opened:
+                        raise ReaderError(item.name, read.error or "unreadable")
+                    fmt, records = read.format, _replayed(read, item.name)
+                    self._tally = read.tally
                 result.format = fmt
                 if fmt != "evtx":
                     result.parser = fmt
@@ -263,7 +252,8 @@ class Ingestor:
                     else:
                         if source_id is None:
                             return result
-                self._consume(records, source_id, result, index, inputs)
+                self._consume(records, source_id, result, index, inputs,
+                              tallied=read is not None)
         except ReaderError as exc:
             result.status, result.error = "failed", exc.reason
         except (OSError, EOFError, ValueError) as exc:
@@ -285,6 +275,13 @@ class Ingestor:
         elif self._spool is not None:
             result.status = "spooled"
         return result
+
+    def already(self, digest: str) -> bool:
+        """Whether content with this SHA-256 is stored complete (and not forced again)."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(Source.id).where(
+                Source.sha256 == digest, Source.status == "complete").limit(1)).first() \
+                is not None
 
     def _claim_source(self, item: Input, digest: str, result: SourceReport) -> int | None:
         """The source row to fill, or None when this content is already in the store."""
@@ -333,10 +330,12 @@ class Ingestor:
             else:
                 self._insert_source(conn, item, "", dict(values, started_us=_now_us()))
 
-    def _consume(self, records: Iterable[Event | Skip | Damage], source_id: int | None,
-                 result: SourceReport, index: int, inputs: int) -> None:
+    def _consume(self, records: Iterable[Event | Row | Skip | Damage], source_id: int | None,
+                 result: SourceReport, index: int, inputs: int, tallied: bool = False) -> None:
+        """Store ``records``: events read here, or (``tallied``) rows a worker made, whose
+        damaged chunks it has already tallied."""
         batch: list[Row] = []
-        self._occurrences = _Occurrences()
+        self._occurrences = Occurrences()
         tally = self._tally
         for item in records:
             if isinstance(item, Skip):
@@ -346,11 +345,18 @@ class Ingestor:
                 continue
             if isinstance(item, Damage):  # before its records, which are read as any
                 result.damage.append(item)
-                tally.add(item)
+                if not tallied:
+                    tally.add(item)
+                continue
+            if tallied:
+                batch.append(item)  # type: ignore[arg-type]
+                if len(batch) >= self.batch_size:
+                    self._flush(batch, source_id, result, index, inputs)
+                    batch = []
                 continue
             if tally.watching:
-                tally.see(item)
-            batch.append(self._row(item))
+                tally.see(item)  # type: ignore[arg-type]
+            batch.append(self._row(item))  # type: ignore[arg-type]
             if len(batch) >= self.batch_size:
                 self._flush(batch, source_id, result, index, inputs)
                 batch = []
@@ -528,25 +534,7 @@ class Ingestor:
 
     def _row(self, event: Event) -> Row:
         """One event as the store will take it, host and channel by name."""
-        record_id = event.record_id
-        if record_id is None:
-            record_id = synthetic_record_id(event)
-            occurrence = self._occurrences.next(record_id)
-            if occurrence:
-                record_id = synthetic_record_id(event, occurrence)
-        ts = event.ts_us
-        return (
-            event.host or self.opts.default_host,
-            event.channel,
-            event.provider,
-            event.event_id,
-            record_id,
-            ts,
-            ts // 1_000_000 if ts is not None else 0,
-            event.received_us,
-            event.kind,
-            orjson.dumps(event.fields).decode(),
-        )
+        return event_row(event, self.opts.default_host, self._occurrences)
 
     def _db_row(self, conn: Connection, row: Row, source_id: int) -> tuple[Any, ...]:
         """A read row as insert parameters, in :data:`ROW_COLUMNS` order."""
@@ -557,11 +545,82 @@ class Ingestor:
         return (source_id, host_id, channel_id, *row[2:])
 
 
-def _with_cut(records: Iterable[Event | Skip], stream: object, name: str
-              ) -> Iterator[Event | Skip]:
-    """``records``, then a counted skip if the archive member ended before its end marker
-    (a ``.gz`` copied short): every complete record before the cut is kept."""
-    yield from records
-    if getattr(getattr(stream, "raw", None), "truncated", False):
-        yield Skip("truncated archive", f"{name}: the compressed data ends before its end; "
-                                        "what came before the cut is kept")
+def _replayed(read: ReadResult, name: str) -> Iterator[Row | Skip | Damage]:
+    """A worker's rows in file order, then its failure, raised where the serial path
+    raises it: what was stored before it stays, the rest of the batch with it does not."""
+    yield from read.items
+    if read.error is not None:
+        raise ReaderError(name, read.error)
+
+
+# Inputs read by worker processes: each at most this big (its rows come back whole), and
+# together at least this much (below it a pool's start costs more than it gives).
+PARALLEL_MAX_INPUT = 64 << 20
+PARALLEL_MIN_BYTES = 32 << 20
+
+
+class _ReadAhead:
+    """Inputs read into rows by a pool of workers, a few ahead of the writer, in input
+    order. An input whose content the store already holds complete (and ``--force`` is
+    not given) is hashed here and not read at all; archives of unknown size, big inputs
+    and small runs are read by the writer itself, as with one worker."""
+
+    def __init__(self, ingestor: Ingestor, items: list[Input | ReaderError]) -> None:
+        self.ingestor = ingestor
+        self.wanted = [i for i, item in enumerate(items)
+                       if isinstance(item, Input) and item.kind != "gzip"
+                       and 0 < item.size <= PARALLEL_MAX_INPUT]
+        total = sum(items[i].size for i in self.wanted)  # type: ignore[union-attr]
+        self.wanted_set = set(self.wanted)
+        self.pool: Executor | None = None
+        self.order: deque[int] = deque()  # inputs handed to the pool, their results due
+        self.buffer: dict[int, ReadResult] = {}
+        self.decided = -1  # the last input the pool's task list has passed
+        self.results: Iterator[ReadResult] = iter(())
+        if len(self.wanted) < 2 or total < PARALLEL_MIN_BYTES:
+            return
+        pool = local_executor(ingestor.workers)
+        if pool.workers < 2:
+            pool.close()
+            return
+        self.pool = pool
+        self.items = items
+        self.results = pool.map(read_input, self._tasks())
+
+    def _tasks(self) -> Iterator[ReadTask]:
+        ingestor = self.ingestor
+        for i in self.wanted:
+            item = self.items[i]
+            assert isinstance(item, Input)
+            self.decided = i
+            if not ingestor.force:
+                try:
+                    digest = item.sha256()
+                except (ReaderError, OSError, EOFError, ValueError):
+                    continue  # the writer reads it itself and says why
+                ingestor._digests[item.name] = digest
+                if ingestor.already(digest):
+                    continue
+            self.order.append(i)
+            yield ReadTask(item, ingestor.opts)
+
+    def result(self, i: int) -> ReadResult | None:
+        """The worker's read of input ``i`` (inputs are asked for in order), or None: the
+        writer reads it itself."""
+        if self.pool is None or i not in self.wanted_set:
+            return None
+        while i not in self.buffer and self.decided < i:
+            read = next(self.results, None)
+            if read is None:
+                break
+            self.buffer[self.order.popleft()] = read
+        if i in self.buffer:
+            return self.buffer.pop(i)
+        if self.order and self.order[0] == i:
+            self.order.popleft()
+            return next(self.results)
+        return None
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()

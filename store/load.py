@@ -65,13 +65,14 @@ def load_case(engine: Engine, paths: Iterable[str], *, options: ReadOptions | No
               workers: int | None = None) -> CaseLoad:
     """Read ``paths`` (and any spool left by an earlier run) into the case, then correlate
     and detect as asked, with ``config`` (default ./proctrail.toml if present) giving the
-    track/ignore lists and the detections' settings; ``workers`` processes correlate
-    (default: the cores)."""
+    track/ignore lists and the detections' settings; ``workers`` processes read
+    and correlate (default: the cores)."""
     hear = listener or Listener()
     config = config if config is not None else load_config(None)
     done = CaseLoad()
     _say(hear.step, "read")
-    done.ingest = Ingestor(engine, options, force=force, progress=hear.reading).run(paths)
+    done.ingest = Ingestor(engine, options, force=force, progress=hear.reading,
+                           workers=workers).run(paths)
     _say(hear.read, done.ingest)
     if done.spooled or not correlation:
         return done

@@ -52,7 +52,8 @@ class Processes:
     def __init__(self, workers: int) -> None:
         self.workers = workers
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["proctrail.store.correlate.tasks"])
+        context.set_forkserver_preload(["proctrail.store.correlate.tasks",
+                                         "proctrail.store.reading"])
         self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
 
     def map(self, fn: Callable[[T], R], tasks: Iterable[T]) -> Iterator[R]:

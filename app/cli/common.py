@@ -31,7 +31,8 @@ def add_db(parser: argparse.ArgumentParser) -> None:
 def add_workers(parser: argparse.ArgumentParser) -> None:
     """``--workers N``: processes for the parallel steps."""
     parser.add_argument("--workers", type=int, default=None, metavar="N",
-                        help="worker processes for correlation (default: the cores, or "
+                        help="worker processes that read inputs and correlate machines "
+                             "(default: the cores, or "
                              "$PROCTRAIL_WORKERS; 1 runs everything in this process). "
                              "Small cases and single machines always run in one")
 

@@ -1,0 +1,141 @@
+"""An input read into rows: the part of an ingest that needs no database.
+
+:func:`read_input` is a plain task (a function of an input and the read options) that a
+worker process can run: it detects the format, reads every record, turns each event into
+the row the store takes (host and channel by name, synthetic record ids numbered as the
+serial path numbers them) and notes what damaged chunks held, all in file order. The
+single writer (:class:`~proctrail.store.ingest.Ingestor`) stores the result exactly as
+it stores what it reads itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from proctrail.store.damage import DamageTally
+from proctrail.store.events import Damage, Event, Skip
+from proctrail.store.readers.base import ReaderError, ReadOptions
+from proctrail.store.readers.sniff import Input, open_records
+
+# A read record before the store gives it ids (host and channel by name): also the spool's.
+Row = tuple[Any, ...]
+
+
+def synthetic_record_id(event: Event, occurrence: int = 0) -> int:
+    """A stable negative id for a record that carries none, so re-ingest dedups it.
+
+    ``occurrence`` tells apart records of one file that are identical in every field
+    (Sysmon repeats registry and process-access events within a millisecond): the n-th
+    copy gets its own id, and the same file read again gives the same ids.
+    """
+    key = orjson.dumps(
+        [event.host, event.channel, event.event_id, event.ts_us, event.fields, occurrence],
+        option=orjson.OPT_SORT_KEYS,
+    )
+    return -(int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big") >> 1)
+
+
+def event_row(event: Event, default_host: str, occurrences: Occurrences) -> Row:
+    """One event as the store will take it, host and channel by name; ``occurrences``
+    numbers identical records of one input (:func:`synthetic_record_id`)."""
+    record_id = event.record_id
+    if record_id is None:
+        record_id = synthetic_record_id(event)
+        occurrence = occurrences.next(record_id)
+        if occurrence:
+            record_id = synthetic_record_id(event, occurrence)
+    ts = event.ts_us
+    return (
+        event.host or default_host,
+        event.channel,
+        event.provider,
+        event.event_id,
+        record_id,
+        ts,
+        ts // 1_000_000 if ts is not None else 0,
+        event.received_us,
+        event.kind,
+        orjson.dumps(event.fields).decode(),
+    )
+
+
+class Occurrences:
+    """How often each synthetic id was seen lately in one source (bounded memory).
+
+    Identical records share a timestamp, so they arrive close together: a window of the
+    most recent ids is enough to number them.
+    """
+
+    def __init__(self, size: int = 65536) -> None:
+        self.size = size
+        self.seen: OrderedDict[int, int] = OrderedDict()
+
+    def next(self, base: int) -> int:
+        count = self.seen.pop(base, 0)
+        self.seen[base] = count + 1
+        if len(self.seen) > self.size:
+            self.seen.popitem(last=False)
+        return count
+
+
+def with_cut(records: Iterable[Event | Skip], stream: object, name: str
+              ) -> Iterator[Event | Skip]:
+    """``records``, then a counted skip if the archive member ended before its end marker
+    (a ``.gz`` copied short): every complete record before the cut is kept."""
+    yield from records
+    if getattr(getattr(stream, "raw", None), "truncated", False):
+        yield Skip("truncated archive", f"{name}: the compressed data ends before its end; "
+                                        "what came before the cut is kept")
+
+
+@dataclass(frozen=True)
+class ReadTask:
+    """One input to read in a worker: nothing but data."""
+
+    item: Input
+    opts: ReadOptions
+
+
+@dataclass
+class ReadResult:
+    """An input read whole: its format, its rows, skips and damage in file order, what
+    its damaged chunks held, and the reason it stopped early (``None``: read to the end).
+    ``opened`` is False when it failed before any record (detection, an empty file)."""
+
+    format: str = ""
+    items: list[Row | Skip | Damage] = field(default_factory=list)
+    tally: DamageTally = field(default_factory=DamageTally)
+    error: str | None = None
+    opened: bool = False
+
+
+def read_input(task: ReadTask) -> ReadResult:
+    """Read ``task.item`` into rows (see the module's docstring); never raises for what
+    the input holds: a failure is the result's ``error``, as the serial path words it."""
+    result = ReadResult()
+    occurrences = Occurrences()
+    try:
+        with task.item.open() as stream:
+            fmt, records = open_records(task.item, stream, task.opts)
+            result.format, result.opened = fmt, True
+            for item in with_cut(records, stream, task.item.name):
+                if isinstance(item, Skip):
+                    result.items.append(item)
+                elif isinstance(item, Damage):
+                    result.items.append(item)
+                    result.tally.add(item)
+                else:
+                    if result.tally.watching:
+                        result.tally.see(item)
+                    result.items.append(event_row(item, task.opts.default_host, occurrences))
+    except ReaderError as exc:
+        result.error = exc.reason
+    except (OSError, EOFError, ValueError) as exc:
+        result.error = f"read error ({exc})"
+    return result
