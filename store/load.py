@@ -64,9 +64,9 @@ def load_case(engine: Engine, paths: Iterable[str], *, options: ReadOptions | No
               config: Config | None = None, listener: Listener | None = None,
               workers: int | None = None) -> CaseLoad:
     """Read ``paths`` (and any spool left by an earlier run) into the case, then correlate
-    and detect as asked, with ``config`` (default ./proctrail.toml if present) giving the
-    track/ignore lists and the detections' settings; ``workers`` processes read
-    and correlate (default: the cores)."""
+    (when something new was stored) and detect as asked, with ``config`` (default
+    ./proctrail.toml if present) giving the track/ignore lists and the detections'
+    settings; ``workers`` processes read and correlate (default: the cores)."""
     hear = listener or Listener()
     config = config if config is not None else load_config(None)
     done = CaseLoad()
@@ -74,7 +74,7 @@ def load_case(engine: Engine, paths: Iterable[str], *, options: ReadOptions | No
     done.ingest = Ingestor(engine, options, force=force, progress=hear.reading,
                            workers=workers).run(paths)
     _say(hear.read, done.ingest)
-    if done.spooled or not correlation:
+    if done.spooled or not correlation or not _news(engine):
         return done
     _say(hear.step, "correlate")
     done.correlation = correlate(engine, progress=hear.correlating,
@@ -91,3 +91,13 @@ def load_case(engine: Engine, paths: Iterable[str], *, options: ReadOptions | No
 def _say(hook: Callable[[T], None] | None, value: T) -> None:
     if hook is not None:
         hook(value)
+
+
+def _news(engine: Engine) -> bool:
+    """Whether events were stored since the last correlation (or it never ran): a re-run
+    that stored nothing new keeps the correlation it has (``proctrail correlate`` rebuilds
+    it at will), instead of rebuilding a big case for nothing."""
+    from proctrail.store.queries.export import uncorrelated_events
+
+    with engine.connect() as conn:
+        return uncorrelated_events(conn) > 0

@@ -138,3 +138,27 @@ def test_export_to_a_terminal_shows_escape_sequences_without_running_them(
     piped = run("export", "processes", "--db", db, "--format", "jsonl")
     assert any("\x9b31m \u2028 y" in json.loads(line)["command_line"]
                for line in piped.stdout.split("\n") if line)
+
+
+def test_a_rerun_that_stores_nothing_keeps_the_correlation(tmp_path: Path) -> None:
+    """Rebuilding a big case for nothing took 30 s on 1.19M records: a re-run that stores
+    nothing new says so and keeps the correlation (its generation unchanged)."""
+    from proctrail.store.db import open_engine
+    from proctrail.store.queries.browse import generation
+
+    db = str(tmp_path / "c.db")
+    log = str(ROOT / "sample_logs" / "lnx01-audit.log")
+    first = run("ingest", "--db", db, log)
+    assert first.returncode == 0 and "correlated:" in first.stdout
+    before = generation(open_engine(db))
+    again = run("ingest", "--db", db, log)
+    assert again.returncode == 0 and "correlated:" not in again.stdout
+    assert "nothing new since the last correlation" in again.stdout
+    assert generation(open_engine(db)) == before
+    more = run("ingest", "--db", db, str(ROOT / "sample_logs" / "WS02-Security.evtx"))
+    assert "correlated:" in more.stdout and generation(open_engine(db)) == before + 1
+
+
+def test_version_is_printed() -> None:
+    done = run("--version")
+    assert done.returncode == 0 and done.stdout.startswith("proctrail ")

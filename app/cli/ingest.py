@@ -118,6 +118,10 @@ def run(args: argparse.Namespace) -> int:
               f"{report.total('records_read'):,} records read are safe, those not stored "
               f"are kept in {report.spool}; run 'proctrail ingest --resume' when it is back")
         return EXIT_SPOOLED
-    if done.correlation is not None and not args.quiet:
-        print_correlation(done.correlation)
+    if not args.quiet:
+        if done.correlation is not None:
+            print_correlation(done.correlation)
+        elif not args.no_correlate:
+            print("nothing new since the last correlation: kept ('proctrail correlate' "
+                  "rebuilds it)")
     return EXIT_OK if report.clean else EXIT_SKIPPED
