@@ -380,3 +380,32 @@ def test_snapshot_of_a_real_case_tree(snap_compare, samples: Path, tmp_path: Pat
 
     assert snap_compare(ProctrailApp(open_engine(url)), terminal_size=(80, 24),
                         run_before=run_before)
+
+
+async def test_findings_come_a_page_at_a_time(demo_url: str,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """48,677 Sigma findings took the UI 5 s to put in one table: a page at a time, m for
+    more, the status says how many of how many."""
+    from textual.widgets import DataTable
+
+    from proctrail.store.detect.run import detect
+
+    detect(open_engine(demo_url))
+    total = len(list_findings(open_engine(demo_url)))
+    assert total > 3
+    monkeypatch.setattr(FindingsScreen, "PAGE", 2)
+    app = ProctrailApp(open_engine(demo_url))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+        table = app.screen.query_one(DataTable)
+        assert table.row_count == 2
+        assert f"the first 2 of {total} findings" in screen_text(app)
+        await pilot.press("m")
+        await pilot.pause()
+        assert table.row_count == 4
+        for _ in range(total):
+            await pilot.press("m")
+        await pilot.pause()
+        assert table.row_count == total and f"{total} finding(s)" in screen_text(app)
