@@ -12,6 +12,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -609,16 +610,20 @@ class _ReadAhead:
         writer reads it itself."""
         if self.pool is None or i not in self.wanted_set:
             return None
-        while i not in self.buffer and self.decided < i:
-            read = next(self.results, None)
-            if read is None:
-                break
-            self.buffer[self.order.popleft()] = read
-        if i in self.buffer:
-            return self.buffer.pop(i)
-        if self.order and self.order[0] == i:
-            self.order.popleft()
-            return next(self.results)
+        try:
+            while i not in self.buffer and self.decided < i:
+                read = next(self.results, None)
+                if read is None:
+                    break
+                self.buffer[self.order.popleft()] = read
+            if i in self.buffer:
+                return self.buffer.pop(i)
+            if self.order and self.order[0] == i:
+                self.order.popleft()
+                return next(self.results)
+        except BrokenProcessPool:  # a worker died (killed, out of memory): read the rest here
+            self.close()
+            self.pool = None
         return None
 
     def close(self) -> None:

@@ -99,3 +99,43 @@ class _InProcess:
 
     def close(self) -> None:
         pass
+
+
+class _DiesAfterOne:
+    """A pool whose worker dies after its first task: what a kill -9 or the OOM killer
+    does to a real one (``BrokenProcessPool`` on the next result)."""
+
+    workers = 2
+
+    def map(self, fn, tasks):
+        from concurrent.futures.process import BrokenProcessPool
+
+        tasks = iter(tasks)
+        yield fn(next(tasks))
+        raise BrokenProcessPool("a worker died")
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_dead_worker_loses_nothing(inputs: Path, tmp_path: Path,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The writer reads what the pool did not deliver; the store is the serial one."""
+    import proctrail.store.correlate as correlation
+    from proctrail.store.correlate import correlate
+
+    monkeypatch.setattr(ingest, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(correlation, "PARALLEL_MIN_EVENTS", 0)
+    one, two = f"sqlite:///{tmp_path / 'one.db'}", f"sqlite:///{tmp_path / 'two.db'}"
+    ingest_with(one, 1, inputs)
+    correlate(open_engine(one), workers=1)
+    monkeypatch.setattr(ingest, "local_executor", lambda workers: _DiesAfterOne())
+    monkeypatch.setattr(correlation, "local_executor", lambda workers: _DiesAfterOne())
+    report = ingest_with(two, 2, inputs)
+    assert not report.spool
+    correlate(open_engine(two), workers=2)
+    assert digest(one) == digest(two)
+    with open_engine(one).connect() as a, open_engine(two).connect() as b:
+        for table in ("processes", "sessions", "process_sources"):
+            query = text(f"SELECT * FROM {table} ORDER BY 1, 2")
+            assert a.execute(query).all() == b.execute(query).all(), table

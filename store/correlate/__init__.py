@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 import orjson
@@ -220,12 +221,15 @@ def _correlate(engine: Engine, progress: Callable[[int], None] | None,
             if pool.workers > 1:
                 url = engine.url.render_as_string(hide_password=False)
                 tasks = (MachineTask(url, tuple(m), fixes, tracked) for m in groups)
-                seen = 0
-                for rows in pool.map(correlate_machine, tasks):
-                    writer.take(rows)
-                    seen += rows.events
-                    if progress is not None:
-                        progress(seen)
+                seen = done = 0
+                try:
+                    for rows in pool.map(correlate_machine, tasks):
+                        writer.take(rows)
+                        seen, done = seen + rows.events, done + 1
+                        if progress is not None:
+                            progress(seen)
+                except BrokenProcessPool:  # a worker died (killed, out of memory)
+                    run(engine, writer, fixes, progress, groups[done:])  # the rest here
             else:
                 run(engine, writer, fixes, progress, groups)
         finally:
