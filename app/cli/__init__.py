@@ -29,7 +29,7 @@ from proctrail.app.cli import (
     stats,
     tree,
 )
-from proctrail.app.cli.common import EXIT_OK, EXIT_SKIPPED, EXIT_USAGE, error
+from proctrail.app.cli.common import EXIT_OK, EXIT_SKIPPED, error
 from proctrail.store.errors import ProctrailError
 
 # In the order ``proctrail --help`` lists them.
@@ -100,4 +100,4 @@ def _from_the_store(exc: BaseException) -> bool:
     return errors is not None and isinstance(exc, errors.SQLAlchemyError)
 
 
-__all__ = ["EXIT_USAGE", "build_parser", "main"]
+__all__ = ["build_parser", "main"]
