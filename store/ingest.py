@@ -40,7 +40,7 @@ from proctrail.store.reading import (
     with_cut,
 )
 from proctrail.store.spool import SpooledSource, SpoolLock, SpoolWriter, pending, read_spool
-from proctrail.store.tasks import Executor, local_executor
+from proctrail.store.tasks import Executor, default_workers, local_executor
 from proctrail.store.text import first_line
 
 BATCH = 5000
@@ -554,10 +554,13 @@ def _replayed(read: ReadResult, name: str) -> Iterator[Row | Skip | Damage]:
         raise ReaderError(name, read.error)
 
 
-# Inputs read by worker processes: each at most this big (its rows come back whole), and
-# together at least this much (below it a pool's start costs more than it gives).
+# Inputs read by worker processes: each at most this big (its rows come back whole, about
+# three times its size in memory), and together at least this much (below it a pool's
+# start costs more than it gives). The rows in flight (workers + 1 inputs) stay within
+# READ_AHEAD_BUDGET: with more workers, the biggest input a worker takes is smaller.
 PARALLEL_MAX_INPUT = 64 << 20
 PARALLEL_MIN_BYTES = 32 << 20
+READ_AHEAD_BUDGET = 768 << 20
 
 
 class _ReadAhead:
@@ -568,9 +571,11 @@ class _ReadAhead:
 
     def __init__(self, ingestor: Ingestor, items: list[Input | ReaderError]) -> None:
         self.ingestor = ingestor
+        workers = ingestor.workers if ingestor.workers is not None else default_workers()
+        biggest = min(PARALLEL_MAX_INPUT, READ_AHEAD_BUDGET // (3 * (workers + 1)))
         self.wanted = [i for i, item in enumerate(items)
                        if isinstance(item, Input) and item.kind != "gzip"
-                       and 0 < item.size <= PARALLEL_MAX_INPUT]
+                       and 0 < item.size <= biggest]
         total = sum(items[i].size for i in self.wanted)  # type: ignore[union-attr]
         self.wanted_set = set(self.wanted)
         self.pool: Executor | None = None
@@ -580,7 +585,7 @@ class _ReadAhead:
         self.results: Iterator[ReadResult] = iter(())
         if len(self.wanted) < 2 or total < PARALLEL_MIN_BYTES:
             return
-        pool = local_executor(ingestor.workers)
+        pool = local_executor(workers)
         if pool.workers < 2:
             pool.close()
             return

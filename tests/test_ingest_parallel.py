@@ -139,3 +139,19 @@ def test_a_dead_worker_loses_nothing(inputs: Path, tmp_path: Path,
         for table in ("processes", "sessions", "process_sources"):
             query = text(f"SELECT * FROM {table} ORDER BY 1, 2")
             assert a.execute(query).all() == b.execute(query).all(), table
+
+
+def test_the_rows_in_flight_stay_within_a_budget(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers + 1 inputs' rows are in memory at once: with more workers, a worker takes
+    only smaller inputs (the rest the writer streams), so 16 workers cannot hold 17
+    inputs of 64 MiB."""
+    from proctrail.store.readers.sniff import Input
+
+    monkeypatch.setattr(ingest, "local_executor", lambda workers: _InProcess())
+    items: list = [Input(str(tmp_path / f"{n}.evtx"), size=n << 20) for n in (10, 30, 60, 90)]
+    engine = open_engine(f"sqlite:///{tmp_path / 'c.db'}")
+    two = ingest._ReadAhead(Ingestor(engine, workers=2), items)
+    sixteen = ingest._ReadAhead(Ingestor(engine, workers=16), items)
+    assert two.wanted == [0, 1, 2] and sixteen.wanted == [0]
+    assert ingest.READ_AHEAD_BUDGET >= 17 * 3 * (10 << 20)

@@ -102,6 +102,9 @@ def correlated(engine: Engine) -> tuple[list[Lifetime], list[Session]]:
 
 # Below this many stored events, or with one machine, a pool's start costs more than it gives.
 PARALLEL_MIN_EVENTS = 200_000
+# A machine's rows come back whole (a few hundred bytes an event): a case with a machine
+# bigger than this is correlated here, streaming, where memory stays flat.
+PARALLEL_MAX_MACHINE_EVENTS = 1_000_000
 
 
 class _Writer(RowSink):
@@ -216,6 +219,7 @@ def _correlate(engine: Engine, progress: Callable[[int], None] | None,
         groups = machines(conn)
         pool = (local_executor(workers)
                 if len(groups) > 1 and through >= PARALLEL_MIN_EVENTS and _shareable(engine)
+                and _largest_machine(conn, groups) <= PARALLEL_MAX_MACHINE_EVENTS
                 else Inline())
         try:
             if pool.workers > 1:
@@ -248,6 +252,13 @@ def _correlate(engine: Engine, progress: Callable[[int], None] | None,
     return CorrelationReport(writer.processes, writer.session_count,
                              dict(sorted(writer.flags.items())), dict(sorted(counts.items())),
                              dict(sorted(writer.unplaced_reasons.items())))
+
+
+def _largest_machine(conn: Connection, groups: list[list[int]]) -> int:
+    """The events of the case's biggest machine (all its names together)."""
+    per_host = dict(conn.execute(select(EventRow.host_id, func.count())
+                                 .group_by(EventRow.host_id)).all())
+    return max((sum(per_host.get(h, 0) for h in members) for members in groups), default=0)
 
 
 def _shareable(engine: Engine) -> bool:
