@@ -74,11 +74,12 @@ def load_case(engine: Engine, paths: Iterable[str], *, options: ReadOptions | No
     done.ingest = Ingestor(engine, options, force=force, progress=hear.reading,
                            workers=workers).run(paths)
     _say(hear.read, done.ingest)
-    if done.spooled or not correlation or not _news(engine):
+    if done.spooled or not correlation:
         return done
-    _say(hear.step, "correlate")
-    done.correlation = correlate(engine, progress=hear.correlating,
-                                 tracked=config.track_filter, workers=workers)
+    if _news(engine):
+        _say(hear.step, "correlate")
+        done.correlation = correlate(engine, progress=hear.correlating,
+                                     tracked=config.track_filter, workers=workers)
     from proctrail.store.detect.run import detect, has_detections  # pySigma: 0.05 s
 
     if detection is Detect.ALWAYS or (detection is Detect.IF_NONE

@@ -162,3 +162,22 @@ def test_a_rerun_that_stores_nothing_keeps_the_correlation(tmp_path: Path) -> No
 def test_version_is_printed() -> None:
     done = run("--version")
     assert done.returncode == 0 and done.stdout.startswith("proctrail ")
+
+
+def test_open_after_ingest_still_takes_its_first_look(tmp_path: Path) -> None:
+    """A case read by 'ingest' (no detections) and opened with the same paths: nothing is
+    new, so it is not correlated again, but the built-in detections still run."""
+    from proctrail.store.db import open_engine
+    from proctrail.store.load import Detect, load_case
+    from proctrail.store.queries.browse import generation
+    from proctrail.store.queries.findings import list_findings
+
+    db = str(tmp_path / "c.db")
+    assert run("ingest", "--db", db, str(ROOT / "sample_logs")).returncode == 0
+    engine = open_engine(db)
+    before = generation(engine)
+    assert list_findings(engine) == []
+    done = load_case(engine, [str(ROOT / "sample_logs")], detection=Detect.IF_NONE)
+    assert done.correlation is None and generation(engine) == before
+    assert done.detection is not None and done.detection.findings > 0
+    assert list_findings(engine)
