@@ -1,0 +1,97 @@
+"""Every core: ingest + correlate of one case with 1, 2 and all workers, beside the bare parse.
+
+    python bench/workers_bench.py PATH... [--workers 1,2,0] [--repeat N]
+
+Each measurement is a fresh child process (so peak memory is its own) into a fresh SQLite
+store: ``Ingestor(..., workers=N).run(PATHS)`` then ``correlate(..., workers=N)``, timed
+apart. The bare parse (the Rust parser's ``records_json()`` iterated over every ``.evtx``
+under PATHS, single-threaded and with the parser's own threads) runs in the same session;
+the ratios are records/s over the bare single-thread parse's. ``0`` in ``--workers`` means
+all the cores. Best of ``--repeat`` (default 1) runs, peak memory the highest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CHILD = """
+import json, sys, time
+from pathlib import Path
+if __name__ == "__main__":
+    spec = json.loads(sys.argv[1])
+    from proctrail.store.correlate import correlate
+    from proctrail.store.db import open_engine
+    from proctrail.store.ingest import Ingestor
+    engine = open_engine(spec["url"])
+    t0 = time.perf_counter()
+    report = Ingestor(engine, workers=spec["workers"]).run(spec["paths"])
+    t1 = time.perf_counter()
+    result = correlate(engine, workers=spec["workers"])
+    t2 = time.perf_counter()
+    peak = next(int(line.split()[1]) / 1024 for line in
+                Path("/proc/self/status").read_text().splitlines()
+                if line.startswith("VmHWM:"))
+    print(json.dumps({"records": report.total("records_read"), "read_s": t1 - t0,
+                      "correlate_s": t2 - t1, "processes": result.processes,
+                      "peak_mb": peak}))
+"""
+
+
+def bare(paths: list[str], threads: int) -> tuple[int, float]:
+    import evtx
+
+    files = sorted({f for p in paths for f in (Path(p).rglob("*.evtx") if Path(p).is_dir()
+                                                 else [Path(p)]) if f.suffix == ".evtx"})
+    n, t0 = 0, time.perf_counter()
+    for f in files:
+        for _record in evtx.PyEvtxParser(str(f), number_of_threads=threads).records_json():
+            n += 1
+    return n, time.perf_counter() - t0
+
+
+def run(paths: list[str], workers: int, tmp: Path, i: int) -> dict[str, float]:
+    url = f"sqlite:///{tmp / f'case{workers}-{i}.db'}"
+    spec = {"url": url, "paths": paths, "workers": workers or None}
+    done = subprocess.run([sys.executable, "-c", CHILD, json.dumps(spec)], check=True,
+                          capture_output=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("paths", nargs="+")
+    parser.add_argument("--workers", default="1,2,0", help="worker counts (0: all cores)")
+    parser.add_argument("--repeat", type=int, default=1)
+    args = parser.parse_args()
+    counts = [int(w) for w in args.workers.split(",")]
+    n, single = bare(args.paths, 1)
+    _n, threaded = bare(args.paths, 0)
+    print(f"bare parse: {n:,} records, single-threaded {single:.1f} s ({n / single:,.0f}/s),"
+          f" parser threads {threaded:.1f} s ({n / threaded:,.0f}/s); cores "
+          f"{os.cpu_count()}")
+    print(f"{'workers':>8} {'read s':>7} {'correlate s':>12} {'total s':>8} {'rec/s':>9} "
+          f"{'× bare':>7} {'peak MB':>8}")
+    line = []
+    with tempfile.TemporaryDirectory() as folder:
+        for workers in counts:
+            runs = [run(args.paths, workers, Path(folder), i) for i in range(args.repeat)]
+            best = min(runs, key=lambda r: r["read_s"] + r["correlate_s"])
+            total = best["read_s"] + best["correlate_s"]
+            rate = best["records"] / total
+            print(f"{workers or 'all':>8} {best['read_s']:>7.1f} {best['correlate_s']:>12.1f} "
+                  f"{total:>8.1f} {rate:>9,.0f} {rate / (n / single):>7.3f} "
+                  f"{max(r['peak_mb'] for r in runs):>8.0f}")
+            line.append(f"{workers or 'all'}: {total:.1f} s")
+    print("scaling: " + ", ".join(line))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
