@@ -23,22 +23,14 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from proctrail.store.bulk import BulkInsert, dialect_insert
 from proctrail.store.damage import DamageTally, damage_of, store_damage
-from proctrail.store.events import Damage, Event, Skip
+from proctrail.store.events import Damage, Skip
 from proctrail.store.failures import server_unreachable, store_failure
 from proctrail.store.hosts import named_id
 from proctrail.store.locks import LOCK_NAMES
 from proctrail.store.models import Channel, EventRow, Host, Source
 from proctrail.store.readers.base import ReaderError, ReadOptions
-from proctrail.store.readers.sniff import Input, iter_inputs, open_records
-from proctrail.store.reading import (
-    Occurrences,
-    ReadResult,
-    ReadTask,
-    Row,
-    event_row,
-    read_input,
-    with_cut,
-)
+from proctrail.store.readers.sniff import Input, iter_inputs
+from proctrail.store.reading import ReadResult, ReadTask, Row, read_input, read_rows
 from proctrail.store.spool import SpooledSource, SpoolLock, SpoolWriter, pending, read_spool
 from proctrail.store.tasks import Executor, default_workers, local_executor
 from proctrail.store.text import first_line
@@ -147,7 +139,6 @@ class Ingestor:
         self._channels: dict[str, int] = {}
         self._events_insert = BulkInsert(engine, EventRow, ROW_COLUMNS, ignore_existing=True)
         self._total_records = 0
-        self._occurrences = Occurrences()
         self._spool: SpoolWriter | None = None
         self._spool_reason = ""
         self._current: SpooledSource | None = None
@@ -229,8 +220,7 @@ class Ingestor:
             digest = self._digests.pop(item.name, None) or item.sha256()
             with contextlib.nullcontext() if read is not None else item.open() as stream:
                 if read is None:
-                    fmt, records = open_records(item, stream, self.opts)
-                    records = with_cut(records, stream, item.name)
+                    fmt, records = read_rows(item, stream, self.opts, self._tally)
                 else:
                     if not read.opened:
                         raise ReaderError(item.name, read.error or "unreadable")
@@ -253,8 +243,7 @@ class Ingestor:
                     else:
                         if source_id is None:
                             return result
-                self._consume(records, source_id, result, index, inputs,
-                              tallied=read is not None)
+                self._consume(records, source_id, result, index, inputs)
         except ReaderError as exc:
             result.status, result.error = "failed", exc.reason
         except (OSError, EOFError, ValueError) as exc:
@@ -331,33 +320,21 @@ class Ingestor:
             else:
                 self._insert_source(conn, item, "", dict(values, started_us=_now_us()))
 
-    def _consume(self, records: Iterable[Event | Row | Skip | Damage], source_id: int | None,
-                 result: SourceReport, index: int, inputs: int, tallied: bool = False) -> None:
-        """Store ``records``: events read here, or (``tallied``) rows a worker made, whose
-        damaged chunks it has already tallied."""
+    def _consume(self, records: Iterable[Row | Skip | Damage], source_id: int | None,
+                 result: SourceReport, index: int, inputs: int) -> None:
+        """Store ``records`` (:func:`~proctrail.store.reading.read_rows`, read here or by a
+        worker) in batches, counting skips and damage."""
         batch: list[Row] = []
-        self._occurrences = Occurrences()
-        tally = self._tally
         for item in records:
             if isinstance(item, Skip):
                 result.skipped[item.reason] += 1
                 if len(result.skip_examples) < 5:
                     result.skip_examples.append(f"{item.reason}: {item.detail}")
                 continue
-            if isinstance(item, Damage):  # before its records, which are read as any
+            if isinstance(item, Damage):  # tallied as it was read
                 result.damage.append(item)
-                if not tallied:
-                    tally.add(item)
                 continue
-            if tallied:
-                batch.append(item)  # type: ignore[arg-type]
-                if len(batch) >= self.batch_size:
-                    self._flush(batch, source_id, result, index, inputs)
-                    batch = []
-                continue
-            if tally.watching:
-                tally.see(item)  # type: ignore[arg-type]
-            batch.append(self._row(item))  # type: ignore[arg-type]
+            batch.append(item)
             if len(batch) >= self.batch_size:
                 self._flush(batch, source_id, result, index, inputs)
                 batch = []
@@ -532,10 +509,6 @@ class Ingestor:
                 skip_reasons=orjson.dumps(src.skipped).decode()))
 
     # -- rows ------------------------------------------------------------------------------
-
-    def _row(self, event: Event) -> Row:
-        """One event as the store will take it, host and channel by name."""
-        return event_row(event, self.opts.default_host, self._occurrences)
 
     def _db_row(self, conn: Connection, row: Row, source_id: int) -> tuple[Any, ...]:
         """A read row as insert parameters, in :data:`ROW_COLUMNS` order."""

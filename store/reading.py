@@ -14,7 +14,7 @@ import hashlib
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 import orjson
 
@@ -115,25 +115,40 @@ class ReadResult:
     opened: bool = False
 
 
+def read_rows(item: Input, stream: IO[bytes], opts: ReadOptions, tally: DamageTally
+              ) -> tuple[str, Iterator[Row | Skip | Damage]]:
+    """Detect the format of an opened input and read it as rows, skips and damage in file
+    order, noting in ``tally`` what each damaged chunk held: what the writer stores, in
+    this process or from a worker."""
+    fmt, records = open_records(item, stream, opts)
+    return fmt, _rows(with_cut(records, stream, item.name), opts.default_host, tally)
+
+
+def _rows(records: Iterable[Event | Skip | Damage], default_host: str, tally: DamageTally
+          ) -> Iterator[Row | Skip | Damage]:
+    occurrences = Occurrences()  # identical records are numbered within one input
+    for item in records:
+        if isinstance(item, Skip):
+            yield item
+        elif isinstance(item, Damage):  # before its records, which are read as any
+            tally.add(item)
+            yield item
+        else:
+            if tally.watching:
+                tally.see(item)
+            yield event_row(item, default_host, occurrences)
+
+
 def read_input(task: ReadTask) -> ReadResult:
     """Read ``task.item`` into rows (see the module's docstring); never raises for what
     the input holds: a failure is the result's ``error``, as the serial path words it."""
     result = ReadResult()
-    occurrences = Occurrences()
     try:
         with task.item.open() as stream:
-            fmt, records = open_records(task.item, stream, task.opts)
+            fmt, rows = read_rows(task.item, stream, task.opts, result.tally)
             result.format, result.opened = fmt, True
-            for item in with_cut(records, stream, task.item.name):
-                if isinstance(item, Skip):
-                    result.items.append(item)
-                elif isinstance(item, Damage):
-                    result.items.append(item)
-                    result.tally.add(item)
-                else:
-                    if result.tally.watching:
-                        result.tally.see(item)
-                    result.items.append(event_row(item, task.opts.default_host, occurrences))
+            for row in rows:  # one by one: what came before a failure is kept
+                result.items.append(row)
     except ReaderError as exc:
         result.error = exc.reason
     except (OSError, EOFError, ValueError) as exc:

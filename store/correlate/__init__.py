@@ -120,18 +120,6 @@ class _Writer(RowSink):
                         BulkInsert(engine, ProcessSource, SOURCE_COLUMNS))
         self.unplaced_reasons: Counter[str] = Counter()
 
-    @property
-    def processes(self) -> int:
-        return self.rows.process_count
-
-    @property
-    def session_count(self) -> int:
-        return self.rows.session_count
-
-    @property
-    def flags(self) -> Counter[str]:
-        return self.rows.flags
-
     def lifetimes(self, done: list[Lifetime]) -> None:
         super().lifetimes(done)
         if len(self.rows.processes) >= BATCH or len(self.rows.sources) >= 4 * BATCH:
@@ -249,8 +237,9 @@ def _correlate(engine: Engine, progress: Callable[[int], None] | None,
     counts = Counter(a.kind for a in found)
     if writer.unplaced_reasons:
         counts[UNPLACED] = writer.unplaced_reasons.total()
-    return CorrelationReport(writer.processes, writer.session_count,
-                             dict(sorted(writer.flags.items())), dict(sorted(counts.items())),
+    done = writer.rows
+    return CorrelationReport(done.process_count, done.session_count,
+                             dict(sorted(done.flags.items())), dict(sorted(counts.items())),
                              dict(sorted(writer.unplaced_reasons.items())))
 
 

@@ -20,7 +20,7 @@ def event_key(host_key: str, channel_key: str, record_id: int, ts_key: int,
 
 class StableIds:
     """Ids from keys; a clash (one in about 10^15 pairs) takes the next free number, which
-    is remembered per host (:meth:`next_host`), so memory stays bounded by one host."""
+    is remembered: one instance a machine, so memory stays bounded by one machine."""
 
     def __init__(self) -> None:
         self.used: set[int] = set()
@@ -32,7 +32,3 @@ class StableIds:
             n = n % ((1 << ID_BITS) - 1) + 1
         self.used.add(n)
         return n
-
-    def next_host(self) -> None:
-        """A new host's stream starts: what the last one used is done."""
-        self.used.clear()
