@@ -401,7 +401,7 @@ async def test_findings_come_a_page_at_a_time(demo_url: str,
         await settle(pilot)
         table = app.screen.query_one(DataTable)
         assert table.row_count == 2
-        assert f"the first 2 of {total} findings" in screen_text(app)
+        assert f"first 2 of {total} findings · m: more · enter: open" in screen_text(app)
         await pilot.press("m")
         await pilot.pause()
         assert table.row_count == 4

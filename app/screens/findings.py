@@ -75,8 +75,7 @@ class FindingsScreen(CaseScreen):
                           key=str(r.id))
         total = len(self.all)
         shown = (f"{total:,} finding(s)" if self.shown >= total else
-                 f"the first {self.shown:,} of {total:,} findings (most severe first) · "
-                 "m: more")
+                 f"first {self.shown:,} of {total:,} findings · m: more")  # fits 80 columns
         self.query_one("#status", Static).update(Text(
             f"{shown} · enter: open  x: export  d: delete", style="dim"))
 
