@@ -528,10 +528,13 @@ def _replayed(read: ReadResult, name: str) -> Iterator[Row | Skip | Damage]:
 
 
 # Inputs read by worker processes: each at most this big (its rows come back whole, about
-# three times its size in memory), and together at least this much (below it a pool's
-# start costs more than it gives). The rows in flight (workers + 1 inputs) stay within
-# READ_AHEAD_BUDGET: with more workers, the biggest input a worker takes is smaller.
+# three times its size in memory) and at least a MiB (a smaller input costs the writer
+# more, claim, store and commit, than its read: a worker would only add a hash ahead), and
+# together at least this much (below it a pool's start costs more than it gives). The
+# rows in flight (workers + 1 inputs) stay within READ_AHEAD_BUDGET: with more workers,
+# the biggest input a worker takes is smaller.
 PARALLEL_MAX_INPUT = 64 << 20
+PARALLEL_MIN_INPUT = 1 << 20
 PARALLEL_MIN_BYTES = 32 << 20
 READ_AHEAD_BUDGET = 768 << 20
 
@@ -539,8 +542,8 @@ READ_AHEAD_BUDGET = 768 << 20
 class _ReadAhead:
     """Inputs read into rows by a pool of workers, a few ahead of the writer, in input
     order. An input whose content the store already holds complete (and ``--force`` is
-    not given) is hashed here and not read at all; archives of unknown size, big inputs
-    and small runs are read by the writer itself, as with one worker."""
+    not given) is hashed here and not read at all; archives of unknown size, big and small
+    inputs and small runs are read by the writer itself, as with one worker."""
 
     def __init__(self, ingestor: Ingestor, items: list[Input | ReaderError]) -> None:
         self.ingestor = ingestor
@@ -548,7 +551,7 @@ class _ReadAhead:
         biggest = min(PARALLEL_MAX_INPUT, READ_AHEAD_BUDGET // (3 * (workers + 1)))
         self.wanted = [i for i, item in enumerate(items)
                        if isinstance(item, Input) and item.kind != "gzip"
-                       and 0 < item.size <= biggest]
+                       and PARALLEL_MIN_INPUT <= item.size <= biggest]
         total = sum(items[i].size for i in self.wanted)  # type: ignore[union-attr]
         self.wanted_set = set(self.wanted)
         self.pool: Executor | None = None
