@@ -9,7 +9,7 @@ share the first label (``ws02.a.example``, ``ws02.b.example``) the bare name is 
 and stays a host of its own, as do the two FQDNs. A name that looks like an IP address
 (digits and dots only; anything with a colon) is never folded. The machine is shown by
 its FQDN; the other spellings stay, as aliases, and a host filter by any of them selects
-the machine (:func:`host_ids`).
+the machine (:func:`host_ids`, which also takes globs and short names).
 
 Reads fold aliases with :data:`Machine` (the machine's row, joined by
 :func:`join_machine`) and filter with :func:`on_host`; :func:`assign_aliases` (run by
@@ -26,6 +26,7 @@ from sqlalchemy.orm import aliased
 
 from proctrail.store.bulk import dialect_insert
 from proctrail.store.models import Channel, Host, pg_text
+from proctrail.store.text import glob_to_like
 
 __all__ = ["Machine", "assign_aliases", "host_ids", "host_names", "is_address", "join_machine",
            "machine_ids", "machine_of", "named_id", "on_host"]
@@ -148,22 +149,27 @@ def join_machine(query: Q, host_id: Any) -> Q:
 
 
 def host_ids(spelling: str) -> Select[tuple[int]]:
-    """The ids of every hosts row of the machine ``spelling`` names, any case: the machine
-    of the row spelled so, with all its spellings. A bare name that no row has selects the
-    one FQDN whose first label it is (as :func:`machine_of` would fold it), if only one."""
+    """The ids of every hosts row of the machines ``spelling`` names, any case: the machine
+    of the row spelled so, with all its spellings. A bare name that no row has selects
+    every FQDN whose first label it is (``mordordc`` → ``MORDORDC.mordor.local`` and
+    ``MORDORDC.theshire.local``: a filter by a short name shows each machine of that
+    name, though :func:`machine_of` folds a bare name only into a single FQDN). A glob
+    (``ws0*``, ``?c01``) matches names and first labels."""
     key = spelling.lower()
     spelled, row = aliased(Host), aliased(Host)
+    machine = func.coalesce(spelled.alias_of, spelled.id)
+    if "*" in key or "?" in key:
+        like = glob_to_like(key)
+        return select(row.id).where(func.coalesce(row.alias_of, row.id).in_(
+            select(machine).where(or_(spelled.key.like(like, escape="\\"),
+                                      spelled.key.like(like + ".%", escape="\\")))))
     named: list[ColumnElement[bool]] = [func.coalesce(row.alias_of, row.id).in_(
-        select(func.coalesce(spelled.alias_of, spelled.id)).where(spelled.key == key))]
+        select(machine).where(spelled.key == key))]
     if _bare(key):
-        fqdn, count, same = aliased(Host), aliased(Host), aliased(Host)
-        prefix = key + "."
-        unique_label = (select(func.count()).select_from(count)
-                        .where(count.key.startswith(prefix, autoescape=True))
-                        .scalar_subquery() == 1)
+        fqdn, same = aliased(Host), aliased(Host)
         named.append(func.coalesce(row.alias_of, row.id).in_(
             select(func.coalesce(fqdn.alias_of, fqdn.id))
-            .where(fqdn.key.startswith(prefix, autoescape=True), unique_label,
+            .where(fqdn.key.startswith(key + ".", autoescape=True),
                    ~select(same.id).where(same.key == key).exists())))
     return select(row.id).where(or_(*named))
 

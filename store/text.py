@@ -51,3 +51,18 @@ def first_line(exc: BaseException) -> str:
 def pid_text(pid: int | None) -> str:
     """A PID as shown: ``?`` where the collector dropped it."""
     return "?" if pid is None else str(pid)
+
+
+def glob_to_like(pattern: str) -> str:
+    """A shell glob (``*\\temp\\*.exe``) as a LIKE pattern with ``\\`` as escape."""
+    out = []
+    for ch in pattern:
+        if ch == "*":
+            out.append("%")
+        elif ch == "?":
+            out.append("_")
+        elif ch in "%_\\":
+            out.append("\\" + ch)
+        else:
+            out.append(ch)
+    return "".join(out)

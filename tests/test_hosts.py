@@ -124,11 +124,20 @@ def test_a_bare_name_no_log_spelled_finds_its_one_fqdn(db_url: str) -> None:
     add_hosts(engine, "WS07.corp.example", "ws08.a.example", "ws08.b.example", "10.0.0.9",
               "w_07.corp.example")
     assert matched(engine, "ws07") == {"WS07.corp.example"}
-    assert matched(engine, "ws08") == set()  # two FQDNs: ambiguous
+    # Two FQDNs share the label: not one machine, but a filter by the short name shows
+    # both (the analyst typed what the overview shows them as).
+    assert matched(engine, "ws08") == {"ws08.a.example", "ws08.b.example"}
     assert matched(engine, "10") == set()  # an address's first label is no name
     assert matched(engine, "w%07") == set()  # LIKE characters are only characters
     assert matched(engine, "w_07") == {"w_07.corp.example"}
     assert matched(engine, "ws07.corp") == set()
+    # Globs match names and first labels; LIKE characters in them stay characters.
+    assert matched(engine, "ws0*") == {"WS07.corp.example", "ws08.a.example",
+                                       "ws08.b.example"}
+    assert matched(engine, "WS0?") == matched(engine, "ws0*")
+    assert matched(engine, "*.b.example") == {"ws08.b.example"}
+    assert matched(engine, "w_0*") == {"w_07.corp.example"}
+    assert matched(engine, "10.*") == {"10.0.0.9"}
 
 
 # -- a case logged under both names ----------------------------------------------------------

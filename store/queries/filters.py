@@ -10,25 +10,13 @@ from sqlalchemy import ColumnElement, func, or_, select
 from proctrail.store.errors import UsageError
 from proctrail.store.hosts import on_host
 from proctrail.store.models import Finding, LogonSession, Process, ProcessSource
+from proctrail.store.text import glob_to_like
+
+__all__ = ["Filter", "FilterError", "glob_to_like", "parse_filter"]
 
 
 class FilterError(UsageError):
     """Filter words that cannot be read: the word and what would be understood."""
-
-
-def glob_to_like(pattern: str) -> str:
-    """A shell glob (``*\\temp\\*.exe``) as a LIKE pattern with ``\\`` as escape."""
-    out = []
-    for ch in pattern:
-        if ch == "*":
-            out.append("%")
-        elif ch == "?":
-            out.append("_")
-        elif ch in "%_\\":
-            out.append("\\" + ch)
-        else:
-            out.append(ch)
-    return "".join(out)
 
 
 @dataclass(frozen=True)
