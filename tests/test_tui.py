@@ -271,8 +271,12 @@ async def test_a_wide_level_opens_a_page_at_a_time(case_of, xml_log) -> None:
         app.open_tree(host="ws1")
         await settle(pilot)
         tree = app.screen.query_one(ProcessTree)
-        (holder,) = tree.root.children  # PID 4, known only from its 2,500 children
+        (roots,) = tree.root.children  # one group: System (PID 4) is a root of the boot chain
+        assert roots.data.key == "started" and roots.is_expanded
+        (holder,) = roots.children  # PID 4, known only from its 2,500 children
         assert holder.data.children == 2500
+        tree.move_cursor(holder)
+        await pilot.pause()
         await pilot.press("l")
         await settle(pilot)
         assert len(holder.children) == 1001  # a page, and the "more" line

@@ -25,10 +25,22 @@ PAGE = 1000  # rows per level loaded at once; a "more" line loads the next page
 
 @dataclass(frozen=True)
 class More:
-    """The line after a page of rows: what to load next (``parent_id`` None: roots)."""
+    """The line after a page of rows: what to load next (``parent_id`` None: roots, of
+    ``group`` when the top level is grouped)."""
 
     parent_id: int | None
     offset: int
+    group: str | None = None
+
+
+@dataclass(frozen=True)
+class Group:
+    """A top-level line that holds a kind of roots (a host's boot chain, placeholders,
+    orphans): its key, what it holds and how many."""
+
+    key: str
+    title: str
+    count: int
 
 
 class ProcessTree(Tree[Any]):
@@ -79,6 +91,22 @@ class ProcessTree(Tree[Any]):
         self.root.expand()
         self.call_after_refresh(self._first_line)
 
+    def set_groups(self, groups: list[tuple[Group, list[Any]]], opened: set[str]) -> None:
+        """Replace the tree's content with groups of top-level rows (each a page of
+        ``PAGE + 1`` at most), the groups in ``opened`` expanded."""
+        self.clear()
+        self.nodes_by_id.clear()
+        self.loaded.clear()
+        self._widths.clear()
+        for group, rows in groups:
+            label = Text.assemble((group.title, "bold"), (f"  {group.count:,}", "dim"))
+            node = self.root.add(label, data=group, allow_expand=bool(rows))
+            self._add(node, rows, More(None, PAGE, group.key))
+            if group.key in opened:
+                node.expand()
+        self.root.expand()
+        self.call_after_refresh(self._first_line)
+
     def _first_line(self) -> None:
         if self.cursor_line < 0 and self.root.children:
             self.move_cursor(self.root.children[0])
@@ -118,7 +146,7 @@ class ProcessTree(Tree[Any]):
         if not isinstance(more, More) or parent is None:
             return
         marker.remove()
-        self._add(parent, rows, More(more.parent_id, more.offset + PAGE))
+        self._add(parent, rows, More(more.parent_id, more.offset + PAGE, more.group))
 
     def _add(self, parent: TreeNode[Any], rows: Iterable[Any], more: More) -> None:
         rows = list(rows)
@@ -132,7 +160,7 @@ class ProcessTree(Tree[Any]):
                                  style="italic dim"), data=more)
 
     def is_loaded(self, node: TreeNode[Any]) -> bool:
-        return isinstance(node.data, More) or node.data is None or (
+        return isinstance(node.data, More | Group) or node.data is None or (
             node.data.id in self.loaded or not node.data.children)
 
     def _on_tree_node_expanded(self, event: Tree.NodeExpanded[Any]) -> None:

@@ -16,10 +16,24 @@ from proctrail.store.queries.filters import Filter
 from proctrail.store.text import printable
 from proctrail.widgets.filter_bar import FilterBar
 from proctrail.widgets.labels import lifetime
-from proctrail.widgets.process_tree import PAGE, More, ProcessTree
+from proctrail.widgets.process_tree import PAGE, Group, More, ProcessTree
 from proctrail.widgets.safe import safe
 
 EXPAND_LIMIT = 20_000  # rows ``e`` opens at most; more would be unreadable, not faster
+
+
+def _host_groups(engine: Any, host: str) -> list[tuple[Group, list[browse.ProcRow]]]:
+    """A host's top level: each group of roots with its first page."""
+    return [(Group(g.key, g.title, g.count),
+             browse.host_roots(engine, host, None, 0, PAGE + 1, g.key))
+            for g in browse.host_root_groups(engine, host)]
+
+
+def _filtered(engine: Any, flt: Filter, session: int | None, host: str | None
+              ) -> tuple[dict[int | None, list[browse.ProcRow]], int, int]:
+    """The filtered forest, how many matched, and how many the tree holds in all."""
+    forest, matched = browse.filtered_forest(engine, flt, session, host)
+    return forest, matched, browse.process_count(engine, session, host)
 
 
 def _path_to(engine: Any, process_id: int) -> tuple[list[browse.ProcRow],
@@ -63,11 +77,13 @@ class TreeScreen(CaseScreen):
         yield Input(placeholder="find in this tree: image, command line, user, PID, hash",
                     id="find")
         yield Static(id="status")
+        yield Static(id="filtered")
         yield ProcessTree(id="tree")
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#find", Input).display = False
+        self.query_one("#filtered", Static).display = False
         self._subtitle = (f"session {self.session}" if self.session is not None
                           else f"host {printable(self.host)}")
         self.sub_title = self._subtitle
@@ -76,26 +92,51 @@ class TreeScreen(CaseScreen):
     def reload(self) -> None:
         if self.session is not None:
             self.load(browse.session_row, self.session, then=self.show_session, group="head")
-        if self.flt.empty:
+        self.query_one("#filtered", Static).display = not self.flt.empty
+        if self.flt.empty and self.session is None:
+            self.load(_host_groups, self.host or "", then=self.show_groups)
+        elif self.flt.empty:
             self.load(self.roots, 0, then=self.show_roots)
         else:
-            self.load(browse.filtered_forest, self.flt, self.session, self.host,
-                      then=self.show_forest)
+            self.load(_filtered, self.flt, self.session, self.host, then=self.show_forest)
 
-    def show_forest(self, found: tuple[dict[int | None, list[browse.ProcRow]], int]) -> None:
-        forest, matched = found
+    def show_forest(self, found: tuple[dict[int | None, list[browse.ProcRow]], int, int]
+                    ) -> None:
+        forest, matched, total = found
         tree = self.query_one(ProcessTree)
         tree.set_forest(forest)
-        self.notify(printable(f"{matched:,} process(es) match {self.flt.describe()}; shown "
-                              "with their ancestors (f, then an empty filter, shows all)"),
-                    timeout=5, markup=False)
+        # Said for as long as the filter holds: a filtered tree never passes for the whole.
+        self.query_one("#filtered", Static).update(Text.assemble(
+            ("filtered: ", "bold yellow"), safe(self.flt.describe(), "yellow"),
+            (f" · {matched:,} of {total:,}", "yellow"),
+            ("  (with their ancestors; f, then an empty filter, shows all)", "dim")))
         tree.focus()
 
-    def roots(self, engine: Any, offset: int) -> list[browse.ProcRow]:
+    def roots(self, engine: Any, offset: int, group: str | None = None
+              ) -> list[browse.ProcRow]:
         """A page of this tree's top-level rows (one more than a page: there are more)."""
         if self.session is not None:
             return browse.session_roots(engine, self.session, self.flt, offset, PAGE + 1)
-        return browse.host_roots(engine, self.host or "", self.flt, offset, PAGE + 1)
+        return browse.host_roots(engine, self.host or "", self.flt, offset, PAGE + 1, group)
+
+    def show_groups(self, groups: list[tuple[Group, list[browse.ProcRow]]]) -> None:
+        """A host's top level in groups: the boot chain and logged starts first, then
+        placeholders, then orphans; the first group open, the others counted."""
+        tree = self.query_one(ProcessTree)
+        opened = {groups[0][0].key} if groups else set()
+        tree.set_groups(groups, opened)
+        words = {"started": "root", "placeholder": "placeholder", "orphan": "orphan"}
+        head = Text.assemble(("host ", "dim"), safe(self.host or "", "bold"))
+        for group, _rows in groups:
+            word = words.get(group.key, group.key) + ("s" if group.count != 1 else "")
+            head.append(f"  {group.count:,} {word}", style="dim")
+        if not groups:
+            head.append("  no processes", style="dim")
+        self.query_one("#status", Static).update(head)
+        tree.focus()
+        if self.focus_id is not None:
+            self.reveal(self.focus_id)
+            self.focus_id = None
 
     def show_session(self, s: browse.SessionRow | None) -> None:
         if s is None:
@@ -167,12 +208,14 @@ class TreeScreen(CaseScreen):
     def on_tree_node_selected(self, event: ProcessTree.NodeSelected[Any]) -> None:
         event.stop()
         data = event.node.data
-        if isinstance(data, More):
+        if isinstance(data, Group):
+            event.node.toggle()
+        elif isinstance(data, More):
             node = event.node
             tree = self.query_one(ProcessTree)
             if data.parent_id is None:
-                self.load(self.roots, data.offset, then=lambda rows: tree.add_page(node, rows),
-                          group="page")
+                self.load(self.roots, data.offset, data.group,
+                          then=lambda rows: tree.add_page(node, rows), group="page")
             else:
                 self.load(browse.children, data.parent_id, data.offset, PAGE + 1,
                           then=lambda rows: tree.add_page(node, rows), group="page")

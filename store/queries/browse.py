@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, Select, func, or_, select
+from sqlalchemy import ColumnElement, Engine, Select, and_, func, or_, select
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import aliased
 
@@ -255,14 +255,83 @@ def session_roots(engine: Engine, session_id: int, flt: Filter | None = None,
     return _proc_rows(engine, _ordered(query).offset(offset).limit(limit))
 
 
-def host_roots(engine: Engine, host: str, flt: Filter | None = None, offset: int = 0,
-               limit: int | None = None) -> list[ProcRow]:
-    """The processes of a host (any spelling of a machine's name: the whole machine) with
-    no parent, in start order (a page of them)."""
+# Images that start a machine (Windows' boot chain, Linux's first processes): a root of
+# the host's tree even when only their children's events name them.
+BOOT_CHAIN = ("system", "registry", "smss.exe", "csrss.exe", "wininit.exe", "winlogon.exe",
+              "services.exe", "lsass.exe", "lsaiso.exe", "memcompression", "secure system",
+              "memory compression", "systemd", "init", "kthreadd")
+BOOT_PIDS = (0, 1, 4)  # Idle and System on Windows (no PID is odd there), init on Linux
+
+
+@dataclass(frozen=True, slots=True)
+class RootGroup:
+    """One group of a host tree's top level: its key, what it holds, how many."""
+
+    key: str  # started | placeholder | orphan
+    title: str
+    count: int
+
+
+ROOT_GROUPS = {
+    "started": "roots: boot chain and starts in the logs",
+    "placeholder": "placeholders: parents known from their children",
+    "orphan": "orphans: start not in the logs",
+}
+
+
+def _in_root_group(group: str) -> ColumnElement[bool]:
+    """Which of a host's parentless processes belong to ``group`` (see :data:`ROOT_GROUPS`):
+    the boot chain and processes whose start is logged, then placeholders, then the rest
+    (seen only by their end or by what they did)."""
+    image = func.lower(Process.image)
+    boot = or_(Process.pid.in_(BOOT_PIDS), *(cond for name in BOOT_CHAIN for cond in (
+        image == name, image.endswith("\\" + name), image.endswith("/" + name))))
+    placeholder = ("," + Process.flags + ",").contains(",placeholder,")
+    started = or_(boot, and_(Process.start_us.is_not(None), ~placeholder))
+    if group == "started":
+        return started
+    if group == "placeholder":
+        return and_(~started, placeholder)
+    return and_(~started, ~placeholder)
+
+
+# When a root's first child started: the time order of roots whose own start is unknown.
+_FIRST_CHILD = (select(func.min(_child.start_us)).where(_child.parent_id == Process.id)
+                .correlate(Process).scalar_subquery())
+
+
+def _host_roots_query(host: str, flt: Filter | None, group: str | None) -> Select[Any]:
     query = _proc_query().where(on_host(Process.host_id, host), Process.parent_id.is_(None))
+    if group is not None:
+        query = query.where(_in_root_group(group))
     for cond in (flt or Filter()).processes():
         query = query.where(cond)
-    return _proc_rows(engine, _ordered(query).offset(offset).limit(limit))
+    return query
+
+
+def host_root_groups(engine: Engine, host: str, flt: Filter | None = None) -> list[RootGroup]:
+    """The groups of a host's top level that hold processes, in the order a tree shows
+    them, each counted."""
+    out = []
+    with engine.connect() as conn:
+        for key, title in ROOT_GROUPS.items():
+            query = _host_roots_query(host, flt, key).with_only_columns(func.count())
+            count = conn.execute(query.order_by(None)).scalar() or 0
+            if count:
+                out.append(RootGroup(key, title, count))
+    return out
+
+
+def host_roots(engine: Engine, host: str, flt: Filter | None = None, offset: int = 0,
+               limit: int | None = None, group: str | None = None) -> list[ProcRow]:
+    """The processes of a host (any spelling of a machine's name: the whole machine) with
+    no parent, in time order (a page of them); ``group`` narrows them to one of
+    :data:`ROOT_GROUPS`. A root whose start is unknown sits at its first child's start,
+    or else at its end."""
+    when = func.coalesce(Process.start_us, _FIRST_CHILD, Process.end_us)
+    query = _host_roots_query(host, flt, group).order_by(
+        when.is_(None), when, Process.pid, Process.id)
+    return _proc_rows(engine, query.offset(offset).limit(limit))
 
 
 def children(engine: Engine, process_id: int, offset: int = 0,
@@ -436,6 +505,18 @@ def filtered_forest(engine: Engine, flt: Filter, session_id: int | None = None,
                                                  r.id)):
         forest.setdefault(r.parent_id if r.parent_id in rows else None, []).append(r)
     return forest, len(matches)
+
+
+def process_count(engine: Engine, session_id: int | None = None, host: str | None = None
+                  ) -> int:
+    """How many lifetimes a session (or a host, or the case) holds."""
+    query = select(func.count()).select_from(Process)
+    if session_id is not None:
+        query = query.where(Process.session_id == session_id)
+    elif host:
+        query = query.where(on_host(Process.host_id, host))
+    with engine.connect() as conn:
+        return conn.execute(query).scalar() or 0
 
 
 def _as_pid(text: str) -> int | None:

@@ -1,0 +1,96 @@
+"""The process tree at 80x24: a host's roots in groups (the boot chain first, then
+placeholders, then orphans), and a filtered tree that says so for as long as it is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from proctrail.app.screens.tree import TreeScreen
+from proctrail.app.tui import ProctrailApp
+from proctrail.store.db import open_engine
+from proctrail.store.queries import browse
+from proctrail.widgets.process_tree import Group, ProcessTree
+from tests.test_tui import ingested_demo, otrf_case, screen_text, settle
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> str:
+    return ingested_demo(f"sqlite:///{tmp_path / 'demo.db'}")
+
+
+def top_level(app: ProctrailApp) -> list[tuple[str, int, bool]]:
+    tree = app.screen.query_one(ProcessTree)
+    return [(n.data.key, n.data.count, n.is_expanded) for n in tree.root.children
+            if isinstance(n.data, Group)]
+
+
+async def test_a_host_tree_opens_on_its_boot_chain(demo: str) -> None:
+    """The demo's WS02 logs no boot, but services.exe and winlogon.exe are known from
+    their children: they are the roots, not 'placeholders' among others."""
+    app = ProctrailApp(open_engine(demo))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.open_tree(host="WS02")
+        await settle(pilot)
+        assert top_level(app) == [("started", 2, True)]
+        tree = app.screen.query_one(ProcessTree)
+        names = [n.data.name for n in tree.root.children[0].children]
+        assert sorted(names) == ["services.exe", "winlogon.exe"]
+        assert "2 roots" in screen_text(app)
+
+
+async def test_a_real_host_tree_groups_roots_placeholders_and_orphans(
+        samples: Path, tmp_path: Path) -> None:
+    """OTRF's Pedro01 (an NXLog export that starts mid-log): 13 parentless processes.
+    The services.exe that started the services comes first and open; the placeholder
+    svchosts and the orphans (seen only by their end) are counted, closed, and open on
+    enter."""
+    url = otrf_case(samples, tmp_path, "cmd_stop_event_logging_controlset001_minint_key.zip")
+    app = ProctrailApp(open_engine(url))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.open_tree(host="pedro01")
+        await settle(pilot)
+        assert isinstance(app.screen, TreeScreen)
+        assert top_level(app) == [("started", 1, True), ("placeholder", 4, False),
+                                  ("orphan", 8, False)]
+        text = screen_text(app)
+        assert "1 root  4 placeholders  8 orphans" in text
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        first = next(i for i, line in enumerate(lines) if line.startswith("▼ roots"))
+        assert lines[first + 1].startswith("└ ▶ services.exe  596")
+        assert lines[first + 2].startswith("▶ placeholders")
+        tree = app.screen.query_one(ProcessTree)
+        placeholders = tree.root.children[1]
+        tree.move_cursor(placeholders)
+        await pilot.pause()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert placeholders.is_expanded and len(placeholders.children) == 4
+        assert {n.data.name for n in placeholders.children} == {"svchost.exe", "explorer.exe"}
+        # The orphans are in time order (by their end, the only time they have).
+        ends = [r.end_us for r in browse.host_roots(app.engine, "pedro01", group="orphan")]
+        assert ends == sorted(ends) and len(ends) == 8
+
+
+async def test_a_filtered_tree_says_so_while_the_filter_holds(demo: str) -> None:
+    app = ProctrailApp(open_engine(demo))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        alice = next(s for s in browse.session_rows(app.engine) if s.logon_id == "0x5b3f21")
+        app.open_tree(session=alice.id)
+        await settle(pilot)
+        assert "filtered:" not in screen_text(app)
+        await pilot.press("f", *"image=*\\regsvr32.exe", "enter")
+        await settle(pilot)
+        total = browse.process_count(app.engine, alice.id)
+        assert f"filtered: image=*\\regsvr32.exe · 1 of {total}" in screen_text(app)
+        app.clear_notifications()
+        await pilot.press("down", "down")  # moving about keeps it said
+        await settle(pilot)
+        assert "filtered: image=*\\regsvr32.exe" in screen_text(app)
+        await pilot.press("f", "ctrl+u", "enter")
+        await settle(pilot)
+        assert "filtered:" not in screen_text(app)
