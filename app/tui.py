@@ -25,6 +25,7 @@ from proctrail.app.redact import Redactor
 from proctrail.app.screens.base import CaseScreen
 from proctrail.app.screens.detail import DetailScreen
 from proctrail.app.screens.dialogs import BookmarkDialog, ExportDialog
+from proctrail.app.screens.empty import EmptyCaseScreen
 from proctrail.app.screens.findings import FindingsScreen
 from proctrail.app.screens.lists import (
     AncestorsScreen,
@@ -53,7 +54,7 @@ class ProctrailApp(App[None]):
     BINDINGS = [
         Binding("q", "quit", "Quit"),
         Binding("escape", "back", "Back"),
-        Binding("question_mark", "show_help_panel", "Keys"),
+        Binding("question_mark", "toggle_keys", "Keys"),
         Binding("1", "overview", "Overview", show=False),
         Binding("2", "sessions", "Sessions"),
         Binding("3", "findings", "Findings"),
@@ -118,6 +119,22 @@ class ProctrailApp(App[None]):
     def loaded(self) -> None:
         """Ingest and correlation are done: show the case."""
         self.switch_screen(OverviewScreen())
+
+    def case_is_empty(self) -> None:
+        """The case holds no events: say how to load some instead of a blank overview."""
+        if not isinstance(self.screen, EmptyCaseScreen):
+            self.switch_screen(EmptyCaseScreen())
+
+    def load_logs(self, paths: list[str]) -> None:
+        """Read ``paths`` into the case here, with progress, then show it."""
+        self.switch_screen(LoadingScreen(paths))
+
+    def action_toggle_keys(self) -> None:
+        """``?``: the key panel, shown or hidden."""
+        if self.screen.query("HelpPanel"):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
 
     # -- navigation ------------------------------------------------------------------------
 

@@ -94,3 +94,47 @@ async def test_a_filtered_tree_says_so_while_the_filter_holds(demo: str) -> None
         await pilot.press("f", "ctrl+u", "enter")
         await settle(pilot)
         assert "filtered:" not in screen_text(app)
+
+
+async def test_lists_take_the_same_keys_as_trees(demo: str) -> None:
+    """From a search: ``a`` ancestors, ``p`` the parent's details, ``t`` the tree, enter
+    the details; Home/End and g/G go to the first and last row; ``/ user=…`` alone is a
+    filter with no text; ``?`` shows the keys and hides them again."""
+    from proctrail.app.screens.detail import DetailScreen
+    from proctrail.app.screens.lists import AncestorsScreen, SearchScreen
+    from proctrail.widgets.list_table import ListTable
+
+    app = ProctrailApp(open_engine(demo))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *"user=alice image=*regsvr32*", "enter")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, SearchScreen) and screen.text == ""
+        assert screen.flt.user == "alice" and [r.name for r in screen.rows.values()] == [
+            "regsvr32.exe"]
+        await pilot.press("a")
+        await settle(pilot)
+        assert isinstance(app.screen, AncestorsScreen)
+        chain = [r.name for r in app.screen.rows.values()]
+        assert chain[-2:] == ["powershell.exe", "regsvr32.exe"]
+        table = app.screen.query_one(ListTable)
+        assert table.cursor_row == len(chain) - 1  # on the process itself
+        await pilot.press("home")
+        assert table.cursor_row == 0
+        await pilot.press("G")
+        assert table.cursor_row == len(chain) - 1
+        await pilot.press("p")
+        await settle(pilot)
+        assert isinstance(app.screen, DetailScreen)
+        assert app.screen.detail.row.name == "powershell.exe"
+        await pilot.press("escape", "t")
+        await settle(pilot)
+        assert isinstance(app.screen, TreeScreen)
+        assert app.screen.current().name == "regsvr32.exe"
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert app.screen.query("HelpPanel")
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert not app.screen.query("HelpPanel")

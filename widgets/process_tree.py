@@ -51,6 +51,8 @@ class ProcessTree(Tree[Any]):
         Binding("k", "cursor_up", "Up", show=False),
         Binding("l", "open_node", "Expand", show=False),
         Binding("h", "close_node", "Collapse / up", show=False),
+        Binding("g", "scroll_home", "First line", show=False),
+        Binding("G", "scroll_end", "Last line", show=False),
     ]
 
     class NeedChildren(Message):

@@ -13,9 +13,10 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from proctrail.app.screens.base import CaseScreen
 from proctrail.store.queries import browse
-from proctrail.store.queries.filters import Filter, FilterError, parse_filter
+from proctrail.store.queries.filters import Filter, FilterError, split_search
 from proctrail.store.text import printable
 from proctrail.widgets.labels import flag_marks, when
+from proctrail.widgets.list_table import ListTable
 from proctrail.widgets.safe import safe
 
 
@@ -24,6 +25,8 @@ class ProcessListScreen(CaseScreen):
 
     BINDINGS = [
         Binding("t", "tree", "In tree"),
+        Binding("a", "ancestors", "Ancestors"),
+        Binding("p", "parent", "Parent"),
         Binding("b", "bookmark", "Bookmark"),
     ]
 
@@ -37,7 +40,7 @@ class ProcessListScreen(CaseScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="status")
-        yield DataTable(id="processes", cursor_type="row")
+        yield ListTable(id="processes")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -69,8 +72,8 @@ class ProcessListScreen(CaseScreen):
                           Text(when(r.end_us) if r.end_us else "…"),
                           flag_marks(r.flags, r.findings), key=key)
         self.query_one("#status", Static).update(
-            Text(f"{len(self.rows)} process(es){note} · enter: details  t: tree  b: bookmark",
-                 style="dim"))
+            Text(f"{len(self.rows)} process(es){note} · enter: details  t: tree  "
+                 "a: ancestors  p: parent", style="dim"))
         table.focus()
 
     def current(self) -> browse.ProcRow | None:
@@ -90,6 +93,21 @@ class ProcessListScreen(CaseScreen):
             self.case.open_tree(session=row.session_id, focus=row.id)
         else:
             self.case.open_tree(host=row.host, focus=row.id)
+
+    def action_ancestors(self) -> None:
+        row = self.current()
+        if row is not None:
+            self.case.open_ancestors(row.id)
+
+    def action_parent(self) -> None:
+        """``p``: the parent's details, as ``p`` in a process's details."""
+        row = self.current()
+        if row is None:
+            return
+        if row.parent_id is None:
+            self.notify("no known parent: the creator is not in the logs", timeout=3)
+        else:
+            self.case.open_detail(row.parent_id)
 
     def action_bookmark(self) -> None:
         row = self.current()
@@ -113,7 +131,7 @@ class SearchScreen(ProcessListScreen):
                     placeholder="search image, command line, user, PID, hash, GUID "
                                 "(enter); filter with key=value words after ' | '")
         yield Static(id="status")
-        yield DataTable(id="processes", cursor_type="row")
+        yield ListTable(id="processes")
         yield Footer()
 
     def start(self) -> None:
@@ -131,13 +149,11 @@ class SearchScreen(ProcessListScreen):
                                               + (" (first 1000)" if len(rows) >= 1000 else "")))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        text, _, flt = event.value.partition("|")
         try:
-            self.flt = parse_filter(flt) if flt.strip() else Filter()
+            self.text, self.flt = split_search(event.value)
         except FilterError as exc:
             self.case.show_error(exc, "Filter")
             return
-        self.text = text.strip()
         self.run_search()
 
     def action_edit(self) -> None:
@@ -192,7 +208,7 @@ class AnomaliesScreen(CaseScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield DataTable(id="anomalies", cursor_type="row")
+        yield ListTable(id="anomalies")
         yield Footer()
 
     def on_mount(self) -> None:

@@ -13,6 +13,7 @@ from textual.widgets import DataTable, Footer, Header, Label, Sparkline, TabbedC
 
 from proctrail.app.screens.base import CaseScreen
 from proctrail.store.queries import browse
+from proctrail.widgets.list_table import ListTable
 from proctrail.widgets.safe import safe
 
 
@@ -31,7 +32,7 @@ class StackingScreen(CaseScreen):
         with TabbedContent(id="stacks"):
             for what, title in browse.STACKS.items():
                 with TabPane(title, id=f"tab-{what}"):
-                    yield DataTable(id=f"stack-{what}", cursor_type="row")
+                    yield ListTable(id=f"stack-{what}")
             with TabPane("starts over time", id="tab-time"):
                 yield Vertical(id="sparks")
         yield Footer()

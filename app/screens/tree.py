@@ -51,7 +51,7 @@ class TreeScreen(CaseScreen):
         Binding("a", "ancestors", "Ancestors"),
         Binding("e", "expand_all", "Expand"),
         Binding("c", "collapse_all", "Collapse"),
-        Binding("slash", "find", "Find"),
+        Binding("slash", "find", "Find in tree"),
         Binding("n", "next_hit", "Next hit"),
         Binding("N", "next_hit(-1)", "Prev hit", show=False),
         Binding("f", "filter", "Filter"),

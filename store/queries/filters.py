@@ -12,7 +12,9 @@ from proctrail.store.hosts import on_host
 from proctrail.store.models import Finding, LogonSession, Process, ProcessSource
 from proctrail.store.text import glob_to_like
 
-__all__ = ["Filter", "FilterError", "glob_to_like", "parse_filter"]
+__all__ = ["Filter", "FilterError", "glob_to_like", "parse_filter", "split_search"]
+
+FILTER_KEYS = ("host", "user", "image", "flag", "flags", "from", "to")
 
 
 class FilterError(UsageError):
@@ -125,3 +127,20 @@ def parse_filter(text: str) -> Filter:
         else:
             raise FilterError(f"unknown filter {key!r}: use host, user, image, flags, from, to")
     return Filter(**values)
+
+
+def split_search(text: str) -> tuple[str, Filter]:
+    """A search box's words as people type them: ``powershell | user=alice``, but also
+    ``user=alice`` or ``powershell user=alice host=ws0*`` (filter words anywhere, the
+    rest is the text to find) and ``| user=alice`` (a filter alone). Raises
+    :class:`FilterError` for a filter word it cannot read."""
+    head, bar, tail = text.partition("|")
+    words, rest = [], []
+    for word in head.split():
+        key, sep, _value = word.partition("=")
+        if (sep and key.lower() in FILTER_KEYS) or word.lower() == "findings":
+            words.append(word)
+        else:
+            rest.append(word)
+    flt_text = " ".join(words + ([tail] if bar else []))
+    return " ".join(rest), parse_filter(flt_text) if flt_text.strip() else Filter()
