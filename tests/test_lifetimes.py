@@ -46,8 +46,9 @@ def test_start_end_and_parent() -> None:
     cmd, explorer = lts["cmd.exe"], lts["explorer.exe"]
     assert cmd.parent is explorer and cmd.start_us == 5 * S and cmd.end_us == 9 * S
     assert cmd.duration_us == 4 * S and cmd.exit_status == "0x0" and not cmd.flags
-    assert explorer.flags == {"end_missing"}
-    assert lts[""].flags == {"start_missing", "placeholder", "end_missing"}  # pid 4
+    # Running when the log begins and still when it ends: routine, not a loss.
+    assert explorer.flags == {"after_log"}
+    assert lts[""].flags == {"before_log", "placeholder", "after_log"}  # pid 4
 
 
 def test_pid_reuse_and_missing_end() -> None:
@@ -67,8 +68,12 @@ def test_end_without_start_and_end_of_another_image() -> None:
         start(8, 2, "x.exe"), end(8, 3, "y.exe"),
     ])
     assert [(lt.image, sorted(lt.flags)) for lt in lts] == [
-        ("old.exe", ["start_missing"]), ("x.exe", ["end_missing"]),
-        ("y.exe", ["start_missing"])]
+        ("old.exe", ["before_log"]), ("x.exe", ["end_missing"]),
+        ("y.exe", ["before_log"])]
+    # Past the log's first minutes a start should have been logged: it is missing.
+    late = build_lifetimes([start(1, 0, "a.exe"), end(7, 301, "old.exe")])
+    assert [(lt.image, sorted(lt.flags)) for lt in late] == [
+        ("a.exe", ["after_log"]), ("old.exe", ["start_missing"])]
 
 
 def test_security_and_sysmon_make_one_lifetime() -> None:
@@ -89,7 +94,7 @@ def test_security_and_sysmon_make_one_lifetime() -> None:
     # Too far apart, or another image: two processes.
     far = build_lifetimes([start(60, 0, "a.exe"), start(60, 3, "a.exe", source=SYSMON)])
     assert len(far) == 2 and far[0].flags == {"end_missing"}
-    assert far[1].flags == {"pid_reused", "end_missing"}
+    assert far[1].flags == {"pid_reused", "after_log"}
 
 
 def test_same_pids_on_two_hosts_are_two_processes() -> None:
@@ -118,7 +123,7 @@ def test_siblings_share_a_placeholder_parent() -> None:
     a, holder, b = lts
     assert a.parent is holder and b.parent is holder
     assert holder.image == r"C:\w\services.exe" and holder.end_us == 3 * S
-    assert holder.flags == {"start_missing", "placeholder"}
+    assert holder.flags == {"before_log", "placeholder"}
 
 
 def test_sysmon_parent_guid_wins() -> None:
@@ -229,9 +234,11 @@ def test_rules_hold_on_every_evtx_sample(tmp_path: Path, samples: Path) -> None:
     Ingestor(engine).run([str(p) for p in sorted(samples.rglob("*.evtx"))])
     lts, _sessions = correlated(engine)
     assert_each_event_in_one_lifetime(process_events(engine), lts)
-    # A lifetime without a start event is exactly one flagged start_missing.
+    # A lifetime without a start event is exactly one flagged start_missing or before_log.
     for lt in lts:
-        assert bool(lt.start_events) != ("start_missing" in lt.flags), lt
+        assert bool(lt.start_events) != bool({"start_missing", "before_log"} & lt.flags), lt
+        assert not {"start_missing", "before_log"} <= lt.flags, lt
+        assert not {"end_missing", "after_log"} <= lt.flags, lt
     # Wherever 4688/Sysmon name the parent and it is in the log, the linked parent agrees.
     checked = 0
     for lt in lts:

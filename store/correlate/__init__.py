@@ -69,8 +69,10 @@ class CorrelationReport:
 
 def anomalies(engine: Engine) -> list[Found]:
     """Record gaps, cleared logs, audit stops and clock changes in the store."""
-    gaps_q = (select(EventRow.host_id, EventRow.channel_id, EventRow.record_id, EventRow.ts_us)
-              .order_by(EventRow.host_id, EventRow.channel_id, EventRow.record_id))
+    gaps_q = (select(EventRow.host_id, EventRow.channel_id, EventRow.source_id,
+                     EventRow.record_id, EventRow.ts_us, EventRow.id)
+              .order_by(EventRow.host_id, EventRow.channel_id, EventRow.record_id,
+                        EventRow.ts_key, EventRow.event_id))  # the unique index: no sort
     kinds = ("log_cleared", "time_change", "audit_stop", "audit_start")
     events_q = (select(EventRow.id, EventRow.host_id, EventRow.channel_id, EventRow.kind,
                        EventRow.ts_us, EventRow.data)

@@ -63,6 +63,7 @@ class ProcEvent:
     order_us: int | None = None  # ts_us corrected for clock jumps, for ordering only
     logged_us: int | None = None  # the event header's time, where it differs
     key: str = ""  # the event's natural key: what a stable lifetime id is derived from
+    source_id: int | None = None  # the stored input it came from
 
 
 class Unplaced(NamedTuple):

@@ -1,9 +1,13 @@
 """Process lifetimes from process starts and ends, host by host.
 
-The rules (issues 3 and 13): one lifetime per start, keyed by Sysmon's ProcessGuid where
-known, else by (host, pid, start); its end is the first end for that PID after the
+The rules (issues 3, 13 and 17): one lifetime per start, keyed by Sysmon's ProcessGuid
+where known, else by (host, pid, start); its end is the first end for that PID after the
 start; a start for a PID still open closes the old lifetime as ``end_missing`` and flags
-the new one ``pid_reused``; an end with no start makes a ``start_missing`` lifetime;
+the new one ``pid_reused``; an end with no start makes a ``start_missing`` lifetime.
+Where a log begins (the stream's first event, the first after a silence of
+:data:`LOG_GAP_US`, a source's first process event) processes are already running: one
+first heard of within :data:`EDGE_US` of it is ``before_log``, not ``start_missing``; one
+still running when its stretch of the log ends is ``after_log``, not ``end_missing``.
 Security and Sysmon records of one process (same PID and image, within two seconds of
 Sysmon's real start time; never two GUIDs) are one lifetime. A Sysmon record whose PID a
 collector dropped is a lifetime by its GUID; its PID is learnt from the 4688 it merges
@@ -32,6 +36,7 @@ from typing import Any
 
 from proctrail.store.correlate.extract import AUDITD, ProcEvent
 from proctrail.store.correlate.ids import StableIds
+from proctrail.store.correlate.signal import expected_user_change
 from proctrail.store.images import same_image
 
 MERGE_US = 2_000_000  # Security and Sysmon records of one process lie within this
@@ -39,6 +44,8 @@ KEEP_US = 60_000_000  # an ended lifetime stays findable this long for late reco
 SECOND_US = 1_000_000  # exports that write whole seconds (NXLog) cut this much
 SILENCE_US = 24 * 3600 * SECOND_US  # a host's log silent this long vouches for nothing
 JITTER_US = 100_000  # Sysmon has logged a process's end a few ms before its start
+LOG_GAP_US = 3600 * SECOND_US  # a host's log silent this long stopped: what follows begins one
+EDGE_US = 300 * SECOND_US  # a process first heard of this soon after its log begins predates it
 
 IdMaker = Callable[[str], int]
 
@@ -80,6 +87,8 @@ class Lifetime:
     seq: int = 0  # creation order on its host's stream: output order
     key: str = ""  # the natural key its id was derived from
     epoch: int = 0  # the host's quiet-period count at its last sign of life
+    seen_us: int | None = None  # the stream's time at its last sign of life
+    log: int = 0  # which stretch of its host's log (:data:`LOG_GAP_US`) it was last seen in
 
     @property
     def source_is_auditd(self) -> bool:
@@ -140,6 +149,10 @@ class HostLifetimes:
         self.epoch = 0
         self.seq = 0
         self.unplaced: dict[str, int] = {}  # activity records of processes not in the logs
+        self.log = 0  # stretches of this host's log so far, less one
+        self.log_start: int | None = None  # when the current stretch began
+        self.log_ends: dict[int, int] = {}  # stretch -> its last time (one per silence)
+        self.source_start: dict[int, int] = {}  # source -> its first process event's time
 
     def observe(self, ts: int | None) -> None:
         """The stream has reached ``ts``: a silence longer than :data:`SILENCE_US` since
@@ -148,12 +161,21 @@ class HostLifetimes:
             return
         if self.now >= 0 and ts - self.now > SILENCE_US:
             self.epoch += 1
+        if self.now >= 0 and ts - self.now >= LOG_GAP_US:
+            self.log_ends[self.log] = self.now
+            self.log += 1
+            self.log_start = ts
+        if self.log_start is None:
+            self.log_start = ts
         if ts > self.now:
             self.now = ts
 
     def feed(self, e: ProcEvent) -> None:
         """Take the next event of this host's stream."""
-        self.observe(e.order_us if e.order_us is not None else e.ts_us)
+        at = e.order_us if e.order_us is not None else e.ts_us
+        self.observe(at)
+        if e.source_id is not None and at is not None:
+            self.source_start.setdefault(e.source_id, at)
         if e.is_start:
             self.start(e)
         elif e.activity == "token_change":
@@ -166,7 +188,8 @@ class HostLifetimes:
     def new(self, pid: int | None, key: str, **values: object) -> Lifetime:
         self.seq += 1
         return Lifetime(id=self.ids(key), host_id=self.host_id, pid=pid, seq=self.seq,
-                        key=key, epoch=self.epoch, **values)
+                        key=key, epoch=self.epoch, seen_us=self.now if self.now >= 0 else None,
+                        log=self.log, **values)
 
     def retire(self, lt: Lifetime) -> None:
         """A lifetime that nothing but late records can still change."""
@@ -185,6 +208,7 @@ class HostLifetimes:
                 del self.by_guid[lt.guid]
             if lt.pid is not None and self.closed.get(lt.pid) is lt:
                 del self.closed[lt.pid]
+            _rank(lt)
             out.append(lt)
         return out
 
@@ -223,7 +247,32 @@ class HostLifetimes:
     def _alive(self, lt: Lifetime) -> Lifetime:
         """A sign of life: ``lt`` is vouched for from here on."""
         lt.epoch = self.epoch
+        lt.seen_us, lt.log = self.now, self.log
         return lt
+
+    # -- the log's edges -------------------------------------------------------------------
+
+    def _no_start(self, e: ProcEvent) -> str:
+        """``before_log`` for a process first heard of in ``e`` within :data:`EDGE_US` of
+        the beginning of its log (this stretch of the host's log, ``e``'s source), else
+        ``start_missing``."""
+        at = e.order_us if e.order_us is not None else e.ts_us
+        began = self.log_start
+        if e.source_id is not None and e.source_id in self.source_start:
+            first = self.source_start[e.source_id]
+            began = first if began is None else max(began, first)
+        if at is not None and began is not None and at - began <= EDGE_US:
+            return "before_log"
+        return "start_missing"
+
+    def _lost(self, lt: Lifetime, log_ends: bool = False) -> bool:
+        """Flag a running ``lt`` whose end will never be seen: ``after_log`` if its stretch
+        of the log ended since its last sign of life (or ``log_ends``: the stream does),
+        ``end_missing`` if the log went on and its end should be there. True for the
+        first."""
+        ran_out = lt.log != self.log or log_ends
+        lt.flags.add("after_log" if ran_out else "end_missing")
+        return ran_out
 
     # -- starts ----------------------------------------------------------------------------
 
@@ -249,6 +298,7 @@ class HostLifetimes:
             self._learn_pid(twin, e.pid)
             return
         exec_parent = None
+        reused = False
         if current is not None:
             del self.open[current.pid]  # type: ignore[arg-type]
             if e.source == AUDITD and AUDITD in current.start_sources:
@@ -257,10 +307,10 @@ class HostLifetimes:
                 current.flags.add("exec_replaced")
                 exec_parent = current
             else:
-                current.flags.add("end_missing")
+                reused = not self._lost(current)  # (a PID of an earlier log's is news to none)
             self.retire(current)
         lt = self.new(e.pid, e.key or f"pk{e.event_pk}", start_us=e.ts_us)
-        if current is not None and exec_parent is None:
+        if current is not None and exec_parent is None and reused:
             lt.flags.add("pid_reused")
         if exec_parent is not None:
             lt.flags.add("exec")
@@ -279,7 +329,7 @@ class HostLifetimes:
         """``lt`` now runs under ``pid``; whatever ran there before ended unseen."""
         before = self.open.get(pid)
         if before is not None and before is not lt:
-            before.flags.add("end_missing")
+            self._lost(before)
             self.retire(before)
         self.open[pid] = lt
 
@@ -314,7 +364,7 @@ class HostLifetimes:
         lt.start_events.append(e.event_pk)
         lt.start_sources.add(e.source)
         # An end (or a child, for a placeholder) came first: its start is here after all.
-        lt.flags.difference_update(("start_missing", "placeholder"))
+        lt.flags.difference_update(("start_missing", "before_log", "placeholder"))
         self._alive(lt)
         if e.ts_us is not None and (lt.start_us is None or e.ts_us < lt.start_us):
             lt.start_us = e.ts_us
@@ -345,7 +395,7 @@ class HostLifetimes:
             if candidate is not None and candidate.epoch != self.epoch:
                 # Last heard of before the log fell silent: it may be long gone.
                 del self.open[e.ppid]
-                candidate.flags.add("end_missing")
+                self._lost(candidate)
                 self.retire(candidate)
                 candidate = None
         if candidate is None and e.ppid is None and e.parent_image:
@@ -362,7 +412,7 @@ class HostLifetimes:
         # The creator started before the log: a placeholder its children describe.
         holder = self.new(e.ppid, f"ph|{child.key}", image=e.parent_image,
                           guid=e.parent_guid, command_line=e.parent_command_line)
-        holder.flags.update(("start_missing", "placeholder"))
+        holder.flags.update((self._no_start(e), "placeholder"))
         self._set_open(e.ppid, holder)
         if e.parent_guid:
             self.by_guid[e.parent_guid] = holder
@@ -436,7 +486,7 @@ class HostLifetimes:
                 # Another image under this PID: its start is lost, and so is the old end.
                 if running:
                     del self.open[lt.pid]  # type: ignore[arg-type]
-                    lt.flags.add("end_missing")
+                    self._lost(lt)
                     self.retire(lt)
                 lt = None
             else:
@@ -457,7 +507,7 @@ class HostLifetimes:
             return
         orphan = self.new(e.pid, e.key or f"pk{e.event_pk}", image=e.image, guid=e.guid,
                           logon_id=e.logon_id)
-        orphan.flags.add("start_missing")
+        orphan.flags.add(self._no_start(e))
         if e.guid:
             self.by_guid[e.guid] = orphan
         self._close(orphan, e)
@@ -470,7 +520,7 @@ class HostLifetimes:
         first = lt.end_us is None
         if first:
             lt.end_us = e.ts_us
-            lt.flags.discard("end_missing")  # thought lost when its PID was taken: it ended
+            lt.flags.difference_update(("end_missing", "after_log"))  # it ended after all
             lt.flags.discard("ended_at_boot")
         lt.exit_status = lt.exit_status or e.exit_status
         lt.end_user = lt.end_user or e.user
@@ -489,7 +539,7 @@ class HostLifetimes:
     def finish(self) -> list[Lifetime]:
         """The end of the stream: whatever is still open ran on past the log's end."""
         for lt in [*self.open.values(), *self.unbound.values()]:
-            lt.flags.add("end_missing")
+            self._lost(lt, log_ends=True)
             self.retire(lt)
         self.open.clear()
         self.unbound.clear()
@@ -499,6 +549,18 @@ class HostLifetimes:
         self.by_guid.clear()
         self.closed.clear()
         return out
+
+
+def _rank(lt: Lifetime) -> None:
+    """A final lifetime's ``user_changed`` renamed for the routine way Windows does it
+    (:func:`~proctrail.store.correlate.signal.expected_user_change`), if it is one."""
+    if "user_changed" in lt.flags:
+        parent = lt.parent.image if lt.parent is not None and lt.parent.image \
+            else lt.parent_image
+        routine = expected_user_change(lt.image, parent, lt.user)
+        if routine is not None:
+            lt.flags.discard("user_changed")
+            lt.flags.add(routine)
 
 
 def build_lifetimes(events: Iterable[ProcEvent]) -> list[Lifetime]:

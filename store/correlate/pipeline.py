@@ -193,6 +193,7 @@ def _event(host_id: int, row: object, host_keys: dict[int, str], shift: int = 0
                 r.record_id, ts, kind, fields)  # type: ignore[attr-defined]
     if isinstance(e, ProcEvent):
         e.key = key
+        e.source_id = r.source_id  # type: ignore[attr-defined]
         if e.logged_us is not None and e.ts_us is not None and e.ts_us != e.logged_us:
             e.order_us = max(e.ts_us, e.logged_us - REORDER_US)
         else:
