@@ -163,3 +163,18 @@ def test_findings_resolve_from_the_shown_rows_through_indexes(demo) -> None:
                 "EXPLAIN QUERY PLAN SELECT f.id FROM process_sources ps JOIN findings f "
                 "ON f.anchor_event = ps.event_pk WHERE ps.process_id IN (1, 2)")))
         assert "ix_findings_anchor" in plan
+
+
+def test_a_search_box_reads_filters_as_people_type_them() -> None:
+    from proctrail.store.queries.filters import FilterError, split_search
+
+    assert split_search("user=itadmin") == ("", parse_filter("user=itadmin"))
+    assert split_search("| user=itadmin") == ("", parse_filter("user=itadmin"))
+    assert split_search("powershell user=alice host=ws0*") == (
+        "powershell", parse_filter("user=alice host=ws0*"))
+    assert split_search("net user | host=ws01") == ("net user", parse_filter("host=ws01"))
+    # Words that only look like filters stay text: a command line's own key=value.
+    assert split_search("cmd /c set x=1") == ("cmd /c set x=1", Filter())
+    assert split_search("mimikatz") == ("mimikatz", Filter())
+    with pytest.raises(FilterError):
+        split_search("from=yesterday")
