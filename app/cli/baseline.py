@@ -19,7 +19,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "or one path a line); 'export' prints it. 'proctrail detect --baseline "
                     "NAME' then reports the first run of every other executable. Paths "
                     "compare case- and separator-insensitively.")
-    p.add_argument("action", choices=("build", "import", "export"))
+    p.add_argument("action", choices=("build", "import", "export"),
+                   help="build from a period, import a listing, or export (print) it")
     p.add_argument("name", help="the baseline's name")
     p.add_argument("file", nargs="?", type=Path, help="import: the listing to read")
     add_db(p)

@@ -5,14 +5,20 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from proctrail.app.redact import Redactor
 from proctrail.store import DEFAULT_DB
 from proctrail.store.errors import EXIT_OK, EXIT_SKIPPED, EXIT_SPOOLED, EXIT_USAGE
 from proctrail.store.text import printable
 
-__all__ = ["EXIT_OK", "EXIT_SKIPPED", "EXIT_SPOOLED", "EXIT_USAGE", "add_db", "add_json",
-           "add_redact", "add_workers", "error", "redactor", "track_filter"]
+if TYPE_CHECKING:
+    from proctrail.store.detect.config import Config
+
+__all__ = ["EXIT_OK", "EXIT_SKIPPED", "EXIT_SPOOLED", "EXIT_USAGE", "add_config", "add_db",
+           "add_json", "add_redact", "add_workers", "error", "json_text", "print_json",
+           "redactor", "settings", "track_filter"]
 
 DB_HELP = (f"case store: a SQLite file or a SQLAlchemy URL (default ./{DEFAULT_DB}, or "
            "$PROCTRAIL_DB)")
@@ -37,9 +43,44 @@ def add_workers(parser: argparse.ArgumentParser) -> None:
                              "Small cases and single machines always run in one")
 
 
-def add_json(parser: argparse.ArgumentParser) -> None:
-    """``--json``: one JSON object instead of text."""
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+def add_json(parser: argparse.ArgumentParser, what: str = "one JSON object") -> None:
+    """``--json``: JSON on stdout instead of text."""
+    parser.add_argument("--json", action="store_true", help=f"print {what} instead of text")
+
+
+def json_text(data: object) -> str:
+    """``data`` as one line of JSON, keys sorted (a stable contract), and a newline."""
+    import orjson
+
+    return orjson.dumps(data, option=orjson.OPT_SORT_KEYS).decode() + "\n"
+
+
+def print_json(data: object) -> None:
+    """:func:`json_text` on stdout."""
+    sys.stdout.write(json_text(data))
+
+
+CONFIG_HELP = ("settings file (default ./proctrail.toml if present): rule folders, IOC lists, "
+               "baselines, track/ignore lists, redaction, which integrity anomalies become "
+               "findings")
+
+
+def add_config(parser: argparse.ArgumentParser) -> None:
+    """``--config FILE``: the settings file instead of ./proctrail.toml."""
+    parser.add_argument("--config", type=Path, default=None, metavar="FILE", help=CONFIG_HELP)
+
+
+def settings(args: argparse.Namespace) -> Config:
+    """The settings of ``--config`` (else ./proctrail.toml, else the defaults), read once
+    per command; a file that cannot be used raises a
+    :class:`~proctrail.store.errors.UsageError`."""
+    from proctrail.store.detect.config import load_config
+
+    config = getattr(args, "_settings", None)
+    if config is None:
+        config = load_config(getattr(args, "config", None))
+        args._settings = config
+    return config
 
 
 def add_redact(parser: argparse.ArgumentParser) -> None:
@@ -53,19 +94,15 @@ def add_redact(parser: argparse.ArgumentParser) -> None:
                              "the prefix kept and the secret masked; implies --redact")
 
 
-def track_filter() -> Callable[[str], bool] | None:
-    """The track/ignore lists of ./proctrail.toml, if any."""
-    from proctrail.store.detect.config import load_config
-
-    return load_config(None).track_filter
+def track_filter(args: argparse.Namespace) -> Callable[[str], bool] | None:
+    """The track/ignore lists of the settings (:func:`settings`), if any."""
+    return settings(args).track_filter
 
 
 def redactor(args: argparse.Namespace) -> Redactor | None:
-    """A redactor when asked for, on the command line or in ./proctrail.toml; a bad
-    pattern or config raises a :class:`~proctrail.store.errors.UsageError`."""
-    from proctrail.store.detect.config import load_config
-
-    config = load_config(None)
+    """A redactor when asked for, on the command line or in the settings (:func:`settings`);
+    a bad pattern or config raises a :class:`~proctrail.store.errors.UsageError`."""
+    config = settings(args)
     if not (args.redact or args.redact_pattern or config.redact):
         return None
     return Redactor([*config.redact_patterns, *args.redact_pattern])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from proctrail.app.cli.common import EXIT_OK, add_db, add_workers, track_filter
+from proctrail.app.cli.common import EXIT_OK, add_config, add_db, add_workers, track_filter
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -13,6 +13,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "stored event (ingest does this after reading).")
     add_db(p)
     add_workers(p)
+    add_config(p)
     p.set_defaults(func=run)
 
 
@@ -21,6 +22,6 @@ def run(args: argparse.Namespace) -> int:
     from proctrail.store.correlate import correlate
     from proctrail.store.db import open_engine
 
-    print_correlation(correlate(open_engine(args.db), tracked=track_filter(),
+    print_correlation(correlate(open_engine(args.db), tracked=track_filter(args),
                                 workers=args.workers))
     return EXIT_OK

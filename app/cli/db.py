@@ -15,7 +15,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "made by an older proctrail to this one's revision, in one transaction, "
                     "keeping every row (a store made before schema versions is recognised "
                     "by its tables). Other commands refuse an older store until then.")
-    p.add_argument("action", choices=("upgrade", "current"))
+    p.add_argument("action", choices=("upgrade", "current"),
+                   help="current: print the store's schema revision; upgrade: bring it "
+                        "to this proctrail's")
     add_db(p)
     p.set_defaults(func=run)
 

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from proctrail.app.cli.common import EXIT_OK, add_db
+from proctrail.app.cli.common import EXIT_OK, add_config, add_db, add_json, print_json, settings
 from proctrail.store.errors import UsageError
 from proctrail.store.text import printable
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from proctrail.store.detect.config import Config
+    from proctrail.store.detect.run import DetectReport
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -23,10 +30,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rules", action="append", type=Path, default=[], metavar="DIR",
                    help="a folder (or file) of Sigma rules; may be repeated")
     p.add_argument("--no-builtin", action="store_true", help="skip the built-in rules")
-    p.add_argument("--config", type=Path, default=None, metavar="FILE",
-                   help="settings file (default ./proctrail.toml if present): rule folders, "
-                        "IOC lists, baselines, track/ignore lists, which integrity "
-                        "anomalies become findings")
+    add_config(p)
     p.add_argument("--baseline", action="append", default=[], metavar="NAME",
                    help="report the first run of every executable this baseline does not "
                         "know; may be repeated")
@@ -34,32 +38,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="a list of SHA256/SHA1/MD5 digests (one a line, or a CSV) to find "
                         "among the processes' hashes; may be repeated")
     p.add_argument("--quiet", "-q", action="store_true", help="the summary only")
+    add_json(p, "the pass as one JSON object (rules, events, findings, refused, by_rule)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from proctrail.store.db import open_engine
-    from proctrail.store.detect.baseline import BaselineError
-    from proctrail.store.detect.config import load_config
-    from proctrail.store.detect.ioc import load_iocs
-    from proctrail.store.detect.run import detect
 
-    config = load_config(args.config)
-    rules = [*config.rules, *args.rules]
-    missing = [p for p in rules if not p.exists()]
-    if missing:
-        raise UsageError(f"{missing[0]}: no such rule file or folder")
-    ioc_files = [*config.iocs, *args.ioc]
-    iocs = load_iocs(ioc_files) if ioc_files else None
-    try:
-        report = detect(open_engine(args.db), rules,
-                        builtin=config.builtin and not args.no_builtin, iocs=iocs,
-                        baselines=[*config.baselines, *args.baseline], config=config)
-    except BaselineError as exc:  # a --baseline the case does not have: the command line
-        raise UsageError(str(exc)) from exc
-    print(f"rules: {report.rules:,} loaded, {len(report.refused):,} refused; "
-          f"{report.events:,} process starts in {report.seconds:.1f}s; "
-          f"{report.findings:,} findings")
+    report = detections(open_engine(args.db), settings(args), rules=args.rules,
+                        iocs=args.ioc, baselines=args.baseline, builtin=not args.no_builtin)
+    if args.json:
+        print_json(report_json(report))
+        return EXIT_OK
+    print(summary_line(report))
     if not args.quiet:
         reasons: dict[str, int] = {}
         for r in report.refused:
@@ -69,3 +60,43 @@ def run(args: argparse.Namespace) -> int:
         for title, n in report.by_rule.most_common():
             print(f"  {n:>7,}  {printable(title)}")
     return EXIT_OK
+
+
+def detections(engine: Engine, config: Config, *, rules: list[Path] | None = None,
+               iocs: list[Path] | None = None, baselines: list[str] | None = None,
+               builtin: bool = True) -> DetectReport:
+    """One detection pass as ``proctrail detect`` runs it: the settings' rule folders, IOC
+    lists and baselines, and those given beside them."""
+    from proctrail.store.detect.baseline import BaselineError
+    from proctrail.store.detect.ioc import load_iocs
+    from proctrail.store.detect.run import detect
+
+    paths = [*config.rules, *(rules or [])]
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        raise UsageError(f"{missing[0]}: no such rule file or folder")
+    ioc_files = [*config.iocs, *(iocs or [])]
+    try:
+        return detect(engine, paths, builtin=config.builtin and builtin,
+                      iocs=load_iocs(ioc_files) if ioc_files else None,
+                      baselines=[*config.baselines, *(baselines or [])], config=config)
+    except BaselineError as exc:  # a baseline the case does not have: the command line
+        raise UsageError(str(exc)) from exc
+
+
+def summary_line(report: DetectReport) -> str:
+    """``rules: 40 loaded, 0 refused; 120 process starts in 0.1s; 7 findings``."""
+    return (f"rules: {report.rules:,} loaded, {len(report.refused):,} refused; "
+            f"{report.events:,} process starts in {report.seconds:.1f}s; "
+            f"{report.findings:,} findings")
+
+
+def report_json(report: DetectReport) -> dict[str, object]:
+    """The pass as ``detect --json`` prints it (see the README's CLI section)."""
+    return {"rules": report.rules, "events": report.events, "findings": report.findings,
+            "seconds": round(report.seconds, 3),
+            "refused": [{"rule": str(r.path), "reason": r.reason} for r in report.refused],
+            "by_rule": [{"rule": title, "findings": n}
+                        for title, n in sorted(report.by_rule.items(),
+                                               key=lambda item: (-item[1], item[0]))]}
+

@@ -17,7 +17,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "ProcessId, header lag, NetBIOS/FQDN names, target logons, boots) or "
                     "'scale' (process trees of any size, streamed, for benchmarks). Seeded: "
                     "the same seed writes the same bytes.")
-    p.add_argument("scenario", choices=("demo", "collectors", "scale"))
+    p.add_argument("scenario", choices=("demo", "collectors", "scale"),
+                   help="which logs: the demo intrusion, collector shapes, or a scaled tree")
     p.add_argument("--out", required=True, type=Path, help="folder to write into")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: fixed)")
     p.add_argument("--format", default="evtx", metavar="LIST",

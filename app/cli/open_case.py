@@ -9,11 +9,13 @@ from proctrail.app.cli.common import (
     EXIT_OK,
     EXIT_SKIPPED,
     EXIT_USAGE,
+    add_config,
     add_db,
     add_redact,
     error,
     redactor,
 )
+from proctrail.store.errors import UsageError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -25,6 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("paths", nargs="*", metavar="PATH", help="logs to read in first")
     add_db(p)
     add_redact(p)
+    add_config(p)
     p.set_defaults(func=run)
 
 
@@ -36,6 +39,10 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         error(f"{missing[0]}: no such file or folder")
         return EXIT_USAGE
+    if args.paths and args.config is not None:
+        raise UsageError("open: --config with PATHs: the TUI reads logs in with "
+                         "./proctrail.toml's settings; run 'proctrail ingest --config FILE "
+                         "PATH...', then 'proctrail open --config FILE'")
     masking = redactor(args)  # a bad pattern, or a config file that cannot be used: exit 2
     app = ProctrailApp(open_engine(args.db), ingest=args.paths, redactor=masking)
     app.run()

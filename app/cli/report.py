@@ -6,7 +6,18 @@ import argparse
 import sys
 from pathlib import Path
 
-from proctrail.app.cli.common import EXIT_OK, EXIT_SKIPPED, add_db, add_redact, error, redactor
+from proctrail.app.cli.common import (
+    EXIT_OK,
+    EXIT_SKIPPED,
+    add_config,
+    add_db,
+    add_json,
+    add_redact,
+    error,
+    json_text,
+    print_json,
+    redactor,
+)
 from proctrail.store.text import printable
 
 
@@ -20,22 +31,35 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "self-contained file that prints well) to --out or "
                     "./proctrail-report.html; '--out -' writes either to stdout.")
     add_db(p)
-    p.add_argument("--format", choices=("md", "html"), default="md")
+    p.add_argument("--format", choices=("md", "html"), default="md",
+                   help="md: GitHub-flavoured Markdown (default); html: one self-contained "
+                        "page that prints well")
     p.add_argument("--out", metavar="FILE", help="where to write ('-' for stdout)")
     add_redact(p)
+    add_config(p)
+    add_json(p, "the case's summary as one JSON object (counts, findings by "
+             "kind and severity, anomalies by kind) instead of the report")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Markdown to stdout (or ``--out``); HTML to ``--out`` or ``proctrail-report.html``
     (``--out -`` writes either to stdout)."""
-    from proctrail.app.output.report import DEFAULT_HTML, write_report
+    from proctrail.app.output.report import DEFAULT_HTML, summary, write_report
     from proctrail.store.db import open_engine, shown
 
     masking = redactor(args)
     engine = open_engine(args.db)
-    text = write_report(engine, args.format, masking, case=shown(engine.url))
-    out = args.out or (DEFAULT_HTML if args.format == "html" else "-")
+    if args.json:
+        data = summary(engine, case=shown(engine.url))
+        if not args.out or args.out == "-":
+            print_json(data)
+            return EXIT_OK
+        text = json_text(data)
+        out = args.out
+    else:
+        text = write_report(engine, args.format, masking, case=shown(engine.url))
+        out = args.out or (DEFAULT_HTML if args.format == "html" else "-")
     if out == "-":
         sys.stdout.write(text)
         return EXIT_OK

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from proctrail.app.cli.common import add_db, add_redact
+from proctrail.app.cli.common import add_config, add_db, add_redact, settings
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -24,10 +24,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-sessions", type=int, default=4, metavar="N",
                      help="browser sessions (each a 'proctrail open') at once (default 4)")
     add_redact(p)
+    add_config(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from proctrail.app.serve import serve
 
+    if args.config is not None:  # each tab's 'proctrail open' gets the file's redaction
+        config = settings(args)
+        args.redact = args.redact or config.redact
+        args.redact_pattern = [*config.redact_patterns, *args.redact_pattern]
     return serve(args)

@@ -422,3 +422,29 @@ def write_report(engine: Engine, fmt: str, redactor: Redactor | None = None,
         raise UsageError(f"unknown report format {fmt!r}: use {', '.join(FORMATS)}")
     report = build_report(engine, redactor, case)
     return to_markdown(report) if fmt == "md" else to_html(report)
+
+
+def summary(engine: Engine, case: str = "") -> dict[str, Any]:
+    """The report's summary line as data (``proctrail report --json``): the case, its
+    span, counts, integrity anomalies by kind, findings by kind and by severity (every
+    severity present, 0 when none; kinds and anomalies only those found). Times are ISO
+    8601 UTC or None. Host names and kinds are log text, as stored."""
+    from proctrail.store.queries.findings import list_findings
+
+    scope = case_scope(engine)
+    findings = list_findings(engine)
+    anomalies: dict[str, int] = {}
+    for a in scope["anomalies"]:
+        anomalies[a["kind"]] = anomalies.get(a["kind"], 0) + 1
+    kinds: dict[str, int] = {}
+    severities = dict.fromkeys(reversed(SEVERITIES), 0)
+    for f in findings:
+        kinds[f.kind] = kinds.get(f.kind, 0) + 1
+        severities[f.severity] = severities.get(f.severity, 0) + 1
+    return {"case": case, "first": iso(scope["first_us"]), "last": iso(scope["last_us"]),
+            "sources": len(scope["sources"]), "hosts": [h["name"] for h in scope["hosts"]],
+            "events": scope["events"], "processes": scope["processes"],
+            "sessions": scope["sessions"], "damaged_chunks": scope["damaged_chunks"],
+            "anomalies": {"total": len(scope["anomalies"]), "by_kind": anomalies},
+            "findings": {"total": len(findings), "by_kind": kinds,
+                         "by_severity": severities}}
