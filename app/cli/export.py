@@ -6,7 +6,15 @@ import argparse
 from collections.abc import Iterable
 from typing import Any
 
-from proctrail.app.cli.common import EXIT_OK, EXIT_SKIPPED, add_db, add_redact, error, redactor
+from proctrail.app.cli.common import (
+    EXIT_OK,
+    EXIT_SKIPPED,
+    add_config,
+    add_db,
+    add_redact,
+    error,
+    redactor,
+)
 from proctrail.app.output.rows import open_output, write_records, write_rows
 from proctrail.app.redact import redact_record
 from proctrail.store.errors import UsageError
@@ -26,7 +34,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "'graph': a --session's or --host's process tree as "
                                    "GraphML or DOT.")
     p.add_argument("what", choices=("processes", "sessions", "findings",
-                                    "timeline", "table", "graph"))
+                                    "timeline", "table", "graph"),
+                   help="what to write: one record per process lifetime, logon session "
+                        "or finding; the timeline; a store table; a process graph")
     p.add_argument("name", nargs="?", metavar="NAME", help="table: which table")
     add_db(p)
     p.add_argument("--format", choices=("jsonl", "csv", "graphml", "dot"), default=None,
@@ -34,7 +44,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", help="only this host (case-insensitive)")
     p.add_argument("--session", type=int, metavar="ID", help="only this session's processes")
     p.add_argument("--out", metavar="FILE", help="write here instead of stdout")
+    p.add_argument("--printable", action="store_true",
+                   help="show control characters and escape sequences from the logs as "
+                        "visible text (\\x1b) in a file or a pipe too; without it a file "
+                        "(--out) or a pipe gets the exact text, and a terminal always gets "
+                        "it shown, never run")
     add_redact(p)
+    add_config(p)
     p.set_defaults(func=run)
 
 
@@ -56,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     masking = redactor(args)
     if masking is not None:
         records = (redact_record(r, masking) for r in records)
-    with open_output(args.out) as out:
+    with open_output(args.out, args.printable) as out:
         write_records(out, records, args.format or "jsonl")
     return EXIT_OK
 
@@ -91,7 +107,7 @@ def _more(args: argparse.Namespace, engine: Any) -> int:
         if tree.number_of_nodes() == 0:
             error("nothing to export (no such session or host, or no processes)")
             return EXIT_SKIPPED
-        with open_output(args.out) as out:
+        with open_output(args.out, args.printable) as out:
             if fmt == "dot":
                 out.writelines(to_dot(tree))
             else:
@@ -107,6 +123,6 @@ def _more(args: argparse.Namespace, engine: Any) -> int:
         masked = ("command_line", "data", "value")
     if masking is not None:
         records = (redact_record(r, masking, masked) for r in records)
-    with open_output(args.out) as out:
+    with open_output(args.out, args.printable) as out:
         write_rows(out, records, columns, fmt)
     return EXIT_OK

@@ -1,7 +1,8 @@
 """Rows out: JSON lines or formula-safe CSV, to a file or a terminal that shows them.
 
 Standard output that is a terminal gets log text shown, never run (:class:`TerminalText`);
-a file (``--out``) or a pipe gets the exact text.
+a file (``--out``) or a pipe gets the exact text, unless asked for it shown
+(``--printable``).
 """
 
 from __future__ import annotations
@@ -79,11 +80,12 @@ class TerminalText:
 
 
 @contextlib.contextmanager
-def open_output(path: str | None) -> Iterator[Any]:
-    """``path`` to write (exact text), else standard output (shown harmlessly when it is
-    a terminal)."""
+def open_output(path: str | None, shown: bool = False) -> Iterator[Any]:
+    """``path`` to write, else standard output: the exact text, except to a terminal or
+    when ``shown`` (``--printable``), where control characters and escape sequences are
+    made visible (:class:`TerminalText`)."""
     if path:
         with open(path, "w", newline="", encoding="utf-8") as f:
-            yield f
+            yield TerminalText(f) if shown else f
         return
-    yield TerminalText(sys.stdout) if sys.stdout.isatty() else sys.stdout
+    yield TerminalText(sys.stdout) if shown or sys.stdout.isatty() else sys.stdout
