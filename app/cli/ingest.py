@@ -7,17 +7,23 @@ import re
 import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from proctrail.app.cli.common import (
     EXIT_OK,
     EXIT_SKIPPED,
     EXIT_SPOOLED,
     EXIT_USAGE,
+    add_config,
     add_db,
     add_workers,
     error,
+    settings,
 )
 from proctrail.store.readers.base import PARSERS
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 
 def utc_offset(text: str) -> timedelta:
@@ -75,7 +81,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress, no summary")
     add_workers(p)
     p.add_argument("--no-correlate", action="store_true",
-                   help="do not rebuild process lifetimes and sessions after reading")
+                   help="do not rebuild process lifetimes and sessions after reading "
+                        "(nor run the detections)")
+    p.add_argument("--no-detect", action="store_true",
+                   help="do not run the detections after correlating (by default they run "
+                        "as 'proctrail detect' would, with the settings' rules, IOC lists "
+                        "and baselines, when something new was correlated or the case has "
+                        "no findings yet)")
+    add_config(p)
     p.set_defaults(func=run)
 
 
@@ -95,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
         for p in missing:
             error(f"{p}: no such file or folder")
         return EXIT_USAGE
+    config = settings(args)  # a config that cannot be used: exit 2 before reading anything
     engine = open_engine(args.db)
     opts = ReadOptions(default_host=args.host, local_offset=args.tz, parser=args.parser,
                        max_member_size=args.max_member_size)
@@ -109,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     with ProgressBar(enabled=show) as bar:
         done = load_case(engine, args.paths, options=opts, force=args.force,
                          correlation=not args.no_correlate, workers=args.workers,
-                         listener=Listener(reading=bar.update, read=read))
+                         config=config, listener=Listener(reading=bar.update, read=read))
     report = done.ingest
     assert report is not None
     if done.spooled:
@@ -124,4 +138,22 @@ def run(args: argparse.Namespace) -> int:
         elif not args.no_correlate:
             print("nothing new since the last correlation: kept ('proctrail correlate' "
                   "rebuilds it)")
+    if not (args.no_correlate or args.no_detect):
+        _detect(engine, args, fresh=done.correlation is not None)
     return EXIT_OK if report.clean else EXIT_SKIPPED
+
+
+def _detect(engine: Engine, args: argparse.Namespace, fresh: bool) -> None:
+    """The detections after reading, so that a case read by ``ingest`` opens with its
+    findings: when this run correlated something new, or no pass has left findings yet (a
+    re-run that stored nothing keeps the findings it has, as it keeps the correlation)."""
+    from proctrail.app.cli.detect import detections, summary_line
+    from proctrail.store.detect.run import has_detections
+
+    if not fresh and has_detections(engine):
+        if not args.quiet:
+            print("nothing new to detect on: findings kept ('proctrail detect' reruns them)")
+        return
+    report = detections(engine, settings(args))
+    if not args.quiet:
+        print("detect: " + summary_line(report))
