@@ -17,6 +17,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from proctrail.app.cli import (
     baseline,
+    completion,
     correlate,
     db,
     detect,
@@ -30,11 +31,12 @@ from proctrail.app.cli import (
     tree,
 )
 from proctrail.app.cli.common import EXIT_OK, EXIT_SKIPPED, error
+from proctrail.store import DEFAULT_DB
 from proctrail.store.errors import ProctrailError
 
 # In the order ``proctrail --help`` lists them.
 COMMANDS = (ingest, correlate, detect, baseline, export, tree, report, generate, open_case,
-            serve, stats, db)
+            serve, stats, db, completion)
 
 DESCRIPTION = """\
 proctrail reads process-tracking logs (Windows Security and Sysmon EVTX, XML and JSON
@@ -55,7 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="proctrail", description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"proctrail {_version()}")
+    parser.add_argument("--version", action="version", version=f"proctrail {_version()}",
+                        help="print proctrail's version and exit")
+    # Its own dest: a subcommand's --db default would overwrite this one's value.
+    parser.add_argument("--db", dest="case_db", metavar="CASE",
+                        help="the case store; with no command, open it in the TUI (as "
+                             "'proctrail open --db CASE'); before a command, its --db")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in COMMANDS:
         command.add_parser(sub)
@@ -67,10 +74,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        chosen = default_command(args.case_db, sys.stdin.isatty() and sys.stdout.isatty())
+        if chosen is None:
             parser.print_help()
+            if sys.stdout.isatty():
+                print(f"\n{NO_CASE}", file=sys.stderr)
             return EXIT_OK
-        args = parser.parse_args(["open"])
+        args = parser.parse_args(chosen)
+    elif args.case_db and getattr(args, "db", None) is None and hasattr(args, "db"):
+        args.db = args.case_db  # proctrail --db CASE stats
     try:
         return int(args.func(args))
     except ProctrailError as exc:
@@ -92,6 +104,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         error(str(store_failure(exc, database_url(getattr(args, "db", None)), args.command)))
         return EXIT_SKIPPED
+
+
+NO_CASE = ("no case here: ./proctrail.db does not exist and $PROCTRAIL_DB is not set. "
+           "'proctrail open PATH...' reads logs into a new ./proctrail.db; "
+           "'proctrail --db CASE' opens another case.")
+
+
+def default_command(case_db: str | None, terminal: bool) -> list[str] | None:
+    """What ``proctrail`` with no command runs: ``open`` on ``--db CASE`` when given (as
+    ``proctrail open --db CASE`` would, terminal or not); else, at a terminal, ``open`` on
+    $PROCTRAIL_DB or ./proctrail.db when there is one; else nothing (the help is printed:
+    no TUI for a script, and no empty ./proctrail.db left in whatever folder this is)."""
+    if case_db:
+        return ["open", "--db", case_db]
+    if terminal and (os.environ.get("PROCTRAIL_DB") or os.path.isfile(DEFAULT_DB)):
+        return ["open"]
+    return None
 
 
 def _from_the_store(exc: BaseException) -> bool:
