@@ -414,15 +414,15 @@ def test_ingest_detects_unless_told_not_to(tmp_path: Path) -> None:
 
 def test_export_printable_to_a_pipe_or_a_file(case: str, tmp_path: Path) -> None:
     for target in ("processes", "timeline"):
-        exact = run("export", target, "--db", case, "--format", "csv")
-        assert "\x1b]0;owned\x07" in exact.stdout  # a pipe: the exact text
-        shown = run("export", target, "--db", case, "--format", "csv", "--printable")
-        assert "\x1b" not in shown.stdout and "\x07" not in shown.stdout
-        assert "\\x1b]0;owned\\x07" in shown.stdout
+        exact = cli("export", target, "--db", case, "--format", "csv")[1]
+        assert "\x1b]0;owned\x07" in exact  # a pipe: the exact text
+        shown = cli("export", target, "--db", case, "--format", "csv", "--printable")[1]
+        assert "\x1b" not in shown and "\x07" not in shown
+        assert "\\x1b]0;owned\\x07" in shown
     out = tmp_path / "g.dot"
-    assert run("export", "graph", "--db", case, "--host", "evilhost", "--format", "dot",
-               "--out", str(out), "--printable").returncode == 0
+    assert cli("export", "graph", "--db", case, "--host", "evilhost", "--format", "dot",
+               "--out", str(out), "--printable")[0] == 0
     assert "\x1b" not in out.read_text() and "\\x1b" in out.read_text()
-    assert run("export", "processes", "--db", case, "--out", str(out)).returncode == 0
+    assert cli("export", "processes", "--db", case, "--out", str(out))[0] == 0
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert ESC_LINE in [r["command_line"] for r in records]  # a file: the exact text
