@@ -38,6 +38,7 @@ from proctrail.app.screens.overview import OverviewScreen
 from proctrail.app.screens.sessions import SessionsScreen
 from proctrail.app.screens.stacking import StackingScreen
 from proctrail.app.screens.tree import TreeScreen
+from proctrail.store.detect.config import Config
 from proctrail.store.errors import ProctrailError
 from proctrail.store.findings import FindingError, add_finding
 from proctrail.store.queries.browse import generation
@@ -65,9 +66,10 @@ class ProctrailApp(App[None]):
     WATCH_SECONDS = 3.0  # how often the store's correlation generation is read
 
     def __init__(self, engine: Engine, ingest: list[str] | None = None,
-                 redactor: Redactor | None = None) -> None:
+                 redactor: Redactor | None = None, config: Config | None = None) -> None:
         super().__init__()
         self.engine = engine
+        self.config = config  # the settings logs are read in with (None: ./proctrail.toml)
         self.ingest_paths = list(ingest or [])
         self.redactor = redactor  # masks secrets in command lines shown and exported
         self.latest_generation = 0  # the newest correlation generation seen in the store

@@ -397,6 +397,21 @@ def test_config_is_an_option_wherever_proctrail_toml_is_read(case: str,
         assert code == 2 and "absent.toml" in err, command
 
 
+def test_open_reads_paths_in_with_the_config_given(tmp_path: Path, monkeypatch) -> None:
+    """``open --config FILE PATH``: the app (and so its loading screen, which hands
+    ``app.config`` to ``load_case``) reads with FILE's settings, not ./proctrail.toml."""
+    from proctrail.app.tui import ProctrailApp
+
+    settings = tmp_path / "case.toml"
+    settings.write_text('[track]\ninclude = ["*cmd.exe"]\n')
+    seen: list[object] = []
+    monkeypatch.setattr(ProctrailApp, "run", lambda app: seen.append(app.config))
+    log = str(ROOT / "sample_logs/lnx01-audit.log")
+    assert cli("open", "--db", str(tmp_path / "c.db"), "--config", str(settings), log)[0] == 0
+    (config,) = seen
+    assert config.include == ["*cmd.exe"]  # type: ignore[attr-defined]
+
+
 def test_ingest_detects_unless_told_not_to(tmp_path: Path) -> None:
     log = str(ROOT / "sample_logs")
     db = str(tmp_path / "c.db")

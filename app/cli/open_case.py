@@ -14,8 +14,8 @@ from proctrail.app.cli.common import (
     add_redact,
     error,
     redactor,
+    settings,
 )
-from proctrail.store.errors import UsageError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -39,12 +39,9 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         error(f"{missing[0]}: no such file or folder")
         return EXIT_USAGE
-    if args.paths and args.config is not None:
-        raise UsageError("open: --config with PATHs: the TUI reads logs in with "
-                         "./proctrail.toml's settings; run 'proctrail ingest --config FILE "
-                         "PATH...', then 'proctrail open --config FILE'")
     masking = redactor(args)  # a bad pattern, or a config file that cannot be used: exit 2
-    app = ProctrailApp(open_engine(args.db), ingest=args.paths, redactor=masking)
+    app = ProctrailApp(open_engine(args.db), ingest=args.paths, redactor=masking,
+                       config=settings(args))
     app.run()
     if app.return_code:  # Textual printed the traceback; a script must not read success
         error(f"the TUI stopped on an error (exit {app.return_code}); see above")

@@ -57,7 +57,7 @@ class LoadingScreen(CaseScreen):
                                        Text(f"{n:,} events correlated")))
         try:
             done = load_case(self.engine, self.paths, detection=Detect.IF_NONE,
-                             listener=listener)
+                             listener=listener, config=self.case.config)
         except Exception as exc:  # the store or a file failed: say so, keep the app up
             # File names (an archive's members too) and errors quote the input: no markup.
             call(self.case.show_error, exc, "Loading failed")
