@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Engine, delete, select
 from sqlalchemy.orm import aliased
 
 from proctrail.store.bulk import BulkInsert
+from proctrail.store.detect import bursts
 from proctrail.store.detect.baseline import first_seen
 from proctrail.store.detect.config import LOG_ANOMALIES, PROCESS_FLAGS, Config
 from proctrail.store.detect.fields import sigma_fields
@@ -120,7 +121,7 @@ def _detect(engine: Engine, rule_paths: list[Path] | None, builtin: bool,
     now = time.time_ns() // 1000
     with engine.begin() as out, engine.connect() as conn:
         out.execute(delete(Finding).where(Finding.kind.in_(("rule", "ioc", "baseline",
-                                                            "anomaly"))))
+                                                            "anomaly", "burst"))))
         for r in conn.execution_options(stream_results=True, yield_per=5000).execute(query):
             report.events += 1
             fields = sigma_fields(r.name, r.event_id, orjson.loads(r.data))
@@ -181,10 +182,25 @@ def _detect(engine: Engine, rule_paths: list[Path] | None, builtin: bool,
                              f"first run of an executable not in baseline {name}",
                              f"baseline:{name}", "proctrail detect", now, "baseline", name,
                              "", item["start_us"]))
+        if builtin:
+            rows += _burst_rows(conn, config, now, report)
         rows += _anomaly_rows(conn, config.anomalies, now, report)
         report.findings += insert.execute(out, rows)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _burst_rows(conn: Connection, config: Config, now: int,
+                report: DetectReport) -> list[tuple[object, ...]]:
+    """Findings of kind ``burst``: many discovery commands close together
+    (:mod:`.bursts`), one per burst."""
+    rows: list[tuple[object, ...]] = []
+    for b in bursts.find_bursts(conn, config.track_filter):
+        report.by_rule["discovery burst"] += 1
+        rows.append(("process", b.host_id, b.anchor_event, b.pid, b.logon_id, b.image,
+                     bursts.SEVERITY, b.note, bursts.SOURCE, "proctrail detect", now, "burst",
+                     bursts.RULE_ID, b.tags, b.start_us))
+    return rows
 
 
 def _anomaly_rows(conn: Connection, severities: dict[str, str], now: int,
