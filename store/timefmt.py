@@ -38,3 +38,22 @@ def span(us: int | None) -> str:
     if minutes:
         return f"{minutes}m{secs:02d}s"
     return f"{secs}s"
+
+
+def exact(us: int | None, unknown: str = "unknown") -> str:
+    """``2019-12-05 01:49:31 UTC``: the fraction only when there is one, cut to what it
+    holds (``…44.326 UTC``, ``…44.326412 UTC``); ``unknown`` when there is no time."""
+    if us is None:
+        return unknown
+    moment = datetime.fromtimestamp(us // 1_000_000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    micro = us % 1_000_000
+    fraction = "" if not micro else f".{micro // 1000:03d}" if not micro % 1000 else f".{micro:06d}"
+    return f"{moment}{fraction} UTC"
+
+
+def minute(us: int | None, year: bool = True, unknown: str = "?") -> str:
+    """``2022-08-02 21:03`` (UTC), ``08-02 21:03`` without the year; ``unknown`` for None."""
+    if us is None:
+        return unknown
+    return datetime.fromtimestamp(us / 1_000_000, UTC).strftime(
+        "%Y-%m-%d %H:%M" if year else "%m-%d %H:%M")
