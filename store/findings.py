@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import getpass
 import time
+from typing import Any
 
 from sqlalchemy import Engine, delete, insert, select
 
@@ -70,3 +71,24 @@ def delete_finding(engine: Engine, finding_id: int) -> bool:
     """Remove a finding; False if there was none."""
     with engine.begin() as conn:
         return conn.execute(delete(Finding).where(Finding.id == finding_id)).rowcount > 0
+
+
+def take_finding(engine: Engine, finding_id: int) -> dict[str, Any] | None:
+    """Remove a finding and return its row as stored (for :func:`restore_finding`), or
+    None if there was none."""
+    with engine.begin() as conn:
+        row = conn.execute(select(Finding.__table__).where(Finding.id == finding_id)).first()
+        if row is None:
+            return None
+        conn.execute(delete(Finding).where(Finding.id == finding_id))
+    return dict(row._mapping)
+
+
+def restore_finding(engine: Engine, row: dict[str, Any]) -> int:
+    """Put back a finding :func:`take_finding` removed, under its own id unless another
+    finding has taken it since; returns the id it has."""
+    values = dict(row)
+    with engine.begin() as conn:
+        if conn.execute(select(Finding.id).where(Finding.id == values.get("id"))).first():
+            values.pop("id")
+        return conn.execute(insert(Finding).values(**values)).inserted_primary_key[0]

@@ -9,15 +9,24 @@ sessions on every read.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, and_, or_, select
+from sqlalchemy import Connection, Engine, Row, and_, case, func, or_, select
 
 from proctrail.store.findings import SEVERITIES
-from proctrail.store.hosts import Machine, join_machine
-from proctrail.store.models import Finding, LogonSession, Process, ProcessSource
+from proctrail.store.hosts import Machine, host_names, join_machine
+from proctrail.store.images import image_name
+from proctrail.store.models import (
+    Channel,
+    EventRow,
+    Finding,
+    LogonSession,
+    Process,
+    ProcessSource,
+)
 
 
 @dataclass(frozen=True)
@@ -38,6 +47,57 @@ class FindingRow:
     rule_id: str = ""
     tags: str = ""
     time_us: int | None = None
+    image: str = ""  # the marked process's file name (powershell.exe)
+    user: str = ""  # the marked session's user
+    channel: str = ""  # the log an integrity anomaly is in (Security)
+    host_short: str = ""  # the host as briefly as the case allows (see short_hosts)
+    title: str = ""  # the rule's title, the anomaly's kind, the analyst's note
+
+    @property
+    def marks(self) -> str:
+        """What it marks, in a word: the image, the session's user, the log, the kind."""
+        if self.target == "process":
+            return self.image or "?"
+        if self.target == "session":
+            return self.user or "session"
+        return self.channel or self.rule_id or self.target
+
+
+SEVERITY_RANK = {s: i for i, s in enumerate(reversed(SEVERITIES))}  # critical: 0
+
+
+def short_hosts(names: Iterable[str]) -> dict[str, str]:
+    """Each machine name cut at its first dot (``Pedro01``, ``WORKSTATION5``), or at a
+    later one where two machines would read the same (``MORDORDC.mordor``,
+    ``MORDORDC.theshire``)."""
+    pending = sorted(set(names))
+    out: dict[str, str] = {}
+    labels = 1
+    while pending:
+        cut = {n: ".".join(n.split(".")[:labels]) for n in pending}
+        seen = Counter(c.lower() for c in [*cut.values(), *out.values()])
+        for n in list(pending):
+            if seen[cut[n].lower()] == 1 or cut[n] == n:
+                out[n] = cut[n]
+                pending.remove(n)
+        labels += 1
+    return out
+
+
+def case_short_hosts(conn: Connection) -> dict[str, str]:
+    """:func:`short_hosts` of every machine of the case, by its canonical name."""
+    return short_hosts(spellings[0] for spellings in host_names(conn).values())
+
+
+def short_channel(name: str) -> str:
+    """A log's name without Windows' prefix: ``Sysmon/Operational``, ``Security``."""
+    return name.removeprefix("Microsoft-Windows-")
+
+
+def _title(kind: str, note: str, rule_id: str) -> str:
+    if kind == "anomaly":
+        return rule_id or note.split(":", 1)[0]
+    return note or kind
 
 
 CHUNK = 500  # ids in one IN (...): well under every driver's parameter limit
@@ -78,13 +138,115 @@ def list_findings(engine: Engine) -> list[FindingRow]:
                          Finding.host_id).order_by(Finding.id)).all()
         process = _processes_marked(conn, findings)
         session = _sessions_marked(conn, findings)
+        users = _session_users(conn, set(session.values()))
+        channels = _channels(conn, [f.anchor_event for f in findings
+                                    if f.target == "log" and f.anchor_event is not None])
+        short = case_short_hosts(conn)
     out = [FindingRow(f.id, f.target, process.get(f.id), session.get(f.id), f.host_name,
                       f.severity, f.note, f.source, f.author, f.created_us,
-                      f.kind or "bookmark", f.rule_id or "", f.tags or "", f.time_us)
+                      f.kind or "bookmark", f.rule_id or "", f.tags or "", f.time_us,
+                      image_name(f.image) if f.image else "",
+                      users.get(session.get(f.id, -1), ""),
+                      channels.get(f.anchor_event, "") if f.target == "log" else "",
+                      short.get(f.host_name, f.host_name),
+                      _title(f.kind or "bookmark", f.note, f.rule_id or ""))
            for f in findings]
-    rank = {s: i for i, s in enumerate(reversed(SEVERITIES))}
-    out.sort(key=lambda r: (rank.get(r.severity, 9), r.id))
+    out.sort(key=lambda r: (SEVERITY_RANK.get(r.severity, 9), r.id))
     return out
+
+
+def ranked_findings(engine: Engine) -> list[FindingRow]:
+    """Every finding as the findings screen lists it: most severe first; within a
+    severity the detections and bookmarks before the integrity anomalies; then in the
+    order what they mark happened (unknown times last)."""
+    rows = list_findings(engine)
+    rows.sort(key=lambda r: (SEVERITY_RANK.get(r.severity, 9), r.kind == "anomaly",
+                             r.time_us is None, r.time_us or 0, r.id))
+    return rows
+
+
+def _session_users(conn: Connection, ids: set[int]) -> dict[int, str]:
+    out: dict[int, str] = {}
+    for chunk in _chunks(sorted(ids)):
+        out.update(conn.execute(select(LogonSession.id, LogonSession.user)
+                                .where(LogonSession.id.in_(chunk))).all())
+    return out
+
+
+def _channels(conn: Connection, events: list[int]) -> dict[int, str]:
+    """event pk -> the short name of its log."""
+    out: dict[int, str] = {}
+    for chunk in _chunks(sorted(set(events))):
+        out.update((pk, short_channel(name)) for pk, name in conn.execute(
+            select(EventRow.id, Channel.name).join(Channel, Channel.id == EventRow.channel_id)
+            .where(EventRow.id.in_(chunk))))
+    return out
+
+
+@dataclass(frozen=True)
+class TopFinding:
+    """Findings of one severity, rule (or anomaly kind), image and host, taken together."""
+
+    severity: str
+    kind: str
+    title: str
+    image: str  # the process's file name; for an anomaly of a log, the log
+    host: str
+    host_short: str
+    count: int
+    first_id: int  # the earliest of them
+    process_id: int | None  # what the earliest marks today
+    session_id: int | None
+
+
+@dataclass
+class FindingsSummary:
+    """Findings by severity and kind, and the most severe few, for the overview."""
+
+    total: int = 0
+    by_severity: dict[str, int] = field(default_factory=dict)  # most severe first
+    anomalies: dict[str, int] = field(default_factory=dict)  # anomaly kind -> findings
+    top: list[TopFinding] = field(default_factory=list)
+
+
+def findings_summary(engine: Engine, top: int = 5) -> FindingsSummary:
+    """Counts by severity and by anomaly kind, and the ``top`` high or critical groups of
+    findings (same severity, rule, image, host): critical first, detections and bookmarks
+    before anomalies, then in time order. Grouped in SQL: bounded on any case."""
+    rank = case({s: i for i, s in enumerate(reversed(SEVERITIES))}, value=Finding.severity,
+                else_=9)
+    label = case((Finding.kind == "anomaly", Finding.rule_id), else_=Finding.note)
+    first = func.min(Finding.id)
+    with engine.connect() as conn:
+        severities = dict(conn.execute(select(Finding.severity, func.count())
+                                       .group_by(Finding.severity)).all())
+        kinds = dict(conn.execute(select(Finding.rule_id, func.count())
+                                  .where(Finding.kind == "anomaly").group_by(Finding.rule_id)
+                                  .order_by(func.count().desc(), Finding.rule_id)).all())
+        groups = conn.execute(
+            join_machine(select(Finding.severity, Finding.kind, label.label("title"),
+                                Finding.image, Machine.name, func.count().label("n"),
+                                first.label("first")), Finding.host_id)
+            .where(Finding.severity.in_(("critical", "high")))
+            .group_by(Finding.severity, Finding.kind, label, Finding.image, Machine.name)
+            .order_by(func.min(rank), func.max(case((Finding.kind == "anomaly", 1), else_=0)),
+                      func.min(Finding.time_us), first)
+            .limit(top)).all()
+        firsts = conn.execute(select(*Finding.__table__.columns)
+                              .where(Finding.id.in_([g.first for g in groups]))).all()
+        process = _processes_marked(conn, firsts)
+        session = _sessions_marked(conn, firsts)
+        channels = _channels(conn, [f.anchor_event for f in firsts
+                                    if f.target == "log" and f.anchor_event is not None])
+        short = case_short_hosts(conn)
+    log = {f.id: channels.get(f.anchor_event, "") for f in firsts if f.target == "log"}
+    ordered = {s: severities[s] for s in reversed(SEVERITIES) if severities.get(s)}
+    return FindingsSummary(
+        sum(severities.values()), ordered, kinds,
+        [TopFinding(g.severity, g.kind, g.title or g.kind,
+                    image_name(g.image) if g.image else log.get(g.first, ""), g.name,
+                    short.get(g.name, g.name), g.n, g.first, process.get(g.first),
+                    session.get(g.first)) for g in groups])
 
 
 def _processes_marked(conn: Connection, findings: Sequence[Row[Any]]) -> dict[int, int]:
