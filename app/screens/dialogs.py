@@ -1,4 +1,5 @@
-"""Small modal dialogs: bookmark with a note and a severity; export findings to a file."""
+"""Small modal dialogs: bookmark with a note and a severity; export findings to a file;
+confirm with y or n."""
 
 from __future__ import annotations
 
@@ -71,3 +72,21 @@ class ExportDialog(ModalScreen[tuple[str, Path] | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class ConfirmDialog(ModalScreen[bool]):
+    """A yes-or-no question: ``y`` answers True; ``n``, escape (or a click away) False."""
+
+    BINDINGS = [Binding("y", "answer(True)", "Yes"), Binding("n,escape", "answer(False)", "No")]
+
+    def __init__(self, question: Text) -> None:
+        super().__init__()
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.question)
+            yield Label(Text("y: yes   n: no", style="dim"))
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)

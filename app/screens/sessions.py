@@ -1,22 +1,128 @@
-"""Sessions: every logon session in a sortable, filterable table; enter opens its tree."""
+"""Sessions: every logon session, people's logons first, in a table that fits the terminal
+(at 80 columns: user, start, type, processes, host, flags); enter opens its tree.
+
+Also the list tables' shared parts (the findings and overview screens use them):
+:class:`ListTable` (Home/End/g/G/PageUp/PageDown as in ``less``), :func:`fit_columns`
+(which columns fit, how wide) and :func:`cut`.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.events import Resize
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from proctrail.app.screens.base import CaseScreen
-from proctrail.store.queries import browse
+from proctrail.store.queries.browse import SessionRow
 from proctrail.store.queries.filters import Filter
+from proctrail.store.queries.sessions import GROUPS, SessionList, ranked_sessions
+from proctrail.store.timefmt import exact, minute
 from proctrail.widgets.filter_bar import FilterBar
-from proctrail.widgets.labels import flag_marks, when
+from proctrail.widgets.labels import flag_marks
 from proctrail.widgets.safe import safe
 
-COLUMNS = (("host", "host"), ("user", "user"), ("type", "logon_type"), ("from", "source_ip"),
-           ("start", "start_us"), ("end", "end_us"), ("procs", "processes"),
-           ("flags", "flags"))
+
+class ListTable(DataTable[Any]):
+    """A row table that moves like ``less``: Home/g the first row, End/G the last,
+    PageUp/PageDown a screenful (bindings listed in the key panel)."""
+
+    BINDINGS = [
+        Binding("home,g", "scroll_top", "First row", show=False),
+        Binding("end,G", "scroll_bottom", "Last row", show=False),
+        Binding("pageup", "page_up", "Page up", show=False),
+        Binding("pagedown", "page_down", "Page down", show=False),
+    ]
+
+
+@dataclass(frozen=True)
+class Column:
+    """A table column: ``least`` and ``most`` characters wide; kept in priority order."""
+
+    key: str
+    label: str
+    least: int
+    most: int
+
+
+def fit_columns(columns: Sequence[Column], width: int, gap: int = 2) -> dict[str, int]:
+    """The columns (in priority order) that fit in ``width`` characters, ``gap`` between
+    each, at their least width; what is left widens them a character at a time in turn,
+    up to their most. Returns key -> width in the order given."""
+    chosen: list[Column] = []
+    used = 0
+    for c in columns:
+        if used + c.least + gap <= width:
+            chosen.append(c)
+            used += c.least + gap
+    widths = {c.key: c.least for c in chosen}
+    growing = [c for c in chosen if c.most > c.least]
+    while growing and used < width:
+        for c in list(growing):
+            if used >= width:
+                break
+            widths[c.key] += 1
+            used += 1
+            if widths[c.key] >= c.most:
+                growing.remove(c)
+    return {c.key: widths[c.key] for c in columns if c.key in widths}
+
+
+def cut(text: str, width: int, middle: bool = False) -> str:
+    """``text`` in ``width`` characters: its end (or, ``middle``, its middle) becomes ``…``."""
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return "…"[:width]
+    if not middle:
+        return text[:width - 1] + "…"
+    tail = (width - 1) // 2
+    return text[:width - 1 - tail] + "…" + text[len(text) - tail:]
+
+
+def cut_host(name: str, width: int) -> str:
+    """A host name in ``width`` characters: whole, else up to its first dot, else cut."""
+    if len(name) <= width:
+        return name
+    return cut(name.split(".", 1)[0], width)
+
+
+def cut_user(user: str, width: int) -> str:
+    """``DOMAIN\\name`` in ``width`` characters: the domain is cut before the name is."""
+    if len(user) <= width:
+        return user
+    domain, sep, name = user.rpartition("\\")
+    if sep and len(name) + 3 <= width:
+        return cut(domain, width - len(name) - 1) + sep + name
+    return cut(name if sep else user, width)
+
+
+# Logon types as the narrow column shows them (the status line says them in full).
+TYPE_WORDS = {"RemoteInteractive": "Remote", "CachedInteractive": "CachedInt",
+              "CachedRemoteInteractive": "CachedRem", "CachedUnlock": "CachedUnl",
+              "NewCredentials": "NewCreds", "NetworkCleartext": "NetClear",
+              "auditd session": "auditd", "systemd user": "systemd", "": "-"}
+
+
+def _start(r: SessionRow) -> tuple[bool, int]:
+    return (r.start_us is None, r.start_us or 0)
+
+
+def _end(r: SessionRow) -> tuple[bool, int]:
+    return (r.end_us is None, r.end_us or 0)
+
+
+# Sort keys of ``s``, in the order it steps through them (after the default order).
+SORTS: dict[str, Callable[[SessionRow], Any]] = {
+    "start": _start, "user": lambda r: r.user.lower(), "type": lambda r: r.logon_type,
+    "procs": lambda r: r.processes, "host": lambda r: r.host.lower(),
+    "flags": lambda r: r.flags, "from": lambda r: r.source_ip, "end": _end,
+}
 
 
 class SessionsScreen(CaseScreen):
@@ -33,44 +139,126 @@ class SessionsScreen(CaseScreen):
     def __init__(self, flt: Filter | None = None) -> None:
         super().__init__()
         self.flt = flt or Filter()
-        self.rows: dict[str, browse.SessionRow] = {}
-        self.sort_index = -1
+        self.rows: dict[str, SessionRow] = {}  # in the table's order
+        self.listing = SessionList([])
+        self.sort_index = -1  # -1: people first (ranked_sessions' order); else SORTS' index
+        self.reverse = False
+        self.widths: dict[str, int] = {}
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield FilterBar(id="filter")
         yield Static(id="status")
-        yield DataTable(id="sessions", cursor_type="row")
+        yield Static(id="current", classes="current")
+        yield ListTable(id="sessions", cursor_type="row")
         yield Footer()
 
     def on_mount(self) -> None:
         self.sub_title = "logon sessions"
-        table = self.query_one(DataTable)
-        for label, key in COLUMNS:
-            table.add_column(label, key=key)
         self.reload()
 
     def reload(self) -> None:
-        self.load(browse.session_rows, self.flt, then=self.show)
+        self.load(ranked_sessions, self.flt, then=self.show)
 
-    def show(self, rows: list[browse.SessionRow]) -> None:
+    def show(self, listing: SessionList) -> None:
+        self.listing = listing
+        self.render_rows()
+        self.query_one(DataTable).focus()
+
+    def columns(self) -> list[Column]:
+        """The columns in priority order, as wide as this listing needs."""
+        rows = self.listing.rows
+        hosts = {r.host for r in rows}
+        stamp = 11 if self.listing.one_year else 16
+        short = [self.listing.hosts.get(h, h) for h in hosts]
+        user = max([len(r.user) for r in rows] + [4])
+        kind = max([len(TYPE_WORDS.get(r.logon_type, r.logon_type)) for r in rows] + [4])
+        cols = [Column("start", "start", stamp, stamp), Column("type", "type", min(kind, 11), kind),
+                Column("procs", "procs", 5, 5), Column("user", "user", min(user, 13), user)]
+        if len(hosts) > 1:  # one host: the status line names it
+            most = max(len(h) for h in short)
+            cols.append(Column("host", "host", min(most, 13), most))
+        flags = max([len(self._flags(r).plain) + r.elevated for r in rows] + [5])
+        ip = max([len(r.source_ip) for r in rows] + [4])
+        return [*cols, Column("flags", "flags", min(flags, 7), flags),
+                Column("end", "end", stamp, stamp), Column("from", "from", min(ip, 15), ip)]
+
+    def render_rows(self) -> None:
+        """Fill the table: the columns that fit the screen, rows in the chosen order."""
         table = self.query_one(DataTable)
-        table.clear()
+        keep = self.cursor_key()
+        rows = list(self.listing.rows)
+        if self.sort_index >= 0:
+            rows.sort(key=list(SORTS.values())[self.sort_index], reverse=self.reverse)
+        elif self.reverse:
+            rows.reverse()
         self.rows = {str(r.id): r for r in rows}
+        order = ("host", "user", "type", "from", "start", "end", "procs", "flags")
+        fitted = fit_columns(self.columns(), self.size.width - 2)
+        self.widths = {k: fitted[k] for k in order if k in fitted}
+        table.clear(columns=True)
+        for key, width in self.widths.items():
+            table.add_column(key, key=key, width=width)
+        year = not self.listing.one_year
         for r in rows:
-            user = safe(r.user or "?", "green")
-            if r.elevated:
-                user.append(" ⚡", style="yellow")
-            table.add_row(safe(r.host), user, safe(r.logon_type), safe(r.source_ip),
-                          Text(when(r.start_us)), Text(when(r.end_us) if r.end_us else "…"),
-                          Text(str(r.processes), justify="right"), flag_marks(r.flags),
-                          key=str(r.id))
-        self.query_one("#status", Static).update(
-            Text(f"{len(rows)} session(s) · {self.flt.describe()} · "
-                 "enter: tree  f: filter  s: sort", style="dim"))
-        table.focus()
+            cells = {
+                "host": safe(cut_host(self.listing.hosts.get(r.host, r.host),
+                                      self.widths.get("host", 0))),
+                "user": safe(cut_user(r.user or "?", self.widths.get("user", 0)), "green"),
+                "type": safe(cut(TYPE_WORDS.get(r.logon_type, r.logon_type),
+                                 self.widths.get("type", 0))),
+                "from": safe(cut(r.source_ip, self.widths.get("from", 0), middle=True)),
+                "start": Text(minute(r.start_us, year)),
+                "end": Text(minute(r.end_us, year) if r.end_us else "…"),
+                "procs": Text(str(r.processes), justify="right"),
+                "flags": self._flags(r),
+            }
+            table.add_row(*(cells[k] for k in self.widths), key=str(r.id))
+        if keep in self.rows:
+            table.move_cursor(row=list(self.rows).index(keep))
+        self.show_status()
+        self.show_current()
 
-    def current(self) -> browse.SessionRow | None:
+    @staticmethod
+    def _flags(r: SessionRow) -> Text:
+        """``⚡`` for an elevated token (4672), then the session's flags."""
+        marks = flag_marks(r.flags)
+        return Text.assemble(("⚡", "yellow"), marks) if r.elevated else marks[1:]
+
+    def show_status(self) -> None:
+        hosts = {r.host for r in self.listing.rows}
+        where = f" on {next(iter(hosts))}" if len(hosts) == 1 else ""
+        order = ("people first" if self.sort_index < 0 else
+                 f"by {list(SORTS)[self.sort_index]}") + (" reversed" if self.reverse else "")
+        self.query_one("#status", Static).update(Text.assemble(
+            (f"{len(self.listing.rows):,} session(s)", "bold"), safe(where),
+            f" · {self.flt.describe()} · {order} · enter: tree  f: filter  s: sort",
+            style="dim"))
+
+    def show_current(self) -> None:
+        """The highlighted session in full on the line above the table."""
+        row = self.current()
+        text = Text()
+        if row is not None:
+            text = Text.assemble(safe(row.user or "?", "green"), " ",
+                                 safe(row.logon_type or "(no logon event)"), " on ",
+                                 safe(row.host, "bold"))
+            if row.source_ip:
+                text.append(" from ")
+                text.append_text(safe(row.source_ip))
+            text.append(f" · {exact(row.start_us, '?')}", style="dim")
+            text.append(f" · {GROUPS[self.listing.groups.get(row.id, 2)]}", style="dim")
+        self.query_one("#current", Static).update(text)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self.show_current()
+
+    def on_resize(self, event: Resize) -> None:
+        if self.listing.rows and fit_columns(self.columns(), self.size.width - 2).keys() \
+                != self.widths.keys():
+            self.render_rows()
+
+    def current(self) -> SessionRow | None:
         key = self.cursor_key()
         return self.rows.get(key) if key is not None else None
 
@@ -86,15 +274,15 @@ class SessionsScreen(CaseScreen):
         self.apply_filter(event.value)
 
     def action_sort(self, reverse: bool = False) -> None:
-        """Sort by the next column (``S``: the same column, reversed)."""
-        if not reverse:
-            self.sort_index = (self.sort_index + 1) % len(COLUMNS)
-        label, key = COLUMNS[max(self.sort_index, 0)]
-        numeric = key == "processes"
-        self.query_one(DataTable).sort(
-            key, key=lambda cell: int(cell.plain) if numeric else cell.plain.lower(),
-            reverse=reverse)
-        self.notify(f"sorted by {label}{' (reverse)' if reverse else ''}", timeout=2)
+        """Sort by the next column, after people first (``S``: the same order, reversed)."""
+        if reverse:
+            self.reverse = not self.reverse
+        else:
+            self.reverse = False
+            self.sort_index = (self.sort_index + 2) % (len(SORTS) + 1) - 1
+        self.render_rows()
+        label = "people first" if self.sort_index < 0 else list(SORTS)[self.sort_index]
+        self.notify(f"sorted: {label}{' (reversed)' if self.reverse else ''}", timeout=2)
 
     def action_bookmark(self) -> None:
         row = self.current()
