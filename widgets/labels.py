@@ -7,6 +7,7 @@ from typing import Any
 
 from rich.text import Text
 
+from proctrail.store.correlate.signal import EXPECTED, ROUTINE
 from proctrail.store.timefmt import span
 from proctrail.widgets.safe import safe
 
@@ -19,6 +20,12 @@ FLAG_MARKS = {
     "exec": ("exec", "cyan"), "exec_replaced": ("execd", "cyan"),
     "ended_at_boot": ("boot", "yellow"), "logon_missing": ("nologon", "yellow"),
     "well_known": ("system", "bright_black"),
+    # Routine (issue 17): never marked in a line, named where a process is shown whole.
+    "before_log": ("prelog", "bright_black"), "after_log": ("postlog", "bright_black"),
+    "user_changed_service": ("runas", "bright_black"),
+    "user_changed_wmi": ("runas", "bright_black"),
+    "user_changed_logon": ("runas", "bright_black"),
+    "user_changed_broker": ("runas", "bright_black"),
 }
 SEVERITY_STYLES = {"critical": "bold white on red", "high": "bold red", "medium": "yellow",
                    "low": "cyan", "info": "bright_black"}
@@ -33,10 +40,12 @@ def when(us: int | None, with_date: bool = True) -> str:
 
 
 def full_time(us: int | None) -> str:
-    """``2026-11-02 08:21:31.413462 UTC``, or ``unknown``."""
+    """``2026-11-02 08:21:31.413462 UTC`` (``08:21:31 UTC`` when the microseconds are
+    zero: a log that keeps whole seconds), or ``unknown``."""
     if us is None:
         return "unknown"
-    return datetime.fromtimestamp(us / 1_000_000, UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+    fmt = "%Y-%m-%d %H:%M:%S UTC" if us % 1_000_000 == 0 else "%Y-%m-%d %H:%M:%S.%f UTC"
+    return datetime.fromtimestamp(us / 1_000_000, UTC).strftime(fmt)
 
 
 def lifetime(start: int | None, end: int | None) -> Text:
@@ -51,15 +60,29 @@ def lifetime(start: int | None, end: int | None) -> Text:
 
 
 def flag_marks(flags: tuple[str, ...] | list[str], findings: int = 0) -> Text:
-    """The flags as short coloured words, and a star per finding."""
+    """The flags as short coloured words, and a star per finding; routine flags
+    (:data:`~proctrail.store.correlate.signal.ROUTINE`) are left out."""
     text = Text()
     for flag in flags:
+        if flag in ROUTINE:
+            continue
         word, style = FLAG_MARKS.get(flag, (flag, "yellow"))
         text.append(" ")
         text.append(word, style=style)
     if findings:
         text.append(" ")
         text.append("★" * min(findings, 3), style="bold yellow")
+    return text
+
+
+def expected_flags(flags: tuple[str, ...] | list[str]) -> Text:
+    """``expected: <why>`` for each routine flag, one a line (empty if none)."""
+    text = Text()
+    for flag in flags:
+        if flag in EXPECTED:
+            if text:
+                text.append("\n")
+            text.append(f"{flag}: expected: {EXPECTED[flag]}", style="dim")
     return text
 
 

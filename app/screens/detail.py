@@ -17,7 +17,13 @@ from textual.widgets import Footer, Header, Static
 from proctrail.app.redact import Redactor
 from proctrail.app.screens.base import CaseScreen
 from proctrail.store.queries import browse
-from proctrail.widgets.labels import SEVERITY_STYLES, flag_marks, full_time, process_line
+from proctrail.widgets.labels import (
+    SEVERITY_STYLES,
+    expected_flags,
+    flag_marks,
+    full_time,
+    process_line,
+)
 from proctrail.widgets.lifetime_bar import LifetimeBar
 from proctrail.widgets.safe import safe
 
@@ -43,6 +49,9 @@ def _fields_table(d: browse.ProcessDetail) -> Table:
     if d.row.flags:
         table.add_row("flags", flag_marks(d.row.flags).append(
             "  (" + ", ".join(d.row.flags) + ")", style="dim"))
+        expected = expected_flags(d.row.flags)
+        if expected:
+            table.add_row("", expected)
     return table
 
 

@@ -34,10 +34,11 @@ def record_gaps(rows: Iterable[tuple[int, int, int, int, int | None, int]]) -> l
     """Record gaps from (host_id, channel_id, source_id, record_id, ts_us, event_pk) rows
     sorted by host, channel and record number, one anomaly per episode.
 
-    A gap is records of a channel that no stored record holds, between two records of one
-    source: a seam between two sources (two exports of one log, each a slice of it) is
-    where a slice begins, not a loss, and nothing is missing before a log's first record.
-    The gaps of one source's channel are one episode until a stretch of at least
+    A gap is records of a channel that no stored record holds (sources together: ingest
+    keeps one copy of a record two exports hold). Nothing is missing before a log's first
+    record, nor before the first record of another source of the channel: a log that is
+    a slice (an export that starts mid-log) begins there. The gaps of one host's channel
+    are one episode until a stretch of at least
     :data:`EPISODE_US` without a gap parts them: an export that drops some events leaves
     hundreds of one-record gaps in minutes, one fact for the analyst. Synthetic (negative)
     record ids, given to records that carry none, are not numbered and are passed over.
@@ -45,12 +46,17 @@ def record_gaps(rows: Iterable[tuple[int, int, int, int, int | None, int]]) -> l
     out: list[Found] = []
     prev: tuple[int, int, int, int, int | None, int] | None = None
     episode: _Episode | None = None
+    sources: set[int] = set()  # of the current channel: a new one begins a slice
     for row in rows:
         host, channel, source, rid, ts, pk = row
         if rid <= 0:
             continue
+        if prev is None or prev[0] != host or prev[1] != channel:
+            sources.clear()
+        begins = source not in sources
+        sources.add(source)
         if prev is not None and prev[0] == host and prev[1] == channel \
-                and prev[2] == source and rid > prev[3] + 1:
+                and not begins and rid > prev[3] + 1:
             if episode is not None and not episode.takes(host, channel, source, prev[4]):
                 out.append(episode.found())
                 episode = None
@@ -64,23 +70,25 @@ def record_gaps(rows: Iterable[tuple[int, int, int, int, int | None, int]]) -> l
 
 
 class _Episode:
-    """Gaps of one host's channel in one source, close in time: one ``record_gap``."""
+    """Gaps of one host's channel close in time: one ``record_gap`` (``source``: the
+    input of the record after its first gap)."""
 
-    __slots__ = ("channel", "first", "gaps", "host", "last", "last_us", "missing", "pk",
-                 "source", "start_us")
+    __slots__ = ("channel", "first", "gaps", "high", "host", "last", "last_us", "low",
+                 "missing", "pk", "source", "start_us")
 
     def __init__(self, host: int, channel: int, source: int, first: int,
                  start_us: int | None, pk: int) -> None:
         self.host, self.channel, self.source = host, channel, source
         self.first, self.start_us, self.pk = first, start_us, pk  # pk: after the first gap
         self.last, self.last_us = first, start_us
+        self.low = self.high = start_us  # the times it spans: record order is not time order
         self.gaps = self.missing = 0
 
     def takes(self, host: int, channel: int, source: int, before_us: int | None) -> bool:
         """Whether a gap after a record stamped ``before_us`` belongs to this episode."""
-        return (host, channel, source) == (self.host, self.channel, self.source) and (
+        return (host, channel) == (self.host, self.channel) and (
             before_us is None or self.last_us is None
-            or before_us - self.last_us < EPISODE_US)
+            or abs(before_us - self.last_us) < EPISODE_US)  # (a reverted VM goes back)
 
     def add(self, missing: int, after: int, after_us: int | None) -> None:
         self.gaps += 1
@@ -88,16 +96,17 @@ class _Episode:
         self.last = after
         if after_us is not None:
             self.last_us = after_us
-            self.start_us = after_us if self.start_us is None else self.start_us
+            self.low = after_us if self.low is None else min(self.low, after_us)
+            self.high = after_us if self.high is None else max(self.high, after_us)
 
     def found(self) -> Found:
-        when = (f", {_at(self.start_us)} → {_at(self.last_us)}"
-                if self.start_us is not None and self.last_us is not None else "")
+        when = (f", {_at(self.low)} → {_at(self.high)}"
+                if self.low is not None and self.high is not None else "")
         detail = (f"{self.gaps:,} gap{'s' if self.gaps != 1 else ''}, "
                   f"{self.missing:,} record{'s' if self.missing != 1 else ''} missing, "
                   f"between records {self.first} and {self.last}{when}")
-        return Found(self.host, self.channel, "record_gap", self.start_us, self.last_us,
-                     self.pk, detail)
+        return Found(self.host, self.channel, "record_gap", self.low, self.high, self.pk,
+                     detail)
 
 
 def _at(us: int) -> str:

@@ -45,6 +45,10 @@ SERVICE_ACCOUNTS = frozenset(("nt authority\\system", "nt authority\\local servi
                               "nt authority\\network service", "system", "local service",
                               "network service"))
 SERVICE_PARENTS = frozenset(("services.exe", "svchost.exe", "wininit.exe"))
+# What runs the attacker's text: a service that is one of these is never routine.
+INTERPRETERS = frozenset(("cmd.exe", "powershell.exe", "pwsh.exe", "rundll32.exe",
+                          "regsvr32.exe", "mshta.exe", "wscript.exe", "cscript.exe",
+                          "msiexec.exe", "certutil.exe", "bitsadmin.exe", "wmic.exe"))
 # Started by svchost in the user's session as a matter of course (System32 copies only).
 BROKERED = frozenset(("dllhost.exe", "runtimebroker.exe", "taskhostw.exe",
                       "backgroundtaskhost.exe", "smartscreen.exe", "backgroundtransferhost.exe",
@@ -69,8 +73,9 @@ def expected_user_change(image: str, parent_image: str, user: str) -> str | None
     """The routine flag for a process that runs as ``user``, not as its creator, started
     by ``parent_image``; None where nothing explains it (it stays ``user_changed``).
 
-    Both images must be the system folder's own: a ``svchost.exe`` in a user's folder
-    explains nothing.
+    Both images must be the system folder's own (a ``svchost.exe`` in a user's folder
+    explains nothing, nor does a third-party service), and a service that is a shell or
+    script host (:data:`INTERPRETERS`) is what an attacker's service looks like.
     """
     name, parent = _system(image), _system(parent_image)
     if parent == "winlogon.exe" and name == "userinit.exe" and not service_account(user):
@@ -80,9 +85,9 @@ def expected_user_change(image: str, parent_image: str, user: str) -> str | None
         return "user_changed_logon"
     if parent == "svchost.exe" and name == "wmiprvse.exe" and service_account(user):
         return "user_changed_wmi"
-    if parent in SERVICE_PARENTS and service_account(user) and (
-            name or (parent == "services.exe" and "\\" in norm_image(image))):
-        return "user_changed_service"  # (services.exe starts services wherever they are)
+    if parent in SERVICE_PARENTS and service_account(user) and name \
+            and name not in INTERPRETERS:
+        return "user_changed_service"
     if parent == "svchost.exe" and name in BROKERED and user and not service_account(user):
         return "user_changed_broker"
     return None

@@ -40,6 +40,8 @@ DEFAULT_ANOMALIES = {"log_cleared": "high", "audit_stopped": "high", "clock_chan
                      "clock_jump": "medium", "record_gap": "low", "parent_mismatch": "medium"}
 LOG_ANOMALIES = ("log_cleared", "audit_stopped", "clock_changed", "clock_jump", "record_gap",
                  "time_offset", "unplaced_event", "checksum_mismatch")
+# Routine flags (before_log, after_log, user_changed_*: store/correlate/signal.py) are
+# never findings: a process that started before the log is not a problem of that process.
 PROCESS_FLAGS = ("parent_mismatch", "start_missing", "end_missing", "pid_reused")
 SEVERITIES = ("info", "low", "medium", "high", "critical", "off")
 
