@@ -16,7 +16,7 @@ from proctrail.app.screens.detail import DetailScreen
 from proctrail.app.screens.dialogs import ConfirmDialog
 from proctrail.app.screens.findings import FindingsScreen
 from proctrail.app.screens.overview import OverviewScreen
-from proctrail.app.screens.sessions import SessionsScreen, cut, cut_user, fit_columns
+from proctrail.app.screens.sessions import SessionsScreen
 from proctrail.app.tui import ProctrailApp
 from proctrail.store.correlate import correlate
 from proctrail.store.db import open_engine
@@ -25,6 +25,7 @@ from proctrail.store.ingest import Ingestor
 from proctrail.store.queries.findings import list_findings, short_hosts
 from proctrail.store.queries.sessions import is_person, session_group
 from proctrail.store.timefmt import exact
+from proctrail.widgets.columns import cut, cut_user, fit_columns
 
 ROOT = Path(__file__).resolve().parents[1]
 OTRF = ("empire_psremoting_stager.zip", "cmd_mshta_vbscript_execute_psh.zip")

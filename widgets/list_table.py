@@ -15,6 +15,8 @@ class ListTable(DataTable[Any]):
     BINDINGS = [
         Binding("home,g", "scroll_top", "First row", show=False),
         Binding("end,G", "scroll_bottom", "Last row", show=False),
+        Binding("pageup", "page_up", "Page up", show=False),
+        Binding("pagedown", "page_down", "Page down", show=False),
         Binding("j", "cursor_down", "Down", show=False),
         Binding("k", "cursor_up", "Up", show=False),
     ]

@@ -14,11 +14,12 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from proctrail.app.screens.base import CaseScreen
 from proctrail.app.screens.dialogs import ConfirmDialog
-from proctrail.app.screens.sessions import Column, ListTable, cut, cut_host, fit_columns
 from proctrail.store.findings import restore_finding, take_finding
 from proctrail.store.queries.findings import FindingRow, ranked_findings
 from proctrail.store.timefmt import exact, minute
+from proctrail.widgets.columns import Column, cut, cut_host, fit_columns
 from proctrail.widgets.labels import SEVERITY_STYLES
+from proctrail.widgets.list_table import ListTable
 from proctrail.widgets.safe import safe
 
 ORDER = ("severity", "on", "host", "rule", "kind", "when", "by")  # left to right
@@ -50,7 +51,7 @@ class FindingsScreen(CaseScreen):
         yield Header()
         yield Static(id="status")
         yield Static(id="current", classes="current")
-        yield ListTable(id="findings", cursor_type="row")
+        yield ListTable(id="findings")
         yield Footer()
 
     def on_mount(self) -> None:

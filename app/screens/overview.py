@@ -14,7 +14,6 @@ from textual.events import Resize
 from textual.widgets import DataTable, Footer, Header, Static
 
 from proctrail.app.screens.base import CaseScreen
-from proctrail.app.screens.sessions import Column, ListTable, cut, fit_columns
 from proctrail.store.queries import browse
 from proctrail.store.queries.filters import Filter
 from proctrail.store.queries.findings import (
@@ -24,7 +23,9 @@ from proctrail.store.queries.findings import (
     short_hosts,
 )
 from proctrail.store.timefmt import exact, minute
+from proctrail.widgets.columns import Column, cut, fit_columns
 from proctrail.widgets.labels import FLAG_MARKS, SEVERITY_STYLES
+from proctrail.widgets.list_table import ListTable
 from proctrail.widgets.safe import safe
 
 TOP = 5  # the most severe findings listed by name
@@ -64,7 +65,7 @@ class OverviewScreen(CaseScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("Loading the case…", id="summary")
-        yield ListTable(id="overview", cursor_type="row", zebra_stripes=False)
+        yield ListTable(id="overview", zebra_stripes=False)
         yield Footer()
 
     def on_mount(self) -> None:

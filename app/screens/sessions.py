@@ -1,15 +1,9 @@
 """Sessions: every logon session, people's logons first, in a table that fits the terminal
-(at 80 columns: user, start, type, processes, host, flags); enter opens its tree.
-
-Also the list tables' shared parts (the findings and overview screens use them):
-:class:`ListTable` (Home/End/g/G/PageUp/PageDown as in ``less``), :func:`fit_columns`
-(which columns fit, how wide) and :func:`cut`.
-"""
+(at 80 columns: user, start, type, processes, host, flags); enter opens its tree."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 from rich.text import Text
@@ -23,84 +17,11 @@ from proctrail.store.queries.browse import SessionRow
 from proctrail.store.queries.filters import Filter
 from proctrail.store.queries.sessions import GROUPS, SessionList, ranked_sessions
 from proctrail.store.timefmt import exact, minute
+from proctrail.widgets.columns import Column, cut, cut_host, cut_user, fit_columns
 from proctrail.widgets.filter_bar import FilterBar
 from proctrail.widgets.labels import flag_marks
+from proctrail.widgets.list_table import ListTable
 from proctrail.widgets.safe import safe
-
-
-class ListTable(DataTable[Any]):
-    """A row table that moves like ``less``: Home/g the first row, End/G the last,
-    PageUp/PageDown a screenful (bindings listed in the key panel)."""
-
-    BINDINGS = [
-        Binding("home,g", "scroll_top", "First row", show=False),
-        Binding("end,G", "scroll_bottom", "Last row", show=False),
-        Binding("pageup", "page_up", "Page up", show=False),
-        Binding("pagedown", "page_down", "Page down", show=False),
-    ]
-
-
-@dataclass(frozen=True)
-class Column:
-    """A table column: ``least`` and ``most`` characters wide; kept in priority order."""
-
-    key: str
-    label: str
-    least: int
-    most: int
-
-
-def fit_columns(columns: Sequence[Column], width: int, gap: int = 2) -> dict[str, int]:
-    """The columns (in priority order) that fit in ``width`` characters, ``gap`` between
-    each, at their least width; what is left widens them a character at a time in turn,
-    up to their most. Returns key -> width in the order given."""
-    chosen: list[Column] = []
-    used = 0
-    for c in columns:
-        if used + c.least + gap <= width:
-            chosen.append(c)
-            used += c.least + gap
-    widths = {c.key: c.least for c in chosen}
-    growing = [c for c in chosen if c.most > c.least]
-    while growing and used < width:
-        for c in list(growing):
-            if used >= width:
-                break
-            widths[c.key] += 1
-            used += 1
-            if widths[c.key] >= c.most:
-                growing.remove(c)
-    return {c.key: widths[c.key] for c in columns if c.key in widths}
-
-
-def cut(text: str, width: int, middle: bool = False) -> str:
-    """``text`` in ``width`` characters: its end (or, ``middle``, its middle) becomes ``…``."""
-    if len(text) <= width:
-        return text
-    if width <= 1:
-        return "…"[:width]
-    if not middle:
-        return text[:width - 1] + "…"
-    tail = (width - 1) // 2
-    return text[:width - 1 - tail] + "…" + text[len(text) - tail:]
-
-
-def cut_host(name: str, width: int) -> str:
-    """A host name in ``width`` characters: whole, else up to its first dot, else cut."""
-    if len(name) <= width:
-        return name
-    return cut(name.split(".", 1)[0], width)
-
-
-def cut_user(user: str, width: int) -> str:
-    """``DOMAIN\\name`` in ``width`` characters: the domain is cut before the name is."""
-    if len(user) <= width:
-        return user
-    domain, sep, name = user.rpartition("\\")
-    if sep and len(name) + 3 <= width:
-        return cut(domain, width - len(name) - 1) + sep + name
-    return cut(name if sep else user, width)
-
 
 # Logon types as the narrow column shows them (the status line says them in full).
 TYPE_WORDS = {"RemoteInteractive": "Remote", "CachedInteractive": "CachedInt",
@@ -150,7 +71,7 @@ class SessionsScreen(CaseScreen):
         yield FilterBar(id="filter")
         yield Static(id="status")
         yield Static(id="current", classes="current")
-        yield ListTable(id="sessions", cursor_type="row")
+        yield ListTable(id="sessions")
         yield Footer()
 
     def on_mount(self) -> None:
