@@ -138,3 +138,29 @@ async def test_lists_take_the_same_keys_as_trees(demo: str) -> None:
         await pilot.press("question_mark")
         await pilot.pause()
         assert not app.screen.query("HelpPanel")
+
+
+async def test_an_empty_case_says_how_to_load_logs(tmp_path: Path) -> None:
+    """``proctrail --db NEW`` opens on what to do, by key or command, and reads a path
+    typed there into the case, then shows it."""
+    from proctrail.app.screens.empty import EmptyCaseScreen
+    from proctrail.app.screens.overview import OverviewScreen
+
+    app = ProctrailApp(open_engine(f"sqlite:///{tmp_path / 'new.db'}"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, EmptyCaseScreen)
+        text = screen_text(app)
+        assert "proctrail ingest --db CASE PATH" in text and "l Load logs" in text
+        await pilot.press("l", *"/no/such/folder", "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, EmptyCaseScreen)  # said why, stayed
+        log = Path(__file__).resolve().parents[1] / "sample_logs" / "lnx01-audit.log"
+        app.screen.query_one("#path").value = str(log)
+        await pilot.press("enter")
+        for _ in range(50):
+            await settle(pilot)
+            if isinstance(app.screen, OverviewScreen):
+                break
+        assert isinstance(app.screen, OverviewScreen)
+        assert "1 host(s)" in screen_text(app)

@@ -7,6 +7,7 @@ from pathlib import Path
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import VerticalScroll
 from textual.widgets import Footer, Header, Input, Static
 
 from proctrail.app.screens.base import CaseScreen
@@ -14,11 +15,12 @@ from proctrail.store.queries import browse
 
 HOW = Text.assemble(
     ("This case holds no logs yet.\n\n", "bold"),
-    "Type a path below (a file, a folder, a .zip) and press enter to read it here,\n",
+    "Press l, type a path (a file, a folder, a .zip) and enter to read it here,\n",
     "or, from a shell, while this stays open:\n\n",
     ("  proctrail ingest --db CASE PATH...", "bold"), "\n\n",
-    "then press r. proctrail reads EVTX, Windows XML exports, JSON lines (evtx_dump,\n",
-    "Winlogbeat, NXLog), Linux auditd and Sysmon for Linux, whatever the file names.",
+    "then press r. proctrail reads EVTX, Windows XML exports, JSON lines\n",
+    "(evtx_dump, Winlogbeat, NXLog), Linux auditd and Sysmon for Linux,\n",
+    "whatever the file names.",
 )
 
 
@@ -29,16 +31,22 @@ class EmptyCaseScreen(CaseScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static(HOW, id="summary")
-        yield Input(placeholder="path to logs (enter reads them)", id="path")
+        with VerticalScroll(id="body"):  # focusable: the screen's keys are live and shown
+            yield Static(HOW, id="summary")
+        path = Input(placeholder="path to logs (enter reads them)", id="path")
+        path.display = False  # until l: keys are commands, not typing
+        yield path
         yield Footer()
 
     def on_mount(self) -> None:
         self.sub_title = "empty case"
-        self.query_one("#path", Input).focus()
+        self.query_one("#body").focus()
 
     def action_ask(self) -> None:
-        self.query_one("#path", Input).focus()
+        """``l``: ask for a path."""
+        path = self.query_one("#path", Input)
+        path.display = True
+        path.focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         paths = event.value.split()
@@ -48,6 +56,7 @@ class EmptyCaseScreen(CaseScreen):
         if missing:
             self.case.show_error(f"{missing[0]}: no such file or folder", "Not loaded")
             return
+        event.input.display = False
         self.case.load_logs([str(Path(p).expanduser()) for p in paths])
 
     def action_look_again(self) -> None:

@@ -82,6 +82,9 @@ class OverviewScreen(CaseScreen):
     def show(self, data: tuple[browse.Overview, FindingsSummary]) -> None:
         self.data = data
         o, found = data
+        if not o.events and not o.failed_sources and not o.hosts:
+            self.case.case_is_empty()  # say how to load logs, not a blank overview
+            return
         span = (f"{exact(o.first_us)} → {exact(o.last_us)}"
                 if o.first_us is not None else "no events yet")
         summary = Text.assemble(
