@@ -12,11 +12,12 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from proctrail.app.redact import Redactor
 from proctrail.app.screens.base import CaseScreen
 from proctrail.store.queries import browse
+from proctrail.widgets.key_footer import KeyFooter
 from proctrail.widgets.labels import (
     SEVERITY_STYLES,
     expected_flags,
@@ -131,7 +132,7 @@ class DetailScreen(CaseScreen):
         yield LifetimeBar(id="bar")
         with VerticalScroll(id="body"):
             yield Static(id="content")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = f"process {self.process_id}"

@@ -8,10 +8,11 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.widgets import Footer, Header, Input, Static
+from textual.widgets import Header, Input, Static
 
 from proctrail.app.screens.base import CaseScreen
 from proctrail.store.queries import browse
+from proctrail.widgets.key_footer import KeyFooter
 
 HOW = Text.assemble(
     ("This case holds no logs yet.\n\n", "bold"),
@@ -36,7 +37,7 @@ class EmptyCaseScreen(CaseScreen):
         path = Input(placeholder="path to logs (enter reads them)", id="path")
         path.display = False  # until l: keys are commands, not typing
         yield path
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = "empty case"

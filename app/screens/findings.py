@@ -10,7 +10,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.events import Resize
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from proctrail.app.screens.base import CaseScreen
 from proctrail.app.screens.dialogs import ConfirmDialog
@@ -18,6 +18,7 @@ from proctrail.store.findings import restore_finding, take_finding
 from proctrail.store.queries.findings import FindingRow, ranked_findings
 from proctrail.store.timefmt import exact, minute
 from proctrail.widgets.columns import Column, cut, cut_host, fit_columns
+from proctrail.widgets.key_footer import KeyFooter
 from proctrail.widgets.labels import SEVERITY_STYLES
 from proctrail.widgets.list_table import ListTable
 from proctrail.widgets.safe import safe
@@ -31,7 +32,7 @@ class FindingsScreen(CaseScreen):
     BINDINGS = [
         Binding("x", "export", "Export"),
         Binding("d", "delete", "Delete"),
-        Binding("u", "undo", "Undo delete"),
+        Binding("u", "undo", "Undo"),
         Binding("m", "more", "More"),
         Binding("r", "app.reload", "Reload"),
     ]
@@ -52,7 +53,7 @@ class FindingsScreen(CaseScreen):
         yield Static(id="status")
         yield Static(id="current", classes="current")
         yield ListTable(id="findings")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = "findings"

@@ -9,12 +9,13 @@ from typing import Any
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import DataTable, Header, Input, Static
 
 from proctrail.app.screens.base import CaseScreen
 from proctrail.store.queries import browse
 from proctrail.store.queries.filters import Filter, FilterError, split_search
 from proctrail.store.text import printable
+from proctrail.widgets.key_footer import KeyFooter
 from proctrail.widgets.labels import flag_marks, when
 from proctrail.widgets.list_table import ListTable
 from proctrail.widgets.safe import safe
@@ -41,7 +42,7 @@ class ProcessListScreen(CaseScreen):
         yield Header()
         yield Static(id="status")
         yield ListTable(id="processes")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = printable(self.heading)  # a title may quote log text
@@ -132,7 +133,7 @@ class SearchScreen(ProcessListScreen):
                                 "(enter); filter with key=value words after ' | '")
         yield Static(id="status")
         yield ListTable(id="processes")
-        yield Footer()
+        yield KeyFooter()
 
     def start(self) -> None:
         if self.text or not self.flt.empty:
@@ -209,7 +210,7 @@ class AnomaliesScreen(CaseScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield ListTable(id="anomalies")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = f"integrity: {self.kind or 'all'}"

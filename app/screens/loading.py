@@ -7,13 +7,14 @@ import time
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import Footer, Header, ProgressBar, Static
+from textual.widgets import Header, ProgressBar, Static
 from textual.worker import get_current_worker
 
 from proctrail.app.screens.base import CaseScreen
 from proctrail.store.ingest import Progress
 from proctrail.store.load import Detect, Listener, load_case
 from proctrail.store.text import printable
+from proctrail.widgets.key_footer import KeyFooter
 from proctrail.widgets.safe import safe
 
 
@@ -30,7 +31,7 @@ class LoadingScreen(CaseScreen):
             yield Static(Text("Reading logs…", style="bold"), id="what")
             yield ProgressBar(id="files", show_eta=False)
             yield Static(id="detail")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = "loading"

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.events import Resize
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from proctrail.app.screens.base import CaseScreen
 from proctrail.store.queries import browse
@@ -24,6 +24,7 @@ from proctrail.store.queries.findings import (
 )
 from proctrail.store.timefmt import exact, minute
 from proctrail.widgets.columns import Column, cut, fit_columns
+from proctrail.widgets.key_footer import KeyFooter
 from proctrail.widgets.labels import FLAG_MARKS, SEVERITY_STYLES
 from proctrail.widgets.list_table import ListTable
 from proctrail.widgets.safe import safe
@@ -66,7 +67,7 @@ class OverviewScreen(CaseScreen):
         yield Header()
         yield Static("Loading the case…", id="summary")
         yield ListTable(id="overview", zebra_stripes=False)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = "overview"

@@ -10,7 +10,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.events import Resize
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import DataTable, Header, Input, Static
 
 from proctrail.app.screens.base import CaseScreen
 from proctrail.store.queries.browse import SessionRow
@@ -19,6 +19,7 @@ from proctrail.store.queries.sessions import GROUPS, SessionList, ranked_session
 from proctrail.store.timefmt import exact, minute
 from proctrail.widgets.columns import Column, cut, cut_host, cut_user, fit_columns
 from proctrail.widgets.filter_bar import FilterBar
+from proctrail.widgets.key_footer import KeyFooter
 from proctrail.widgets.labels import flag_marks
 from proctrail.widgets.list_table import ListTable
 from proctrail.widgets.safe import safe
@@ -72,7 +73,7 @@ class SessionsScreen(CaseScreen):
         yield Static(id="status")
         yield Static(id="current", classes="current")
         yield ListTable(id="sessions")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = "logon sessions"

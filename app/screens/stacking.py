@@ -9,10 +9,11 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import DataTable, Footer, Header, Label, Sparkline, TabbedContent, TabPane
+from textual.widgets import DataTable, Header, Label, Sparkline, TabbedContent, TabPane
 
 from proctrail.app.screens.base import CaseScreen
 from proctrail.store.queries import browse
+from proctrail.widgets.key_footer import KeyFooter
 from proctrail.widgets.list_table import ListTable
 from proctrail.widgets.safe import safe
 
@@ -35,7 +36,7 @@ class StackingScreen(CaseScreen):
                     yield ListTable(id=f"stack-{what}")
             with TabPane("starts over time", id="tab-time"):
                 yield Vertical(id="sparks")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = "stacking (rarest first)"

@@ -7,7 +7,7 @@ from typing import Any
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer, Header, Input, Static
+from textual.widgets import Header, Input, Static
 from textual.worker import Worker
 
 from proctrail.app.screens.base import CaseScreen
@@ -15,6 +15,7 @@ from proctrail.store.queries import browse
 from proctrail.store.queries.filters import Filter
 from proctrail.store.text import printable
 from proctrail.widgets.filter_bar import FilterBar
+from proctrail.widgets.key_footer import KeyFooter
 from proctrail.widgets.labels import lifetime
 from proctrail.widgets.process_tree import PAGE, Group, More, ProcessTree
 from proctrail.widgets.safe import safe
@@ -50,9 +51,9 @@ class TreeScreen(CaseScreen):
         Binding("p", "parent", "Parent"),
         Binding("a", "ancestors", "Ancestors"),
         Binding("e", "expand_all", "Expand"),
-        Binding("c", "collapse_all", "Collapse"),
+        Binding("c", "collapse_all", "Collapse", show=False),
         Binding("slash", "find", "Find in tree"),
-        Binding("n", "next_hit", "Next hit"),
+        Binding("n", "next_hit", "Next hit", show=False),
         Binding("N", "next_hit(-1)", "Prev hit", show=False),
         Binding("f", "filter", "Filter"),
         Binding("b", "bookmark", "Bookmark"),
@@ -79,7 +80,7 @@ class TreeScreen(CaseScreen):
         yield Static(id="status")
         yield Static(id="filtered")
         yield ProcessTree(id="tree")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#find", Input).display = False
