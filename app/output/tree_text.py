@@ -7,6 +7,7 @@ from typing import Any
 
 import networkx as nx
 
+from proctrail.store.correlate.signal import shown
 from proctrail.store.images import image_name
 from proctrail.store.text import pid_text, printable
 from proctrail.store.timefmt import clock as _clock
@@ -20,9 +21,12 @@ def _duration(start: int | None, end: int | None) -> str:
 
 
 def describe(info: dict[str, Any]) -> str:
-    """One process as a line: ``image  pid  user  start -> end (duration) [flags]``."""
+    """One process as a line: ``image  pid  user  start -> end (duration) [flags]``; routine
+    flags (``before_log``, ``user_changed_service``…) are left out, as trees do (``--json``
+    keeps every flag)."""
     image = image_name(info["image"])
-    flags = f" [{', '.join(info['flags'])}]" if info["flags"] else ""
+    marked = shown(info["flags"])
+    flags = f" [{', '.join(marked)}]" if marked else ""
     line = (f"{image}  {pid_text(info['pid'])}  {info['user'] or '-'}  "
             f"{_clock(info['start_us'])} -> {_clock(info['end_us'])}"
             f"{_duration(info['start_us'], info['end_us'])}{flags}")
