@@ -57,3 +57,15 @@ def minute(us: int | None, year: bool = True, unknown: str = "?") -> str:
         return unknown
     return datetime.fromtimestamp(us / 1_000_000, UTC).strftime(
         "%Y-%m-%d %H:%M" if year else "%m-%d %H:%M")
+
+
+def minute_span(first: int | None, last: int | None, year: bool = True) -> str:
+    """``2021-03-14 01:39 → 02:10``: the end without what it shares with the start (the
+    day, or the year), so a span fits a narrow column whole."""
+    start, end = minute(first, year), minute(last, year)
+    if first is not None and last is not None:
+        if start[:-6] == end[:-6]:
+            end = end[-5:]
+        elif year and start[:4] == end[:4]:
+            end = end[5:]
+    return f"{start} → {end}"

@@ -8,7 +8,7 @@ from typing import Any
 from rich.text import Text
 
 from proctrail.store.correlate.signal import EXPECTED, ROUTINE
-from proctrail.store.timefmt import span
+from proctrail.store.timefmt import exact, span
 from proctrail.widgets.safe import safe
 
 # Short markers for flags, shown after a process line (the help screen lists them).
@@ -40,12 +40,9 @@ def when(us: int | None, with_date: bool = True) -> str:
 
 
 def full_time(us: int | None) -> str:
-    """``2026-11-02 08:21:31.413462 UTC`` (``08:21:31 UTC`` when the microseconds are
-    zero: a log that keeps whole seconds), or ``unknown``."""
-    if us is None:
-        return "unknown"
-    fmt = "%Y-%m-%d %H:%M:%S UTC" if us % 1_000_000 == 0 else "%Y-%m-%d %H:%M:%S.%f UTC"
-    return datetime.fromtimestamp(us / 1_000_000, UTC).strftime(fmt)
+    """``2026-11-02 08:21:31.413462 UTC``, without the fraction's noise (``08:21:31 UTC``
+    for a log that keeps whole seconds, ``.326`` for milliseconds), or ``unknown``."""
+    return exact(us)
 
 
 def lifetime(start: int | None, end: int | None) -> Text:

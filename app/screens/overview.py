@@ -14,6 +14,7 @@ from textual.events import Resize
 from textual.widgets import DataTable, Header, Static
 
 from proctrail.app.screens.base import CaseScreen
+from proctrail.store.correlate.signal import ROUTINE
 from proctrail.store.queries import browse
 from proctrail.store.queries.filters import Filter
 from proctrail.store.queries.findings import (
@@ -22,7 +23,7 @@ from proctrail.store.queries.findings import (
     findings_summary,
     short_hosts,
 )
-from proctrail.store.timefmt import exact, minute
+from proctrail.store.timefmt import exact, minute, minute_span
 from proctrail.widgets.columns import Column, cut, fit_columns
 from proctrail.widgets.key_footer import KeyFooter
 from proctrail.widgets.labels import FLAG_MARKS, SEVERITY_STYLES
@@ -35,6 +36,16 @@ ANOMALY_WORDS = {"record_gap": "record gaps", "log_cleared": "logs cleared",
                  "clock_changed": "clock changes", "audit_stopped": "audit stops",
                  "parent_mismatch": "parent mismatches", "unplaced_event": "unplaced events",
                  "time_offset": "time offsets"}
+
+
+# The routine flags as the overview says them once (the log is a slice; Windows' own
+# account changes), instead of a mark on every process.
+ROUTINE_WORDS = {"before_log": "running when their log begins",
+                 "after_log": "running when their log ends",
+                 "user_changed_service": "services under a service account",
+                 "user_changed_wmi": "WMI provider hosts under a service account",
+                 "user_changed_logon": "shells started in the user's new logon",
+                 "user_changed_broker": "brokers started by svchost for the user"}
 
 
 def read_overview(engine: Engine) -> tuple[browse.Overview, FindingsSummary]:
@@ -121,15 +132,17 @@ class OverviewScreen(CaseScreen):
         for kind, n in o.anomalies.items():
             line(f"anomaly:{kind}", Text(kind, "red"), n,
                  f"integrity of the logs: {ANOMALY_WORDS.get(kind, kind)}", ("anomalies", kind))
-        for flag, n in o.flags.items():
+        # Flags that matter first; the routine ones (not marked in trees) after, said once.
+        for flag, n in sorted(o.flags.items(), key=lambda kv: kv[0] in ROUTINE):
             word = FLAG_MARKS.get(flag, (flag, "yellow"))
-            line(f"flag:{flag}", Text(flag, word[1]), n,
-                 f"processes marked {word[0]} in trees", ("flag", flag))
+            detail = (f"processes {ROUTINE_WORDS.get(flag, 'routine')} (routine: not marked)"
+                      if flag in ROUTINE else f"processes marked {word[0]} in trees")
+            line(f"flag:{flag}", Text(flag, word[1]), n, detail, ("flag", flag))
         years = {when_year(h[k]) for h in o.hosts for k in ("first_us", "last_us")} - {None}
         for h in o.hosts:
-            detail = Text(f"{h['sessions']} sessions  {h['events']:,} events  "
-                          f"{minute(h['first_us'], len(years) > 1)} → "
-                          f"{minute(h['last_us'], len(years) > 1)}")
+            # The span first: what is cut at 80 columns is the count of sessions.
+            detail = Text(f"{minute_span(h['first_us'], h['last_us'], len(years) > 1)}  "
+                          f"{h['events']:,} events  {h['sessions']} sessions")
             if h.get("aliases"):  # the machine's other names in the logs (host=any finds it)
                 detail.append("  also ", style="dim")
                 detail.append_text(safe(", ".join(h["aliases"])))
