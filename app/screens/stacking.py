@@ -13,6 +13,7 @@ from textual.widgets import DataTable, Header, Label, Sparkline, TabbedContent, 
 
 from proctrail.app.screens.base import CaseScreen
 from proctrail.store.queries import browse
+from proctrail.widgets.columns import cut
 from proctrail.widgets.key_footer import KeyFooter
 from proctrail.widgets.list_table import ListTable
 from proctrail.widgets.safe import safe
@@ -56,12 +57,15 @@ class StackingScreen(CaseScreen):
         table = self.query_one(f"#stack-{what}", DataTable)
         table.clear()
         self.values[what] = {}
+        # A path or command line cut in the middle: its file name and its end stay in view.
+        room = max(20, self.size.width - 28)
         for i, r in enumerate(rows):
             key = f"{what}:{i}"
             self.values[what][key] = r["value"]
             table.add_row(Text(str(r["count"]), justify="right"),
                           Text(str(r["hosts"]), justify="right"),
-                          Text(str(r["users"]), justify="right"), safe(r["value"] or "(none)"),
+                          Text(str(r["users"]), justify="right"),
+                          safe(cut(r["value"] or "(none)", room, middle=True)),
                           key=key)
 
     def show_time(self, series: dict[str, list[int]]) -> None:
