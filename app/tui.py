@@ -172,6 +172,13 @@ class ProctrailApp(App[None]):
                   focus: int | None = None) -> None:
         self._open(TreeScreen(session=session, host=host, focus=focus))
 
+    def show_in_tree(self, row: Any) -> None:
+        """A process in its session's tree (its host's when it has no session)."""
+        if row.session_id is not None:
+            self.open_tree(session=row.session_id, focus=row.id)
+        else:
+            self.open_tree(host=row.host, focus=row.id)
+
     def open_detail(self, process_id: int) -> None:
         self._open(DetailScreen(process_id))
 

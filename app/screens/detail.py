@@ -190,11 +190,7 @@ class DetailScreen(CaseScreen):
 
     def action_tree(self) -> None:
         if self.detail is not None:
-            row = self.detail.row
-            if row.session_id is not None:
-                self.case.open_tree(session=row.session_id, focus=row.id)
-            else:
-                self.case.open_tree(host=row.host, focus=row.id)
+            self.case.show_in_tree(self.detail.row)
 
     def action_ancestors(self) -> None:
         self.case.open_ancestors(self.process_id)

@@ -88,12 +88,8 @@ class ProcessListScreen(CaseScreen):
 
     def action_tree(self) -> None:
         row = self.current()
-        if row is None:
-            return
-        if row.session_id is not None:
-            self.case.open_tree(session=row.session_id, focus=row.id)
-        else:
-            self.case.open_tree(host=row.host, focus=row.id)
+        if row is not None:
+            self.case.show_in_tree(row)
 
     def action_ancestors(self) -> None:
         row = self.current()
