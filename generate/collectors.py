@@ -3,7 +3,8 @@ the shapes real collectors and busy machines write, each shape on a host of its 
 that a failing host names the shape.
 
 - ``ws02.corp.example``: its Security log names it ``WS02`` (NetBIOS, upper case), its
-  Sysmon log ``ws02.corp.example``: one machine.
+  Sysmon log ``ws02.corp.example``: one machine. Its Security log lost a few 4689s
+  minutes apart (one ``record_gap``), and another two hours later (a second).
 - ``fs01.corp.example``: collected by NXLog (its JSON lines are NXLog's flat rows); about
   a fifth of its Sysmon 1 and 5 records came through an older NXLog that overwrote
   Sysmon's ``ProcessId`` with its own field, so they carry none; its Security log has
@@ -167,7 +168,14 @@ def ws02(rng: random.Random) -> WindowsHost:
     w.computers[SECURITY] = "WS02"
     boot = _boot(w)
     w.logon(at(6.0), SYSTEM, "Service", elevated=True)
-    _background(w, boot["services"], rng, 6.0, 16.0, 12)
+    svchost = _background(w, boot["services"], rng, 6.0, 16.0, 12)
+    # Its Security log dropped events: the 4689s of the tasks started 10:00-10:50 (gaps
+    # minutes apart: one record_gap) and of the first after 12:00 (an hour on: another).
+    tasks = [p for p in w.procs if p.parent is svchost]
+    dropped = [p for p in tasks if at(10.0) <= p.start_us < at(10.84)]  # type: ignore[operator]
+    dropped.append(next(p for p in tasks if p.start_us >= at(12.0)))  # type: ignore[operator]
+    for p in dropped:
+        _record(p, SECURITY, "end").lost = True
     s = w.logon(at(8.1), ALICE, "Interactive", "127.0.0.1", "WS02")
     _userinit, explorer = _desktop(w, ALICE, boot["winlogon"], at(8.1))
     chrome = w.start(at(8.2), "C:\\Program Files\\Google\\Chrome\\Application\\chrome.exe",

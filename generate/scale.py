@@ -4,8 +4,11 @@ Each host runs services (svchost), a few user sessions (explorer, shells, a brow
 starts many short children) over simulated hours; processes are generated and written in
 time order from a heap of pending ends, so memory holds only what is running, whatever
 the number of processes. PIDs come from a small pool and are reused; one process in 200
-ends without a logged end, so its PID's next process is ``pid_reused``. The truth is
-written alongside, one lifetime a line (``OUT.truth.jsonl``).
+ends without a logged end, so its PID's next process is ``pid_reused`` (and it
+``end_missing``; ``after_log`` where no start takes its PID again, like every process still
+running when the log ends). services.exe, the parent of the first processes, is a
+``before_log`` placeholder. The truth is written alongside, one lifetime a line
+(``OUT.truth.jsonl``).
 """
 
 from __future__ import annotations
@@ -89,7 +92,9 @@ class ScaleHost:
         self.free = list(range(0x100, 0x100 + 4 * 4096, 4))
         rng.shuffle(self.free)
         self.cooling: deque[tuple[int, int]] = deque()  # (free again at, pid)
-        self.unlogged: set[int] = set()  # PIDs whose last process ended without a record
+        # PID -> its last process, which ended without a record: its truth waits for the
+        # next start of the PID (then it is end_missing) or the end (after_log).
+        self.unlogged: dict[int, _Proc] = {}
         self.running: dict[int, _Proc] = {}
         self.heap: list[tuple[int, int, str, Any]] = []
         self.seq = 0
@@ -120,7 +125,7 @@ class ScaleHost:
             return
         p = _Proc(kind, pid, at, account, parent)
         if pid in self.unlogged:
-            self.unlogged.discard(pid)
+            self._truth(self.unlogged.pop(pid), None, "end_missing")
             p.reused = True
         image, cmd, life, _ = KINDS[kind]
         p.guid = f"{{{self.host_no:08x}-0000-0000-0000-{self.started:012x}}}"
@@ -156,7 +161,7 @@ class ScaleHost:
         del self.running[p.pid]
         self.cooling.append((at + 5 * SECOND, p.pid))
         if p.ends_unlogged:
-            self.unlogged.add(p.pid)
+            self.unlogged[p.pid] = p
         end = None
         if not p.ends_unlogged:
             sec = at + self.rng.randrange(200, 3000)
@@ -170,11 +175,12 @@ class ScaleHost:
                                              ("Image", image)],
                        version=3, level=4, keywords=0x8000000000000000)
             end = min(sec, at + 500)
-        self._truth(p, end)
+            self._truth(p, end)
 
-    def _truth(self, p: _Proc, end: int | None) -> None:
+    def _truth(self, p: _Proc, end: int | None, missing: str = "") -> None:
+        """``p``'s truth line; ``missing``: how its end is missing, where it is."""
         image = KINDS[p.kind][0]
-        flags = [] if end is not None else ["end_missing"]
+        flags = [missing] if missing else []
         if p.reused:
             flags.append("pid_reused")
         self.truth.write(orjson.dumps({
@@ -205,14 +211,17 @@ class ScaleHost:
             self.start(at, kind, parent, parent.account)
             budget -= 1
             self._push(at + int(self.rng.expovariate(1 / 30) * SECOND) + 1, "spawn", parent)
-        for p in list(self.running.values()):
-            self._truth(p, None)
+        # Running, or ended unseen with its PID not taken again: nothing tells it from one
+        # still running when the log ends.
+        for p in [*self.running.values(), *self.unlogged.values()]:
+            self._truth(p, None, "after_log")
         self.running.clear()
+        self.unlogged.clear()
         if self.placeholder:
             self.truth.write(orjson.dumps({
                 "key": self.services_key, "host": self.name, "pid": 0x2E8,
                 "image": SYS32 + "services.exe", "start": None, "end": None, "user": "",
-                "logon_id": "", "flags": ["end_missing", "placeholder", "start_missing"],
+                "logon_id": "", "flags": ["after_log", "before_log", "placeholder"],
                 "parent": None}).decode() + "\n")
 
     def close(self) -> list[Path]:

@@ -14,12 +14,13 @@ import orjson
 from proctrail.generate import collectors, demo
 from proctrail.generate.formats import FORMATS, write_audit, write_export, write_windows
 from proctrail.generate.linux import LinuxHost
-from proctrail.generate.model import Host
-from proctrail.generate.truth import placed, truth
+from proctrail.generate.model import Host, Record
+from proctrail.generate.truth import placed, truth, when
 from proctrail.generate.windows import WindowsHost
 
 SCENARIOS = ("demo", "scale", "collectors")
 CHANNEL_FILES = {"Security": "Security", "Microsoft-Windows-Sysmon/Operational": "Sysmon"}
+GAP_EPISODE_US = 3600 * 1_000_000  # record gaps closer than this are one anomaly
 # ``mixed``: a case as it arrives: the first Windows host as XML exports, the rest as EVTX.
 MIXED = "mixed"
 
@@ -34,10 +35,9 @@ def anomalies(hosts: list[Host], fmt: str = "evtx") -> list[dict[str, Any]]:
         export = fmt == "jsonl" and host.collector == "export"
         for channel in host.channels if not export else ():  # an export numbers nothing
             written = host.written(channel)
-            gaps = sum(1 for a, b in pairwise(written)
-                       if b.record_id > a.record_id + 1)
-            if gaps:
-                out.append({"host": host.name, "kind": "record_gap", "count": gaps})
+            episodes = gap_episodes(host, written, fmt)
+            if episodes:
+                out.append({"host": host.name, "kind": "record_gap", "count": episodes})
             steps = sum(1 for a, b in pairwise(written)
                         if b.logged_us < a.logged_us - 60_000_000)
             if steps:
@@ -52,6 +52,21 @@ def anomalies(hosts: list[Host], fmt: str = "evtx") -> list[dict[str, Any]]:
         if unplaced:
             out.append({"host": host.name, "kind": "unplaced_event", "count": unplaced})
     return sorted(out, key=lambda a: (a["host"], a["kind"]))
+
+
+def gap_episodes(host: Host, written: list[Record], fmt: str = "evtx") -> int:
+    """How many ``record_gap`` anomalies a channel's written records make: its gaps in
+    record numbers (none before its first record: the log begins there), one anomaly for
+    gaps until :data:`GAP_EPISODE_US` passes between the record after one gap and the
+    record before the next."""
+    episodes, last = 0, None  # last: the time of the record after the latest gap
+    for a, b in pairwise(written):
+        if b.record_id <= a.record_id + 1:
+            continue
+        if last is None or abs(when(host, a, fmt) - last) >= GAP_EPISODE_US:
+            episodes += 1
+        last = when(host, b, fmt)
+    return episodes
 
 
 def format_truths(hosts: list[Host], scenario: str, seed: int) -> dict[str, Any]:

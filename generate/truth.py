@@ -39,6 +39,24 @@ The rules correlation follows (issue 13), for every scenario:
   An export that wrote local time as UTC is read moved back (correlation finds its
   offsets from the 4688s and Sysmon 1s of the same processes): its times are the true
   ones, in milliseconds, and it is one ``time_offset`` anomaly.
+
+And the rules of a log's edges and of routine user changes (issue 17):
+
+- a log begins at its first process record (start, end or activity) of a file: a
+  process with no surviving start that really started before that (the scenario made it
+  running) and is first heard of (its end, or a child's start) within :data:`EDGE_US` of
+  it is ``before_log``; otherwise ``start_missing``.
+- a process with no surviving end is ``end_missing`` where the records show it ended (a
+  later start takes its PID: that one is ``pid_reused``; a 4608 follows), else
+  ``after_log``: nothing written tells it from one still running when the log ends (what
+  the records show, not what happened: an end lost without a trace is ``after_log`` too).
+- a 4688 naming another account than its creator's is ``user_changed``, or routinely
+  so (:func:`routine_change`): ``user_changed_logon`` (winlogon starting userinit, userinit
+  explorer, for the person logging on), ``user_changed_wmi`` (svchost starting WmiPrvSE
+  as a service account), ``user_changed_service`` (services, svchost or wininit starting
+  a System32 program that is not a shell or script host as a service account),
+  ``user_changed_broker`` (svchost starting a COM surrogate, broker or task host in a
+  person's session).
 """
 
 from __future__ import annotations
@@ -48,7 +66,16 @@ from typing import Any
 
 from proctrail.generate.formats import written_data, written_us
 from proctrail.generate.linux import LinuxHost
-from proctrail.generate.model import SECOND, SECURITY, SYSMON, Host, Record, SimProc, SimSession
+from proctrail.generate.model import (
+    SECOND,
+    SECURITY,
+    SYSMON,
+    Account,
+    Host,
+    Record,
+    SimProc,
+    SimSession,
+)
 from proctrail.generate.windows import WindowsHost
 from proctrail.store.timefmt import iso
 
@@ -59,9 +86,21 @@ _PID_FIELDS = {(SECURITY, 4688): "NewProcessId", (SECURITY, 4689): "ProcessId",
                (SYSMON, 1): "ProcessId", (SYSMON, 5): "ProcessId", (SYSMON, 3): "ProcessId",
                (SYSMON, 22): "ProcessId"}
 
+EDGE_US = 300 * SECOND  # first heard of this soon after its log begins: it predates the log
 # Flags the truth states exactly; others (parent_mismatch, exec ...) are not planted.
-CHECKED_FLAGS = ("start_missing", "end_missing", "placeholder", "pid_reused", "user_changed",
-                 "token_changed", "clock_jump")
+CHECKED_FLAGS = ("start_missing", "before_log", "end_missing", "after_log", "placeholder",
+                 "pid_reused", "user_changed", "user_changed_service", "user_changed_wmi",
+                 "user_changed_logon", "user_changed_broker", "token_changed", "clock_jump")
+# Accounts Windows runs services as: SYSTEM, LOCAL SERVICE, NETWORK SERVICE, NT SERVICE\*.
+SERVICE_SIDS = ("S-1-5-18", "S-1-5-19", "S-1-5-20")
+SERVICE_STARTERS = ("services.exe", "svchost.exe", "wininit.exe")
+SHELLS = ("cmd.exe", "powershell.exe", "pwsh.exe", "rundll32.exe", "regsvr32.exe", "mshta.exe",
+          "wscript.exe", "cscript.exe", "msiexec.exe", "certutil.exe", "bitsadmin.exe",
+          "wmic.exe")
+BROKERS = ("dllhost.exe", "runtimebroker.exe", "taskhostw.exe", "backgroundtaskhost.exe",
+           "smartscreen.exe", "backgroundtransferhost.exe", "consent.exe")
+_SYSTEM32 = ("c:\\windows\\system32\\", "c:\\windows\\system32\\wbem\\",
+             "c:\\windows\\syswow64\\")
 
 
 def _logged(host: Host, record: Any, fmt: str) -> int:
@@ -102,8 +141,9 @@ def utc_time(record: Record) -> int | None:
     return int(when.timestamp()) * SECOND + when.microsecond
 
 
-def _when(host: Host, record: Any, fmt: str) -> int:
-    """A start or end record's time: a Sysmon record's UtcTime, not its header."""
+def when(host: Host, record: Any, fmt: str) -> int:
+    """A record's time as correlation reads it: a Sysmon record's UtcTime, not its
+    header."""
     if not isinstance(host, LinuxHost) and record.channel == SYSMON:
         utc = utc_time(record)
         if utc is not None:
@@ -146,6 +186,68 @@ def _logon_id(host: Host, p: SimProc) -> str:
     return hex(p.account.logon_id)  # the 4688's TargetLogonId where it has one
 
 
+def _system32(image: str) -> str:
+    """The file name of a program in Windows' system folder (lower case), else ``""``."""
+    folder, _, name = image.lower().rpartition("\\")
+    return name if f"{folder}\\" in _SYSTEM32 else ""
+
+
+def _service(a: Account) -> bool:
+    return a.sid in SERVICE_SIDS or a.sid.startswith("S-1-5-80-")
+
+
+def routine_change(p: SimProc) -> str | None:
+    """Why ``p`` runs as another account than its creator, where Windows does that as a
+    matter of course (see the module's rules); None for a change worth a look."""
+    if p.parent is None:
+        return None
+    name, parent, person = _system32(p.image), _system32(p.parent.image), not _service(p.account)
+    if person and (parent, name) == ("winlogon.exe", "userinit.exe"):
+        return "user_changed_logon"
+    if person and parent == "userinit.exe" and p.image.lower() == "c:\\windows\\explorer.exe":
+        return "user_changed_logon"
+    if not person and (parent, name) == ("svchost.exe", "wmiprvse.exe"):
+        return "user_changed_wmi"
+    if not person and parent in SERVICE_STARTERS and name and name not in SHELLS:
+        return "user_changed_service"
+    if person and parent == "svchost.exe" and name in BROKERS:
+        return "user_changed_broker"
+    return None
+
+
+def _source(host: Host, record: Any, fmt: str) -> str:
+    """Which written file a record is in: its channel's, or the export's, or auditd's."""
+    if isinstance(host, LinuxHost):
+        return "auditd"
+    return "export" if fmt == "jsonl" and host.collector == "export" else record.channel
+
+
+def _log_begins(host: Host, fmt: str) -> dict[str, int]:
+    """When each written file's log begins: its first surviving process record."""
+    out: dict[str, int] = {}
+    for p in host.procs:
+        for r in p.records:
+            if r.role in ("start", "end", "activity") and _alive(host, r, fmt):
+                source, at = _source(host, r, fmt), when(host, r, fmt)
+                out[source] = min(out.get(source, at), at)
+    return out
+
+
+def _no_start(host: Host, p: SimProc, heard: list[tuple[int, str]],
+              begins: dict[str, int]) -> str:
+    """``before_log`` or ``start_missing`` for ``p``, first heard of in ``heard`` (time,
+    file) records: it started before that file's log begins, and is heard of soon after."""
+    when, source = min(heard)
+    began = begins[source]
+    if (p.start_us is None or p.start_us < began) and when - began <= EDGE_US:
+        return "before_log"
+    return "start_missing"
+
+
+def _heard(host: Host, records: list[Any], fmt: str) -> list[tuple[int, str]]:
+    return [(when(host, r, fmt), _source(host, r, fmt)) for r in records]
+
+
 def lifetime_key(host: str, pid: int | None, image: str, start: str | None,
                  end: str | None) -> str:
     """How a truth lifetime and a correlated one are matched."""
@@ -162,21 +264,24 @@ def host_truth(host: Host, fmt: str = "evtx"
     for p in procs:
         if p.parent is not None:
             children.setdefault(id(p.parent), []).append(p)
+    begins = _log_begins(host, fmt)
+    starts_of = {id(p): [r for r in p.records if r.role == "start" and _alive(host, r, fmt)]
+                 for p in procs}
     for p in procs:
-        starts = [r for r in p.records if r.role == "start" and _alive(host, r, fmt)]
+        starts = starts_of[id(p)]
         ends = [r for r in p.records if r.role == "end" and _alive(host, r, fmt)]
         if not starts and not ends:
             continue
-        start = min((_when(host, r, fmt) for r in starts), default=None)
-        end = min((_when(host, r, fmt) for r in ends), default=None)
+        start = min((when(host, r, fmt) for r in starts), default=None)
+        end = min((when(host, r, fmt) for r in ends), default=None)
         pid = p.pid if _pid_known(host, p, children.get(id(p), []), fmt) else None
         flags = set()
         if not starts:
-            flags.add("start_missing")
-        if not ends:
-            flags.add("end_missing")
+            heard = _heard(host, ends, fmt) + [
+                h for c in children.get(id(p), []) for h in _heard(host, starts_of[id(c)], fmt)]
+            flags.add(_no_start(host, p, heard, begins))
         if p.creator is not None and any(r.event_id == 4688 for r in starts):
-            flags.add("user_changed")
+            flags.add(routine_change(p) or "user_changed")
         if p.token_user and p.token_user != _user(host, p):
             flags.add("token_changed")
         if start is not None and end is not None and end < start:
@@ -186,15 +291,16 @@ def host_truth(host: Host, fmt: str = "evtx"
             "start": iso(start), "end": iso(end),
             "user": _user(host, p) if starts else "",  # who it ran as is told at its start
             "logon_id": _logon_id(host, p), "flags": sorted(flags), "parent": None,
-            "_proc": p, "_starts": bool(starts)}
+            "_proc": p, "_starts": bool(starts), "_ends": bool(ends), "_boot": p.boot}
     last: dict[tuple[int, int], dict[str, Any]] = {}
     for p in procs:  # a start under a PID whose last process seems to run on: reused
         lt = lifetimes.get(id(p))
         if lt is None or lt["pid"] is None:
             continue
         before = last.get((p.boot, p.pid))  # a boot ended every process before it
-        if lt["_starts"] and before is not None and "end_missing" in before["flags"]:
+        if lt["_starts"] and before is not None and not before["_ends"]:
             lt["flags"] = sorted({*lt["flags"], "pid_reused"})
+            before["flags"] = sorted({*before["flags"], "end_missing"})
         last[(p.boot, p.pid)] = lt
     for p in procs:
         lt = lifetimes.get(id(p))
@@ -213,15 +319,25 @@ def host_truth(host: Host, fmt: str = "evtx"
         image = "" if isinstance(host, WindowsHost) and host.legacy else p.parent.image
         if isinstance(host, LinuxHost):
             image = ""
-        holder = placeholders.setdefault((p.parent.boot, p.ppid, image), {
-            "host": host.name, "pid": p.ppid, "image": image, "command_line": "",
-            "start": None, "end": None, "user": "", "logon_id": "",
-            "flags": ["end_missing", "placeholder", "start_missing"], "parent": None})
+        holder = placeholders.get((p.parent.boot, p.ppid, image))
+        if holder is None:
+            holder = placeholders[(p.parent.boot, p.ppid, image)] = {
+                "host": host.name, "pid": p.ppid, "image": image, "command_line": "",
+                "start": None, "end": None, "user": "", "logon_id": "",
+                "flags": sorted(("placeholder", _no_start(
+                    host, p.parent, _heard(host, starts_of[id(p)], fmt), begins))),
+                "parent": None, "_ends": False, "_boot": p.parent.boot}
         lt["parent"] = _key(holder)
+    boots = len(host.boots)
+    for lt in [*lifetimes.values(), *placeholders.values()]:
+        if not lt["_ends"] and "end_missing" not in lt["flags"]:
+            # A boot after it ended it; else nothing written says it ended.
+            lt["flags"] = sorted({*lt["flags"], "end_missing" if lt["_boot"] < boots
+                                  else "after_log"})
     out = []
     for lt in [*lifetimes.values(), *placeholders.values()]:
-        lt.pop("_proc", None)
-        lt.pop("_starts", None)
+        for name in ("_proc", "_starts", "_ends", "_boot"):
+            lt.pop(name, None)
         lt["key"] = _key(lt)
         out.append(lt)
     keys = [lt["key"] for lt in out]

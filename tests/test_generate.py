@@ -50,6 +50,9 @@ def test_demo_correlates_to_its_truth_in_every_format(demo_dir: Path, db_url: st
     exported = list(export_processes(engine))
     assert diff_lifetimes(exported, truth["lifetimes"]) == NO_DIFFERENCE
     assert len(exported) == len(truth["lifetimes"]) > 150
+    stated = Counter(f for lt in truth["lifetimes"] for f in lt["flags"])
+    assert all(stated[f] for f in ("before_log", "after_log", "start_missing", "end_missing",
+                                   "user_changed", "user_changed_wmi", "user_changed_logon"))
     sessions = {(s["host"], s["logon_id"]): s for s in export_sessions(engine)}
     for want in truth["sessions"]:
         got = sessions[(want["host"], want["logon_id"])]
@@ -84,6 +87,11 @@ def test_the_story_is_in_the_demo(demo_dir: Path, tmp_path: Path) -> None:
     assert "token_changed" in one("OLD2003", "ntbackup.exe")["flags"]
     assert "pid_reused" in one("OLD2003", "cmd.exe")["flags"]
     assert "clock_jump" in one("WS02", "cmd.exe")["flags"]
+    # Routine: alice's userinit (winlogon starts it as her), services and updater.exe
+    # running across the log's edges.
+    assert "user_changed_logon" in one("WS01", "userinit.exe")["flags"]
+    assert {"placeholder", "before_log", "after_log"} <= set(one("WS01", "services.exe")["flags"])
+    assert "after_log" in one("WS01", "updater.exe")["flags"]
     runas = one("WS01", "cmd.exe", "cmd")
     assert "user_changed" in runas["flags"]
     assert (runas["user"], runas["creator_user"]) == ("CORP\\itadmin", "CORP\\alice")
