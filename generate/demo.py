@@ -4,11 +4,13 @@ Windows 2003 server and a Linux server, among a day of background activity.
 WS01: alice logs on; Outlook opens a document in Word; Word starts a hidden, encoded
 PowerShell, which fetches a scriptlet with regsvr32, runs ftp with a script, drops
 ``C:\\Users\\Public\\updater.exe`` and runs it, and writes a Run key with ``reg add``;
-alice uses ``runas`` for an admin prompt. The admin's RDP logon moves to WS02, where the
-Security log is cleared and the clock set back two hours. OLD2003 logs 528/592/593/600
-(a token assigned by services.exe) and loses records in transit, so a PID is reused
-while its first process seems to run on. lnx01: cron, then alice's SSH session pipes
-curl into bash. explorer.exe of an earlier logon has been running for days on WS01.
+alice uses ``runas`` for an admin prompt. The admin's RDP logon moves to WS02, where a
+shell runs five discovery commands in 80 s (whoami, net group, nltest, ipconfig,
+systeminfo: a discovery burst), then the Security log is cleared and the clock set back
+two hours. OLD2003 logs 528/592/593/600 (a token assigned by services.exe) and loses
+records in transit, so a PID is reused while its first process seems to run on. lnx01:
+cron, then alice's SSH session pipes curl into bash. explorer.exe of an earlier logon has
+been running for days on WS01.
 """
 
 from __future__ import annotations
@@ -154,7 +156,9 @@ def ws02(rng: random.Random) -> WindowsHost:
     cmd = w.start(at(8.7), SYS32 + "cmd.exe", "cmd.exe", explorer)
     for i, (image, line) in enumerate((("whoami.exe", "whoami /all"),
                                        ("net.exe", 'net group "domain admins" /domain'),
-                                       ("nltest.exe", "nltest /dclist:corp"))):
+                                       ("nltest.exe", "nltest /dclist:corp"),
+                                       ("ipconfig.exe", "ipconfig /all"),
+                                       ("systeminfo.exe", "systeminfo"))):
         p = w.start(at(8.71) + i * 20 * SECOND, SYS32 + image, line, cmd)
         w.exit(at(8.71) + i * 20 * SECOND + 2 * SECOND, p)
     # The Security log is cleared (Sysmon keeps what came before), then the clock is set
