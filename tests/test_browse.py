@@ -66,9 +66,13 @@ def test_search_by_text_pid_hash_guid_and_filter(demo) -> None:
     assert {r.host for r in only_lnx} == {"lnx01"}
     assert len(only_lnx) == sum(lt["host"] == "lnx01" for lt in TRUTH["lifetimes"])
     runas = browse.search(demo, "", Filter(flags=frozenset({"user_changed"})))
-    # winlogon's userinit for alice, alice's runas, services started as NETWORK SERVICE
-    assert {"cmd.exe", "userinit.exe", "WmiPrvSE.exe"} == set(names(runas))
+    # alice's runas; winlogon's userinit for her and services started as NETWORK SERVICE
+    # are routine (issue 17): user_changed_logon, user_changed_wmi
+    assert names(runas) == ["cmd.exe"]
     assert len(runas) == sum("user_changed" in lt["flags"] for lt in TRUTH["lifetimes"])
+    routine = browse.search(demo, "", Filter(flags=frozenset({"user_changed_logon",
+                                                              "user_changed_wmi"})))
+    assert {"userinit.exe", "WmiPrvSE.exe"} == set(names(routine))
     temp = browse.search(demo, "", parse_filter(r"image=*\users\public\*"))
     assert names(temp) == ["updater.exe"]
 

@@ -200,22 +200,29 @@ def test_demo_story_is_found_by_the_builtin_rules(demo_case) -> None:
         ("Windows Event Log Cleared From the Command Line", "WS02", "wevtutil.exe"): 1,
         ("Curl or Wget Fetches From a Bare IP Address", "lnx01", "curl"): 1,
         ("Reverse Shell One-liner", "lnx01", "python3.11"): 1})
-    assert report.by_rule["discovery burst"] == 0  # three commands a host: below the bar
+    assert report.by_rule["discovery burst"] == 1  # WS02's five commands; lnx01 has three
 
 
 def test_discovery_bursts_on_the_demo(demo_case, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The demo's reconnaissance (three commands on WS02, three on lnx01) is a burst once
-    three are enough; findings of kind burst are replaced by the next pass."""
+    """The demo's reconnaissance on WS02 (five commands in 80 s) is a burst at the default
+    bar of four; lnx01's three are one once three are enough; findings of kind burst are
+    replaced by the next pass."""
+    ws02 = ("discovery burst: 5 commands in 1m20s: whoami, net group, nltest, ipconfig, "
+            "systeminfo", 5)
     with demo_case.connect() as conn:
-        assert list(find_bursts(conn)) == []
+        assert [(b.note, b.runs) for b in find_bursts(conn)] == [ws02]
         found = list(find_bursts(conn, min_distinct=3))
         assert [(b.note, b.runs) for b in found] == [
-            ("discovery burst: 3 commands in 40s: whoami, net group, nltest", 3),
-            ("discovery burst: 3 commands in 10s: id, uname -a, cat /etc/passwd", 3)]
+            ws02, ("discovery burst: 3 commands in 10s: id, uname -a, cat /etc/passwd", 3)]
         assert [b.image for b in found] == [W + "whoami.exe", "/usr/bin/id"]
-        assert "attack.t1069" in found[0].tags and "attack.t1082" in found[1].tags
-        ignored = list(find_bursts(conn, lambda image: not image.endswith("nltest.exe"), 3))
-        assert [b.names for b in ignored] == [["id", "uname -a", "cat /etc/passwd"]]
+        assert all(t in found[0].tags for t in ("attack.t1069", "attack.t1016", "attack.t1082"))
+        assert "attack.t1082" in found[1].tags
+        # Without nltest WS02 still ran four; without systeminfo too, three: no burst.
+        ignored = list(find_bursts(conn, lambda image: not image.endswith("nltest.exe")))
+        assert [b.names for b in ignored] == [["whoami", "net group", "ipconfig", "systeminfo"]]
+        assert list(find_bursts(conn, lambda image: not image.endswith(
+            ("nltest.exe", "systeminfo.exe")))) == []
+    assert detect(demo_case).by_rule["discovery burst"] == 1
     add_finding(demo_case, "process", next(p["id"] for p in export_processes(demo_case)),
                 "kept", author="ana")
     monkeypatch.setattr(bursts, "MIN_DISTINCT", 3)
