@@ -81,7 +81,7 @@ def test_a_clock_set_back_mid_process_does_not_split_it(db_url: str, xml_log) ->
     assert cmd["start"] == "2024-05-01T10:00:00.000000Z"
     assert cmd["end"] == "2024-05-01T08:00:09.000000Z"  # times stay as logged
     assert len(cmd["sources"]) == 4  # both starts, both ends
-    assert procs["ping.exe"]["flags"] == ["end_missing"]
+    assert procs["ping.exe"]["flags"] == ["after_log"]  # still running when the log ends
     assert procs["ping.exe"]["parent_id"] == cmd["parent_id"]  # PID 4, alive throughout
 
 

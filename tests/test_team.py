@@ -52,7 +52,7 @@ def test_two_ingests_at_once_equal_one_ingest_of_both(db_url: str, sqlite_url: s
                          capture_output=True, text=True, timeout=300)
     assert one.returncode == 0, one.stderr
     together, alone = exported(db_url, "processes"), exported(sqlite_url, "processes")
-    assert len(together) == len(alone) == 200
+    assert len(together) == len(alone) == 202
     assert together == alone
     assert exported(db_url, "sessions") == exported(sqlite_url, "sessions")
 
