@@ -164,3 +164,38 @@ async def test_an_empty_case_says_how_to_load_logs(tmp_path: Path) -> None:
                 break
         assert isinstance(app.screen, OverviewScreen)
         assert "1 host(s)" in screen_text(app)
+
+
+async def test_findings_take_the_keys_of_process_lists(demo: str) -> None:
+    """On a finding that marks a process, ``a``, ``t`` and ``p`` do what they do in every
+    list of processes."""
+    from proctrail.app.screens.detail import DetailScreen
+    from proctrail.app.screens.findings import FindingsScreen
+    from proctrail.app.screens.lists import AncestorsScreen
+    from proctrail.store.detect.run import detect
+
+    detect(open_engine(demo))
+    app = ProctrailApp(open_engine(demo))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, FindingsScreen)
+        table = screen.query_one("#findings")
+        row = next(i for i, r in enumerate(screen.rows.values())
+                   if r.image == "regsvr32.exe")
+        table.move_cursor(row=row)
+        await pilot.pause()
+        await pilot.press("a")
+        await settle(pilot)
+        assert isinstance(app.screen, AncestorsScreen)
+        assert list(app.screen.rows.values())[-1].name == "regsvr32.exe"
+        await pilot.press("escape", "t")
+        await settle(pilot)
+        assert isinstance(app.screen, TreeScreen) and app.screen.current().name == \
+            "regsvr32.exe"
+        await pilot.press("escape", "p")
+        await settle(pilot)
+        assert isinstance(app.screen, DetailScreen)
+        assert app.screen.detail.row.name == "powershell.exe"

@@ -15,6 +15,7 @@ from textual.widgets import DataTable, Header, Static
 from proctrail.app.screens.base import CaseScreen
 from proctrail.app.screens.dialogs import ConfirmDialog
 from proctrail.store.findings import restore_finding, take_finding
+from proctrail.store.queries import browse
 from proctrail.store.queries.findings import FindingRow, ranked_findings
 from proctrail.store.timefmt import exact, minute
 from proctrail.widgets.columns import Column, cut, cut_host, fit_columns
@@ -30,6 +31,9 @@ class FindingsScreen(CaseScreen):
     """Every finding, most severe first; detections before anomalies; then in time order."""
 
     BINDINGS = [
+        Binding("t", "tree", "In tree", show=False),
+        Binding("a", "ancestors", "Ancestors", show=False),
+        Binding("p", "parent", "Parent", show=False),
         Binding("x", "export", "Export"),
         Binding("d", "delete", "Delete"),
         Binding("u", "undo", "Undo"),
@@ -162,6 +166,40 @@ class FindingsScreen(CaseScreen):
             self.case.open_anomalies(row.rule_id or None)
         else:
             self.notify("what this finding marked is no longer in the store", timeout=3)
+
+    # The keys every list of processes takes, for findings that mark a process.
+
+    def _process(self) -> int | None:
+        row = self.current()
+        if row is None or row.process_id is None:
+            self.notify("this finding marks no process", timeout=2)
+            return None
+        return row.process_id
+
+    def action_ancestors(self) -> None:
+        process = self._process()
+        if process is not None:
+            self.case.open_ancestors(process)
+
+    def action_tree(self) -> None:
+        process = self._process()
+        if process is not None:
+            self.load(browse.proc_row, process, then=self._in_tree, group="goto")
+
+    def _in_tree(self, row: browse.ProcRow | None) -> None:
+        if row is not None:
+            self.case.show_in_tree(row)
+
+    def action_parent(self) -> None:
+        process = self._process()
+        if process is not None:
+            self.load(browse.proc_row, process, then=self._open_parent, group="goto")
+
+    def _open_parent(self, row: browse.ProcRow | None) -> None:
+        if row is None or row.parent_id is None:
+            self.notify("no known parent: the creator is not in the logs", timeout=3)
+        else:
+            self.case.open_detail(row.parent_id)
 
     def action_delete(self) -> None:
         """Ask, then delete the highlighted finding (``u`` puts it back)."""
