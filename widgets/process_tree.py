@@ -107,7 +107,15 @@ class ProcessTree(Tree[Any]):
             if group.key in opened:
                 node.expand()
         self.root.expand()
-        self.call_after_refresh(self._first_line)
+        self.call_after_refresh(self._first_process)
+
+    def _first_process(self) -> None:
+        """The cursor on the first process of the first open group (else its line)."""
+        for group in self.root.children:
+            if group.is_expanded and group.children:
+                self.move_cursor(group.children[0])
+                return
+        self._first_line()
 
     def _first_line(self) -> None:
         if self.cursor_line < 0 and self.root.children:

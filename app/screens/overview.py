@@ -42,10 +42,10 @@ ANOMALY_WORDS = {"record_gap": "record gaps", "log_cleared": "logs cleared",
 # account changes), instead of a mark on every process.
 ROUTINE_WORDS = {"before_log": "running when their log begins",
                  "after_log": "running when their log ends",
-                 "user_changed_service": "services under a service account",
-                 "user_changed_wmi": "WMI provider hosts under a service account",
-                 "user_changed_logon": "shells started in the user's new logon",
-                 "user_changed_broker": "brokers started by svchost for the user"}
+                 "user_changed_service": "services run as a service account",
+                 "user_changed_wmi": "WMI hosts run as a service account",
+                 "user_changed_logon": "shells started in a user's new logon",
+                 "user_changed_broker": "brokers svchost starts for a user"}
 
 
 def read_overview(engine: Engine) -> tuple[browse.Overview, FindingsSummary]:
@@ -135,7 +135,7 @@ class OverviewScreen(CaseScreen):
         # Flags that matter first; the routine ones (not marked in trees) after, said once.
         for flag, n in sorted(o.flags.items(), key=lambda kv: kv[0] in ROUTINE):
             word = FLAG_MARKS.get(flag, (flag, "yellow"))
-            detail = (f"processes {ROUTINE_WORDS.get(flag, 'routine')} (routine: not marked)"
+            detail = (f"{ROUTINE_WORDS.get(flag, 'routine')} (routine: not marked)"
                       if flag in ROUTINE else f"processes marked {word[0]} in trees")
             line(f"flag:{flag}", Text(flag, word[1]), n, detail, ("flag", flag))
         years = {when_year(h[k]) for h in o.hosts for k in ("first_us", "last_us")} - {None}
