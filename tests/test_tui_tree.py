@@ -199,3 +199,27 @@ async def test_findings_take_the_keys_of_process_lists(demo: str) -> None:
         await settle(pilot)
         assert isinstance(app.screen, DetailScreen)
         assert app.screen.detail.row.name == "powershell.exe"
+
+
+async def test_search_by_a_hosts_short_name_or_a_glob(samples: Path, tmp_path: Path) -> None:
+    """OTRF's PowerShell-remoting case names its hosts by FQDN (WORKSTATION6 also by its
+    NetBIOS name): '/ host=workstation6' and '/ wsmprovhost host=work*' find them."""
+    from proctrail.app.screens.lists import SearchScreen
+
+    url = otrf_case(samples, tmp_path, "empire_psremoting_stager.zip")
+    app = ProctrailApp(open_engine(url))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *"host=workstation6", "enter")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, SearchScreen)
+        hosts = {r.host for r in screen.rows.values()}
+        assert hosts == {"WORKSTATION6.theshire.local"} and len(screen.rows) == 6
+        query = screen.query_one("#query")
+        query.value = "wsmprovhost host=work*"
+        query.focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert [r.name for r in screen.rows.values()] == ["wsmprovhost.exe"]
+        assert "1 process(es)" in screen_text(app)
