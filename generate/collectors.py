@@ -39,6 +39,14 @@ that a failing host names the shape.
   written as the machine logged them (UTC). No PID is used twice on it, and the first
   Security record after the change of offset is a 4688 (with its Sysmon 1), so every
   record of the file is read with its own offset.
+- ``ws05.corp.example``: NXLog exported a slice of its logs, 13:00 to 15:00 (the OTRF
+  datasets' shape: an export that starts mid-log). Its Security file begins at record
+  48,000 and its Sysmon file at 212,417: the records before them are not in the files,
+  not lost from them (no ``record_gap``). Each file opens with the ends (4689, Sysmon 5)
+  of processes started before 13:00 (``before_log``), and erin's desktop and the service
+  host are first heard of minutes in, through their children (``before_log``
+  placeholders); at 15:00 a browser, a shell and its copy are still running
+  (``after_log``). No record inside the slice is missing.
 
 All hosts write 4688 and 4689 with SYSTEM named by its machine account (``CORP\\WS02$``),
 as Windows does. What correlation must find follows the issue 13 rules of
@@ -68,6 +76,7 @@ BOB = Account("CORP", "bob", _SID + "1108", 0x2A7C31)
 CAROL = Account("CORP", "carol", _SID + "1121", 0x1F2E33)
 CAROL_AGAIN = Account("CORP", "carol", _SID + "1121", 0x2C41D7)  # her logon after the boot
 DAVE = Account("CORP", "dave", _SID + "1142", 0x3B7A90)
+ERIN = Account("CORP", "erin", _SID + "1153", 0x4C5D12)
 FILEADMIN = Account("CORP", "fileadmin", _SID + "1112", 0x4D2E10, "High")
 MALLORY = Account("CORP", "mallory", _SID + "1137", 0x5A3F21, "High")
 BACKUP = Account("CORP", "svc_backup", _SID + "1201", 0x3F1E, "High")
@@ -407,6 +416,60 @@ def db01(name: str, rng: random.Random) -> WindowsHost:
     return w
 
 
+SLICE = (at(13.0), at(15.0))  # the window of ws05's logs its NXLog export holds
+SLICE_FIRST = {SECURITY: 48_000, SYSMON: 212_417}  # the record numbers its files begin at
+
+
+def ws05(rng: random.Random) -> WindowsHost:
+    """NXLog exported its logs from 13:00 to 15:00 only (a slice of long logs: the files
+    begin at records 48,000 and 212,417; nothing inside them is missing). erin's day runs
+    across both edges."""
+    w = _machine("ws05.corp.example", rng)
+    w.collector = "nxlog"
+    w.window, w.first_records = SLICE, dict(SLICE_FIRST)
+    boot = _boot(w)
+    w.logon(at(6.0), SYSTEM, "Service", elevated=True)
+    netsvcs = w.start(at(6.0) + 4 * SECOND, SYS32 + "svchost.exe",
+                      SYS32 + "svchost.exe -k netsvcs -p", boot["services"], SYSTEM)
+    _tasks(w, netsvcs, rng, 6.05, 12.9, 12)  # all ended by 12:54 (not in the slice)
+    s = w.logon(at(12.5), ERIN, "Interactive", "127.0.0.1", "WS05")
+    _userinit, explorer = _desktop(w, ERIN, boot["winlogon"], at(12.5))
+    # Started before 13:00, ended in its first minute: the slice opens with their ends.
+    scan = w.start(at(12.8), "C:\\Program Files\\Windows Defender\\MpCmdRun.exe",
+                   '"C:\\Program Files\\Windows Defender\\MpCmdRun.exe" -Scan -ScanType 1',
+                   netsvcs, SYSTEM)
+    shell = w.start(at(12.7), SYS32 + "cmd.exe", "cmd.exe", explorer, cwd="C:\\Users\\erin\\")
+    ping = w.start(at(12.95), SYS32 + "PING.EXE", "ping -t 10.1.4.20", shell)
+    w.exit(at(13.0) + 12 * SECOND, scan)
+    w.exit(at(13.0) + 25 * SECOND, ping)
+    w.exit(at(13.0) + 50 * SECOND, shell)
+    # In the slice: the service host's tasks (the first 3.6 min in) and erin's programs
+    # (the first 2 min in): both parents are heard of within minutes of its start.
+    chrome = w.start(at(13.0) + 2 * MINUTE,
+                     "C:\\Program Files\\Google\\Chrome\\Application\\chrome.exe",
+                     '"C:\\Program Files\\Google\\Chrome\\Application\\chrome.exe"', explorer)
+    _tasks(w, netsvcs, rng, 13.06, 14.9, 10)  # each ended by 14:54
+    ps = w.start(at(13.5), SYS32 + "WindowsPowerShell\\v1.0\\powershell.exe",
+                 "powershell.exe -NoProfile", explorer, cwd="C:\\Users\\erin\\")
+    for i, line in enumerate(("whoami /groups", "ipconfig /all", "net use")):
+        tool = w.start(at(13.5) + (i + 1) * 30 * SECOND, SYS32 + line.split()[0] + ".exe",
+                       line, ps)
+        w.exit(at(13.5) + (i + 1) * 30 * SECOND + rng.randrange(1, 8) * SECOND, tool)
+    w.exit(at(13.6), ps)
+    # Running when the slice ends at 15:00: its last records leave them running.
+    shell2 = w.start(at(14.8), SYS32 + "cmd.exe", "cmd.exe", explorer,
+                     cwd="C:\\Users\\erin\\")
+    copy = w.start(at(14.9), SYS32 + "Robocopy.exe",
+                   "robocopy C:\\Users\\erin\\Documents \\\\fs01\\home\\erin /MIR", shell2)
+    _tasks(w, netsvcs, rng, 15.1, 17.0, 10)  # after the slice: not in the files
+    w.exit(at(15.2), copy)
+    w.exit(at(15.3), shell2)
+    w.exit(at(16.5), chrome)
+    w.exit(at(16.9), explorer)
+    w.logoff(at(16.91), s)
+    return w
+
+
 MOUNTAIN = -7 * HOUR  # ws04's zone: US Mountain time in November (MST)
 PM_LOST = at(20.0)  # 13:00 on ws04's clock: its exporter's 12-hour clock writes 01:00
 
@@ -466,9 +529,10 @@ def ws04(rng: random.Random) -> WindowsHost:
 def build(seed: int) -> list[Host]:
     """Every host of the scenario, simulated (the two db01 alike, but for their names)."""
     rng = random.Random(seed)
-    seeds = [rng.random() for _ in range(7)]
+    seeds = [rng.random() for _ in range(8)]
     return [ws02(random.Random(seeds[0])), fs01(random.Random(seeds[1])),
             srv01(random.Random(seeds[2])), app01(random.Random(seeds[3])),
             ws03(random.Random(seeds[4])),
             db01("db01.corp.example", random.Random(seeds[5])),
-            db01("db01.lab.example", random.Random(seeds[5])), ws04(random.Random(seeds[6]))]
+            db01("db01.lab.example", random.Random(seeds[5])), ws04(random.Random(seeds[6])),
+            ws05(random.Random(seeds[7]))]

@@ -3,8 +3,9 @@ the log records each of them writes (Security, Sysmon, legacy Security, auditd).
 
 A host knows its clock (logged time = true time + skew, changed by a clock change), its
 channels (records are numbered in true order when written out; gaps and clears drop
-some), and every process and session with the truth about it. :mod:`generate.truth`
-turns that into what correlation must find; :mod:`generate.formats` writes the records.
+some; a slice holds a window of them, numbered from far into the log), and every process
+and session with the truth about it. :mod:`generate.truth` turns that into what
+correlation must find; :mod:`generate.formats` writes the records.
 """
 
 from __future__ import annotations
@@ -151,6 +152,12 @@ class Host:
         self.collector = ""
         # (logged time from, offset): how far the exporter's times are off from then on.
         self.export_offsets: list[tuple[int, int]] = []
+        # A slice of long logs (a collector's export that starts mid-log): the files hold
+        # only the records of this window of true time, [from, to); what came before and
+        # after is not in them (not lost from them: no gap). ``first_records``: the record
+        # number each channel's file begins at (the log held that many records before).
+        self.window: tuple[int, int] | None = None
+        self.first_records: dict[str, int] = {}
         self._order = 0
 
     def add(self, true_us: int, channel: str, provider: tuple[str, str | None], event_id: int,
@@ -178,11 +185,20 @@ class Host:
 
     def written(self, channel: str) -> list[Record]:
         """The channel's records as the log holds them: in true order and numbered, the
-        lost ones left out (a gap), those before a clear gone."""
+        lost ones left out (a gap), those before a clear gone; of a slice, only those of its
+        window, the first numbered ``first_records[channel]``."""
         out = sorted((r for r in self.records if r.channel == channel),
                      key=lambda r: (r.true_us, r.order))
+        offset = 0  # a slice's first record has the number its channel's file begins at
+        first = self.first_records.get(channel)
+        inside = [i for i, r in enumerate(out) if self.in_window(r)]
+        if first is not None and inside:
+            offset = first - inside[0] - 1
+            if offset < 0:
+                raise ValueError(f"{self.name} {channel}: a slice beginning at record {first} "
+                                 f"after {inside[0]} records")
         kept = []
-        for number, r in enumerate(out, 1):
+        for number, r in enumerate(out, 1 + offset):
             r.record_id = number
             if self.survives(r):
                 kept.append(r)
@@ -199,4 +215,9 @@ class Host:
     def survives(self, record: Record) -> bool:
         """Whether a record is in the written log (not lost, not before a clear)."""
         cleared = self.clears.get(record.channel)
-        return not record.lost and (cleared is None or record.true_us >= cleared)
+        return not record.lost and (cleared is None or record.true_us >= cleared) \
+            and self.in_window(record)
+
+    def in_window(self, record: Record) -> bool:
+        """Whether a record is in the slice the files hold (every record, but for a slice)."""
+        return self.window is None or self.window[0] <= record.true_us < self.window[1]

@@ -15,12 +15,14 @@ from typing import Any
 import orjson
 import pytest
 from evtx import PyEvtxParser
+from sqlalchemy import func, select
 
 from proctrail.generate.scenarios import write_collectors
 from proctrail.generate.truth import ZERO_GUID, diff_lifetimes
 from proctrail.store.correlate import correlate
 from proctrail.store.db import open_engine
 from proctrail.store.ingest import Ingestor
+from proctrail.store.models import Channel, EventRow, Host
 from proctrail.store.queries import export_processes, export_sessions
 from proctrail.store.queries.browse import anomaly_rows
 
@@ -206,6 +208,42 @@ def test_the_logs_have_the_collector_shapes(scenario: tuple[Path, dict[str, Any]
     assert len(never) == 1 and never[0]["image"].endswith("whoami.exe") \
         and never[0]["flags"] == ["after_log"]
 
+    # 9. A slice of long logs (NXLog's export of 13:00-15:00, the OTRF datasets' shape): the
+    # files begin far into the log and are whole from there; they open with ends of
+    # processes started before and close with processes still running.
+    for channel, first in (("Security", 48_000), ("Sysmon", 212_417)):
+        base = out / f"ws05-{channel}"
+        rids = {"xml": [e["rid"] for e in xml_events(base.with_suffix(".xml"))],
+                "jsonl": [orjson.loads(line)["RecordNumber"]
+                          for line in base.with_suffix(".jsonl").open("rb")],
+                "evtx": [r["event_record_id"]
+                         for r in PyEvtxParser(str(base.with_suffix(".evtx"))).records()]}
+        for fmt, numbers in rids.items():
+            assert numbers == list(range(first, first + len(numbers))), (channel, fmt)
+            assert len(numbers) >= 30, (channel, fmt)
+        events = xml_events(base.with_suffix(".xml"))
+        ends = 4689 if channel == "Security" else 5
+        assert [e["id"] for e in events[:3]] == [ends] * 3, channel  # ended after 13:00
+        assert _us("2026-11-03T13:00:00") <= events[0]["time"] < _us("2026-11-03T13:01:00")
+        assert events[-1]["time"] < _us("2026-11-03T15:00:00")
+        started = {e["data"]["NewProcessId" if ends == 4689 else "ProcessId"]
+                   for e in events if e["id"] in (1, 4688)}
+        assert all(e["data"]["ProcessId"] not in started for e in events[:3])
+    slice_truth = [truth, *truth["by_format"].values()]
+    for doc in slice_truth:
+        assert not any(a["host"] == "ws05.corp.example" for a in doc.get("anomalies", []))
+    ws05 = [lt for lt in truth["lifetimes"] if lt["host"] == "ws05.corp.example"]
+    flags = Counter(f for lt in ws05 for f in lt["flags"])
+    assert (flags["before_log"], flags["after_log"], flags["start_missing"],
+            flags["end_missing"]) == (5, 5, 0, 0)
+    assert sorted(lt["image"].rsplit("\\", 1)[-1] for lt in ws05
+                  if lt["flags"] == ["before_log"]) == ["MpCmdRun.exe", "PING.EXE", "cmd.exe"]
+    assert sorted(lt["image"].rsplit("\\", 1)[-1] for lt in ws05
+                  if lt["flags"] == ["after_log"]) == ["Robocopy.exe", "chrome.exe", "cmd.exe"]
+    assert sorted(lt["image"].rsplit("\\", 1)[-1] for lt in ws05
+                  if lt["flags"] == ["after_log", "before_log", "placeholder"]) == [
+        "explorer.exe", "svchost.exe"]
+
 
 def test_collectors_same_seed_same_bytes(tmp_path: Path) -> None:
     for name in ("a", "b"):
@@ -248,3 +286,29 @@ def test_collectors_correlate_to_their_truth_in_every_format(
             (want["host"], want["logon_id"])
     found = Counter((a["host"], a["kind"]) for a in anomaly_rows(engine) if a["kind"] in PLANTED)
     assert found == Counter({(a["host"], a["kind"]): a["count"] for a in truth["anomalies"]})
+
+    # ws05's slice (NXLog's export of 13:00-15:00): its processes at the edges are before_log
+    # and after_log as the truth states, its first record is no gap, none is in it, nothing
+    # is unplaced; its events keep the record numbers written.
+    slice_truth = [lt for lt in truth["lifetimes"] if lt["host"] == "ws05.corp.example"]
+    slice_got = [p for p in exported if p["host"] == "ws05.corp.example"]
+    assert diff_lifetimes(slice_got, slice_truth) == NO_DIFFERENCE
+    for flag in ("before_log", "after_log", "start_missing"):
+        assert sum(flag in p["flags"] for p in slice_got) == \
+            sum(flag in lt["flags"] for lt in slice_truth), flag
+    assert sum("before_log" in p["flags"] for p in slice_got) == 5
+    assert sum("after_log" in p["flags"] for p in slice_got) == 5
+    assert not [a for a in anomaly_rows(engine) if a["host"] == "ws05.corp.example"]
+    assert not [a for a in anomaly_rows(engine, "record_gap")
+                if a["host"] == "ws05.corp.example" and a["channel"] == "Security"]
+    with engine.connect() as conn:
+        numbers = {r[0]: tuple(r[1:]) for r in conn.execute(
+            select(Channel.name, func.min(EventRow.record_id), func.max(EventRow.record_id),
+                   func.count()).join(Host, Host.id == EventRow.host_id)
+            .join(Channel, Channel.id == EventRow.channel_id)
+            .where(Host.name == "ws05.corp.example").group_by(Channel.name))}
+    files = base["files"]
+    for channel, stem, first in (("Security", "Security", 48_000),
+                                 ("Microsoft-Windows-Sysmon/Operational", "Sysmon", 212_417)):
+        written = sum(files[f"ws05-{stem}.{fmt}"].values())
+        assert numbers[channel] == (first, first + written - 1, written), channel

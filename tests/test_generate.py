@@ -180,3 +180,30 @@ def test_scale_memory_stays_flat(tmp_path: Path) -> None:
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
     assert max(peaks) < 4_000_000 and peaks[1] < 2 * peaks[0]  # six times the processes
+
+
+def test_a_slice_is_numbered_from_far_into_the_log_and_holds_its_window() -> None:
+    """A host whose files are a slice of long logs: only the window's records, the first
+    numbered as the slice says, none missing (no record gap before or in it)."""
+    import random
+
+    from proctrail.generate.model import SECOND, SECURITY, SYSMON
+    from proctrail.generate.scenarios import anomalies, gap_episodes
+    from proctrail.generate.windows import SYSTEM, WindowsHost
+
+    w = WindowsHost("ws09.corp.example", random.Random(5))
+    root = w.existing(0x2E8, "C:\\Windows\\System32\\services.exe", "services.exe")
+    procs = [w.start(t * 60 * SECOND, "C:\\Windows\\System32\\sc.exe", "sc query", root, SYSTEM)
+             for t in range(10)]
+    for i, p in enumerate(procs):
+        w.exit((i * 60 + 30) * SECOND, p)
+    w.window, w.first_records = (200 * SECOND, 500 * SECOND), {SECURITY: 48_000}
+    security, sysmon = w.written(SECURITY), w.written(SYSMON)
+    assert [r.record_id for r in security] == list(range(48_000, 48_000 + len(security)))
+    assert all(200 * SECOND <= r.true_us < 500 * SECOND for r in security + sysmon)
+    assert security[0].event_id == 4689 and sysmon[0].event_id == 5  # of the start at 3:00
+    assert sysmon[0].record_id > 1 and gap_episodes(w, security) == gap_episodes(w, sysmon) == 0
+    assert anomalies([w]) == []
+    w.first_records = {SECURITY: 3}  # fewer records before it than the slice leaves out
+    with pytest.raises(ValueError, match="a slice beginning at record 3"):
+        w.written(SECURITY)
