@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Select, and_, case, func, or_, select
 
+from proctrail.store.detect.attack import finding_tags
 from proctrail.store.models import Process, ProcessSource
 
 WINDOW_US = 10 * 60 * 1_000_000
@@ -118,9 +119,9 @@ class Burst:
 
     @property
     def tags(self) -> str:
-        """The ATT&CK tags of its commands, comma-separated."""
+        """The ATT&CK tags of its commands, as a finding stores them."""
         found = sorted({TECHNIQUE[n] for n in self.names})
-        return ",".join(["attack.discovery", *(f"attack.{t}" for t in found)])
+        return finding_tags(["attack.discovery", *(f"attack.{t}" for t in found)])
 
 
 def span(us: int) -> str:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import aliased
 
 from proctrail.store.bulk import BulkInsert
 from proctrail.store.detect import bursts
+from proctrail.store.detect.attack import finding_tags, fixed_tags
 from proctrail.store.detect.baseline import first_seen
 from proctrail.store.detect.config import LOG_ANOMALIES, PROCESS_FLAGS, Config
 from proctrail.store.detect.fields import sigma_fields
@@ -118,6 +119,7 @@ def _detect(engine: Engine, rule_paths: list[Path] | None, builtin: bool,
     insert = BulkInsert(engine, Finding, FINDING_COLUMNS)
     rows: list[tuple[object, ...]] = []
     seen: set[tuple[str, int]] = set()  # (rule, lifetime): 4688 and Sysmon 1 are one process
+    tags = {id(rule): finding_tags(rule.tags) for rule in rules}  # ATT&CK, as stored
     now = time.time_ns() // 1000
     with engine.begin() as out, engine.connect() as conn:
         out.execute(delete(Finding).where(Finding.kind.in_(("rule", "ioc", "baseline",
@@ -149,7 +151,7 @@ def _detect(engine: Engine, rule_paths: list[Path] | None, builtin: bool,
                 rows.append(("process", r.host_id, r.id, r.pid, r.logon_id or "",
                              r.image or fields.get("Image", ""),
                              LEVELS.get(rule.level, "medium"), rule.title, rule.path,
-                             "proctrail detect", now, "rule", rule.id, ",".join(rule.tags),
+                             "proctrail detect", now, "rule", rule.id, tags[id(rule)],
                              r.ts_us))
             for algorithm, digest in hashes_of(fields.get("Hashes", "")) if iocs else ():
                 listed = iocs.get(digest) if iocs else None
@@ -205,7 +207,8 @@ def _burst_rows(conn: Connection, config: Config, now: int,
 
 def _anomaly_rows(conn: Connection, severities: dict[str, str], now: int,
                   report: DetectReport) -> list[tuple[object, ...]]:
-    """Findings for the integrity anomalies and process flags the config names."""
+    """Findings for the integrity anomalies and process flags the config names, tagged
+    with :data:`.attack.FIXED`'s techniques."""
     rows: list[tuple[object, ...]] = []
     logged = [k for k in severities if k in LOG_ANOMALIES]
     if logged:
@@ -216,7 +219,7 @@ def _anomaly_rows(conn: Connection, severities: dict[str, str], now: int,
             report.by_rule[f"integrity: {a.kind}"] += 1
             rows.append(("log", a.host_id, a.event_pk, None, "", "", severities[a.kind],
                          f"{a.kind}: {a.detail}", "anomalies", "proctrail detect", now,
-                         "anomaly", a.kind, "", a.start_us))
+                         "anomaly", a.kind, fixed_tags(a.kind), a.start_us))
     for flag in (k for k in severities if k in PROCESS_FLAGS):
         anchor = (select(ProcessSource.event_pk)
                   .where(ProcessSource.process_id == Process.id,
@@ -228,5 +231,6 @@ def _anomaly_rows(conn: Connection, severities: dict[str, str], now: int,
             report.by_rule[f"process flag: {flag}"] += 1
             rows.append(("process", p.host_id, p.a, p.pid, p.logon_id or "", p.image,
                          severities[flag], f"process flagged {flag}", "anomalies",
-                         "proctrail detect", now, "anomaly", flag, "", p.start_us))
+                         "proctrail detect", now, "anomaly", flag, fixed_tags(flag),
+                         p.start_us))
     return rows
