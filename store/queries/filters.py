@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +15,7 @@ from proctrail.store.text import glob_to_like
 
 __all__ = ["Filter", "FilterError", "glob_to_like", "parse_filter", "split_search"]
 
-FILTER_KEYS = ("host", "user", "image", "flag", "flags", "from", "to")
+FILTER_KEYS = ("host", "user", "image", "flag", "flags", "from", "to", "tactic", "technique")
 
 
 class FilterError(UsageError):
@@ -32,6 +33,8 @@ class Filter:
     image: str = ""  # a glob, case-insensitive: *\powershell.exe
     flags: frozenset[str] = field(default_factory=frozenset)
     findings: bool = False  # only processes with a finding (bookmark, rule, IOC)
+    tactic: str = ""  # ... with a finding of this ATT&CK tactic (a glob: lateral-movement)
+    technique: str = ""  # ... with a finding of this ATT&CK technique (a glob: t1059*)
 
     @property
     def empty(self) -> bool:
@@ -45,6 +48,8 @@ class Filter:
             parts.append("flags=" + ",".join(sorted(self.flags)))
         if self.findings:
             parts.append("findings")
+        parts += [f"{k}={v}" for k, v in (("tactic", self.tactic),
+                                           ("technique", self.technique)) if v]
         if self.start_us is not None or self.end_us is not None:
             from proctrail.store.timefmt import clock
             parts.append(f"time={clock(self.start_us)}..{clock(self.end_us)}")
@@ -72,6 +77,11 @@ class Filter:
                 select(ProcessSource.process_id)
                 .join(Finding, Finding.anchor_event == ProcessSource.event_pk)
                 .where(Finding.target == "process")))
+        for pattern in _attack_patterns(self.tactic, self.technique):
+            out.append(Process.id.in_(
+                select(ProcessSource.process_id)
+                .join(Finding, Finding.anchor_event == ProcessSource.event_pk)
+                .where(Finding.target == "process", Finding.tags.regexp_match(pattern))))
         return out
 
     def sessions(self) -> list[ColumnElement[bool]]:
@@ -92,6 +102,32 @@ class Filter:
                                                                        autoescape=True)
                              for flag in sorted(self.flags))))
         return out
+
+
+def _attack_value(key: str, value: str) -> str:
+    """A ``tactic=``/``technique=`` glob, lower case as findings store tags
+    (``Lateral_Movement`` -> ``lateral-movement``, ``T1059*`` -> ``t1059*``)."""
+    value = value.lower().replace("_", "-")
+    allowed = r"[a-z*?-]+" if key == "tactic" else r"t[0-9.*?]*|[*?][0-9.*?]*"
+    if not re.fullmatch(allowed, value):
+        example = "tactic=lateral-movement" if key == "tactic" else "technique=T1059*"
+        raise FilterError(f"not an ATT&CK {key}: {value!r} (use e.g. {example})")
+    return value
+
+
+def _attack_patterns(tactic: str, technique: str) -> list[str]:
+    """Regular expressions (Python's and PostgreSQL's alike) on a finding's stored tags
+    (``attack.execution,attack.t1059.001``): one whole tag matches each glob, ``*`` never
+    across a comma."""
+    def glob(value: str) -> str:
+        return "".join("[^,]*" if c == "*" else "[^,]" if c == "?" else re.escape(c)
+                       for c in value)
+    out = []
+    if tactic:  # a tactic's tag is no technique, group or software id
+        out.append(rf"(^|,)attack\.(?![tgs][0-9]){glob(tactic)}(,|$)")
+    if technique:
+        out.append(rf"(^|,)attack\.(?=t[0-9]){glob(technique)}(,|$)")
+    return out
 
 
 def parse_filter(text: str) -> Filter:
@@ -119,6 +155,8 @@ def parse_filter(text: str) -> Filter:
             values["image"] = value
         elif key in ("flag", "flags"):
             values["flags"] = frozenset(f for f in value.split(",") if f)
+        elif key in ("tactic", "technique"):
+            values[key] = _attack_value(key, value)
         elif key in ("from", "to"):
             us = parse_time(value)
             if us is None:
