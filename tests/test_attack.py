@@ -4,6 +4,7 @@ the Navigator layer and the findings screen."""
 
 from __future__ import annotations
 
+from pathlib import Path
 
 import pytest
 from textual.widgets import DataTable
@@ -122,3 +123,64 @@ def test_tactic_and_technique_filter_words_keep_processes_with_such_findings(
         parse_filter("technique=lateral")
     with pytest.raises(FilterError, match="not an ATT&CK tactic"):
         parse_filter("tactic=T1059")
+
+
+def test_export_attack_writes_a_navigator_layer_of_the_case(demo: str, tmp_path) -> None:
+    """``proctrail export attack --out FILE``: valid JSON of layer format 4.x, one entry per
+    technique and tactic, score = findings, the rules in the comment; ``export findings``
+    gets technique and tactic columns; the report a technique table."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from proctrail.app.output.report import build_report, to_markdown
+
+    script = Path(sys.executable).with_name("proctrail")
+    out = tmp_path / "layer.json"
+    done = subprocess.run([str(script), "export", "attack", "--db", demo, "--out", str(out)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    layer = json.loads(out.read_text())
+    assert layer["domain"] == "enterprise-attack"
+    assert layer["versions"]["layer"].startswith("4.") and layer["versions"]["attack"] == "19"
+    scores = {(t["techniqueID"], t.get("tactic")): t["score"] for t in layer["techniques"]}
+    assert scores[("T1685.005", "defense-impairment")] == 2  # the wevtutil rule, the 1102
+    assert scores[("T1070.006", "stealth")] == 3  # a clock change, two jumps
+    assert scores[("T1059.001", "execution")] == 1
+    assert len({t for t, _ in scores}) == 23
+    comment = next(t["comment"] for t in layer["techniques"] if t["techniqueID"] == "T1685.005")
+    assert "Windows Event Log Cleared From the Command Line (1)" in comment
+    assert "log_cleared (1)" in comment
+    done = subprocess.run([str(script), "export", "findings", "--db", demo],
+                          capture_output=True, text=True)
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    assert all(r["techniques"] and r["tactics"] for r in records)
+    md = to_markdown(build_report(open_engine(demo)))
+    assert "| T1685\\.005 | Clear Windows Event Logs | Defense Impairment | 2 | 1 |" in md
+
+
+@pytest.mark.skipif(not (Path(__file__).resolve().parents[2] / "shared/samples/sigma")
+                    .is_dir(), reason="SigmaHQ rules not in ../shared/samples")
+def test_a_sigmahq_regression_case_carries_its_rules_techniques(tmp_path) -> None:
+    """A SigmaHQ rule over its own regression EVTX: the finding carries the rule's
+    technique; every technique SigmaHQ's rules name is in the catalogue."""
+    import yaml
+
+    from tests.conftest import correlated_case
+
+    sigma = Path(__file__).resolve().parents[2] / "shared/samples/sigma"
+    case = (sigma / "regression_data/rules/windows/process_creation/"
+            "proc_creation_win_wmic_recon_process")
+    rule = next((sigma / "rules").rglob("proc_creation_win_wmic_recon_process.yml"))
+    tags = yaml.safe_load(rule.read_text())["tags"]
+    expected = [attack.technique_id(t) for t in tags if attack.technique_id(t)]
+    engine = correlated_case(f"sqlite:///{tmp_path / 'case.db'}", *case.glob("*.evtx"))
+    detect(engine, [rule], builtin=False)
+    rows = [r for r in list_findings(engine) if r.kind == "rule"]
+    assert rows and all(r.techniques == expected for r in rows), (expected, rows)
+    assert rows[0].tactics
+    named = {attack.technique_id(t) for f in (sigma / "rules").rglob("*.yml")
+             for t in yaml.safe_load(f.read_text()).get("tags") or []
+             if attack.technique_id(t)}
+    assert len(named) > 250 and named <= set(attack.TECHNIQUES)

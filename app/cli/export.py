@@ -1,4 +1,5 @@
-"""``proctrail export``: processes, sessions, findings, a timeline, a table, a graph."""
+"""``proctrail export``: processes, sessions, findings, a timeline, a table, a graph, the
+case's ATT&CK techniques as a Navigator layer."""
 
 from __future__ import annotations
 
@@ -32,11 +33,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "in time order for Timesketch (rows of unknown time left "
                                    "out); 'table NAME': a store table as plain rows; "
                                    "'graph': a --session's or --host's process tree as "
-                                   "GraphML or DOT.")
+                                   "GraphML or DOT; 'attack': the findings' ATT&CK "
+                                   "techniques as an ATT&CK Navigator layer (JSON).")
     p.add_argument("what", choices=("processes", "sessions", "findings",
-                                    "timeline", "table", "graph"),
+                                    "timeline", "table", "graph", "attack"),
                    help="what to write: one record per process lifetime, logon session "
-                        "or finding; the timeline; a store table; a process graph")
+                        "or finding; the timeline; a store table; a process graph; an "
+                        "ATT&CK Navigator layer")
     p.add_argument("name", nargs="?", metavar="NAME", help="table: which table")
     add_db(p)
     p.add_argument("--format", choices=("jsonl", "csv", "graphml", "dot"), default=None,
@@ -59,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
     from proctrail.store.queries import export_findings, export_processes, export_sessions
 
     engine = open_engine(args.db)
+    if args.what == "attack":
+        return _attack(args, engine)
     if args.what in ("timeline", "table", "graph"):
         return _more(args, engine)
     if args.format in ("graphml", "dot") or args.name:
@@ -68,12 +73,44 @@ def run(args: argparse.Namespace) -> int:
     elif args.what == "sessions":
         records = export_sessions(engine, host=args.host)
     else:
-        records = export_findings(engine)
+        records = (_with_attack(r) for r in export_findings(engine))
     masking = redactor(args)
     if masking is not None:
         records = (redact_record(r, masking) for r in records)
     with open_output(args.out, args.printable) as out:
         write_records(out, records, args.format or "jsonl")
+    return EXIT_OK
+
+
+def _with_attack(record: dict[str, Any]) -> dict[str, Any]:
+    """A finding's record with its ATT&CK technique ids and tactics after its tags."""
+    from proctrail.store.detect.attack import tactics_of, techniques_of
+
+    tags = ",".join(record.get("tags") or [])
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        out[key] = value
+        if key == "tags":
+            out["techniques"] = techniques_of(tags)
+            out["tactics"] = tactics_of(tags)
+    return out
+
+
+def _attack(args: argparse.Namespace, engine: Any) -> int:
+    """``export attack``: the Navigator layer of the case's techniques."""
+    import orjson
+
+    from proctrail.app.output.attack import navigator_layer
+    from proctrail.store.queries.findings import list_findings
+
+    if args.format or args.name or args.host or args.session is not None:
+        raise UsageError("export attack: takes only --out (the layer is JSON, the whole case)")
+    layer = navigator_layer(list_findings(engine))
+    if not layer["techniques"]:
+        error("nothing to export: no finding names an ATT&CK technique (run proctrail detect)")
+        return EXIT_SKIPPED
+    with open_output(args.out, args.printable) as out:
+        out.write(orjson.dumps(layer, option=orjson.OPT_INDENT_2).decode() + "\n")
     return EXIT_OK
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from proctrail.app.output.markdown import code_block, fenced, md_text
 from proctrail.app.output.rows import csv_cell
 from proctrail.app.redact import Redactor, redact_record
+from proctrail.store.detect.attack import label
 from proctrail.store.errors import UsageError
 from proctrail.store.images import image_name
 from proctrail.store.queries import browse
@@ -48,7 +49,7 @@ def findings_records(engine: Engine) -> list[dict[str, Any]]:
             "note": f.note, "source": f.source, "author": f.author,
             "created": iso(f.created_us),
             "time": iso(f.time_us if f.time_us is not None else f.created_us),
-            "target": f.target,
+            "target": f.target, "techniques": f.techniques, "tactics": f.tactics,
             "host": f.host, "process": None, "ancestors": [], "session": None,
             "evidence": []}
         if f.process_id is not None:
@@ -88,7 +89,7 @@ def to_json(records: list[dict[str, Any]]) -> str:
 def to_csv(records: list[dict[str, Any]]) -> str:
     columns = ("id", "severity", "note", "author", "created", "target", "host", "image", "pid",
                "user", "command_line", "start", "end", "session_user", "logon_type",
-               "source_ip", "ancestors", "evidence")
+               "source_ip", "ancestors", "evidence", "techniques", "tactics")
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(columns)
@@ -101,7 +102,8 @@ def to_csv(records: list[dict[str, Any]]) -> str:
             p.get("end"), s.get("user"), s.get("logon_type"), s.get("source_ip"),
             " < ".join(f"{a['image']} ({pid_text(a['pid'])})" for a in r["ancestors"]),
             "; ".join(f"{e['channel']} {e['event_id']} record {e['record_id']} in {e['file']}"
-                      for e in r["evidence"]))])
+                      for e in r["evidence"]),
+            " ".join(r["techniques"]), " ".join(r["tactics"]))])
     return buf.getvalue()
 
 
@@ -113,7 +115,10 @@ def to_markdown(records: list[dict[str, Any]]) -> str:
                  else f"{r['target']} on {r['host']}")
         lines += [f"## {r['id']}. [{r['severity']}] {md_text(title)}", "",
                   f"- note: {md_text(r['note']) or '(none)'}",
-                  f"- by: {md_text(r['author'] or r['source'])}, {r['created']}", ""]
+                  f"- by: {md_text(r['author'] or r['source'])}, {r['created']}"]
+        if r["techniques"]:
+            lines.append("- ATT&CK: " + ", ".join(label(t) for t in r["techniques"]))
+        lines.append("")
         s = r["session"]
         if s:
             lines += [f"Logon session: {md_text(s['user'])}, {md_text(s['logon_type'])}, from "

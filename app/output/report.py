@@ -194,6 +194,12 @@ SOURCE_HEAD = ["file", "SHA-256", "format", "parser", "status", "records", "stor
                "skipped"]
 HOST_HEAD = ["host", "first event", "last event", "events", "processes", "sessions"]
 ANOMALY_HEAD = ["host", "channel", "kind", "from", "to", "detail"]
+TECHNIQUE_HEAD = ["technique", "name", "tactic", "findings", "hosts"]
+
+
+def _technique_rows(report: Report) -> list[list[object]]:
+    return [[t["technique"], t["name"], t["tactic"], t["findings"], t["hosts"]]
+            for t in report.scope.get("techniques", [])]
 
 
 def _summary(report: Report) -> Plain:
@@ -236,6 +242,9 @@ def to_markdown(report: Report) -> str:
              "### Hosts", "", *_table(HOST_HEAD, hosts),
              "## Integrity anomalies", ""]
     lines += _table(ANOMALY_HEAD, anomalies) if anomalies else ["None found.", ""]
+    techniques = _technique_rows(report)
+    lines += ["## ATT&CK techniques", ""]
+    lines += _table(TECHNIQUE_HEAD, techniques) if techniques else ["None named.", ""]
     lines += ["## Findings", ""]
     if not report.findings:
         lines += ["None.", ""]
@@ -361,6 +370,7 @@ def to_html(report: Report) -> str:
     toc = ['<nav><h2>Contents</h2><ol>', '<li><a href="#scope">Scope</a><ol>',
            '<li><a href="#sources">Sources</a></li><li><a href="#hosts">Hosts</a></li>'
            '</ol></li>', '<li><a href="#anomalies">Integrity anomalies</a></li>',
+           '<li><a href="#techniques">ATT&amp;CK techniques</a></li>',
            '<li><a href="#findings">Findings</a><ol>']
     toc += [f'<li><a href="#finding-{f.number}">[{_h(f.record["severity"])}] {_h(f.title)}'
             f'</a></li>' for f in report.findings]
@@ -385,6 +395,10 @@ def to_html(report: Report) -> str:
     out += (_htable(ANOMALY_HEAD, anomalies, widths=["16%", "18%", "11%", "15%", "15%",
                                                       "25%"])
             if anomalies else ["<p>None found.</p>"])
+    techniques = _technique_rows(report)
+    out += ["</section>", '<section id="techniques"><h2>ATT&amp;CK techniques</h2>']
+    out += (_htable(TECHNIQUE_HEAD, techniques, (3, 4)) if techniques
+            else ["<p>None named.</p>"])
     out += ["</section>", '<section id="findings"><h2>Findings</h2>']
     if not report.findings:
         out.append("<p>None.</p>")

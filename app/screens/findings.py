@@ -1,6 +1,6 @@
 """Findings: detections, integrity anomalies and bookmarks, most severe first, in a table
-that fits the terminal (at 80 columns: severity, image, host, rule or note); delete with a
-question and undo, export them."""
+that fits the terminal (at 80 columns: severity, image, host, rule or note; wider, the
+ATT&CK technique); delete with a question and undo, export them."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from proctrail.widgets.labels import SEVERITY_STYLES
 from proctrail.widgets.list_table import ListTable
 from proctrail.widgets.safe import safe
 
-ORDER = ("severity", "on", "host", "rule", "kind", "when", "by")  # left to right
+ORDER = ("severity", "on", "host", "rule", "technique", "kind", "when", "by")  # left to right
 
 
 class FindingsScreen(CaseScreen):
@@ -73,10 +73,13 @@ class FindingsScreen(CaseScreen):
         host = max([len(r.host_short) for r in rows] + [4])
         first = max([len(r.host_short.split(".", 1)[0]) for r in rows] + [4])
         note = max([len(r.note) for r in rows] + [4])
+        technique = max([len(r.techniques[0]) for r in rows if r.techniques] + [9])
         return [Column("severity", "severity", 8, 8), Column("on", "on", min(on, 12), on),
                 Column("rule", "rule or note", min(note, 34), note),
                 Column("host", "host", min(first, 12), host),
-                Column("when", "when", 16, 16), Column("kind", "kind", 7, 8),
+                Column("when", "when", 16, 16),
+                Column("technique", "technique", technique, technique + 3),
+                Column("kind", "kind", 7, 8),
                 Column("by", "by", 8, 16)]
 
     def show(self, rows: list[FindingRow]) -> None:
@@ -120,6 +123,7 @@ class FindingsScreen(CaseScreen):
                 "on": safe(cut(r.marks, w.get("on", 0)), "dim" if gone else "bold"),
                 "host": safe(cut_host(r.host_short, w.get("host", 0))),
                 "rule": safe(cut(r.note or r.title, w.get("rule", 0))),
+                "technique": Text(cut(_technique_cell(r), w.get("technique", 0))),
                 "kind": Text(r.kind, style="dim"),
                 "when": Text(minute(r.time_us)),
                 "by": safe(cut(r.author or r.source, w.get("by", 0))),
@@ -140,8 +144,11 @@ class FindingsScreen(CaseScreen):
         r = self.current()
         text = Text()
         if r is not None:
-            text = Text.assemble(safe(r.note or r.title), " · ", safe(r.host, "bold"),
-                                 (f" · {exact(r.time_us, '?')}", "dim"))
+            text = Text.assemble(safe(r.note or r.title), " · ")
+            if r.technique:  # before the host: a line of 80 columns keeps it
+                text.append_text(Text.assemble(safe(r.technique, "cyan"), " · "))
+            text.append_text(Text.assemble(safe(r.host, "bold"),
+                                           (f" · {exact(r.time_us, '?')}", "dim")))
             if r.target in ("process", "session") and r.process_id is None \
                     and r.session_id is None:
                 text.append(f" · the {r.target} is no longer in the store", style="yellow")
@@ -237,3 +244,9 @@ class FindingsScreen(CaseScreen):
 
     def action_export(self) -> None:
         self.case.action_export()
+
+
+def _technique_cell(row: FindingRow) -> str:
+    """``T1059.001`` or ``T1059.001+2`` (its first technique, how many more)."""
+    ids = row.techniques
+    return ids[0] + (f"+{len(ids) - 1}" if len(ids) > 1 else "") if ids else ""

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, and_, case, func, or_, select
 
+from proctrail.store.detect.attack import label, tactics_of, techniques_of
 from proctrail.store.findings import SEVERITIES
 from proctrail.store.hosts import Machine, host_names, join_machine
 from proctrail.store.images import image_name
@@ -61,6 +62,24 @@ class FindingRow:
         if self.target == "session":
             return self.user or "session"
         return self.channel or self.rule_id or self.target
+
+    @property
+    def techniques(self) -> list[str]:
+        """Its ATT&CK technique ids, most specific as the rule gives them (``T1059.001``)."""
+        return techniques_of(self.tags)
+
+    @property
+    def tactics(self) -> list[str]:
+        """Its ATT&CK tactics' shortnames, in the matrix's order (``execution``)."""
+        return tactics_of(self.tags)
+
+    @property
+    def technique(self) -> str:
+        """Its first technique named, and how many more: ``T1059.001 PowerShell +2``."""
+        ids = self.techniques
+        if not ids:
+            return ""
+        return label(ids[0]) + (f" +{len(ids) - 1}" if len(ids) > 1 else "")
 
 
 SEVERITY_RANK = {s: i for i, s in enumerate(reversed(SEVERITIES))}  # critical: 0
