@@ -313,6 +313,8 @@ def _sessions_marked(conn: Connection, findings: Sequence[Row[Any]]) -> dict[int
 
 
 def findings_for_process(engine: Engine, process_id: int) -> list[dict[str, Any]]:
-    """The findings on one process, as plain dicts."""
+    """The findings on one process, as plain dicts (``techniques``: ``T1059.001 PowerShell``
+    labels)."""
     ids = {fid for _pid, fid in resolve_process_findings(engine, [process_id])}
-    return [asdict(f) for f in list_findings(engine) if f.id in ids] if ids else []
+    return [{**asdict(f), "techniques": [label(t) for t in f.techniques]}
+            for f in list_findings(engine) if f.id in ids] if ids else []
