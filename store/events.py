@@ -27,6 +27,20 @@ class Kind(StrEnum):
     BOOT = "boot"  # the machine (or its Sysmon / auditd) started: every process before ended
     NETWORK = "network_connect"
     DNS = "dns_query"
+    # What a process did (issue 18): attached to its lifetime, stored in ``activity``.
+    FILE_CREATE = "file_create"  # Sysmon 11
+    FILE_DELETE = "file_delete"  # Sysmon 23 (archived), 26 (logged only)
+    FILE_STREAM = "file_stream"  # Sysmon 15: an alternate data stream created
+    REGISTRY_KEY = "registry_key"  # Sysmon 12: a key or value created or deleted
+    REGISTRY_SET = "registry_set"  # Sysmon 13: a value set
+    REGISTRY_RENAME = "registry_rename"  # Sysmon 14
+    REMOTE_THREAD = "remote_thread"  # Sysmon 8: both ends
+    PROCESS_ACCESS = "process_access"  # Sysmon 10: both ends
+    TAMPERING = "process_tampering"  # Sysmon 25
+    IMAGE_LOAD = "image_load"  # Sysmon 7: classified, not attached (volume)
+    WFP_CONNECT = "wfp_connect"  # Security 5156: a connection the filtering platform allowed
+    WFP_BIND = "wfp_bind"  # Security 5158: a bind the filtering platform allowed
+    OBJECT_ACCESS = "object_access"  # Security 4663, where object access is audited
 
 
 @dataclass(slots=True)
@@ -145,6 +159,9 @@ _SECURITY_KINDS: dict[int, Kind] = {
     4609: Kind.AUDIT_STOP,
     1100: Kind.AUDIT_STOP,
     513: Kind.AUDIT_STOP,
+    5156: Kind.WFP_CONNECT,
+    5158: Kind.WFP_BIND,
+    4663: Kind.OBJECT_ACCESS,
 }
 
 _SYSMON_KINDS: dict[int, Kind] = {
@@ -153,7 +170,28 @@ _SYSMON_KINDS: dict[int, Kind] = {
     3: Kind.NETWORK,
     4: Kind.BOOT,  # Sysmon service state changed: a start is the machine's (State=Started)
     22: Kind.DNS,
+    7: Kind.IMAGE_LOAD,
+    8: Kind.REMOTE_THREAD,
+    10: Kind.PROCESS_ACCESS,
+    11: Kind.FILE_CREATE,
+    12: Kind.REGISTRY_KEY,
+    13: Kind.REGISTRY_SET,
+    14: Kind.REGISTRY_RENAME,
+    15: Kind.FILE_STREAM,
+    23: Kind.FILE_DELETE,
+    25: Kind.TAMPERING,
+    26: Kind.FILE_DELETE,
 }
+
+# What a process did, as correlation attaches it (Sysmon 7 is classified but not among
+# them: a row for every DLL every process loads is too many to keep by default).
+ACTIVITY_KINDS: tuple[str, ...] = tuple(k.value for k in (
+    Kind.NETWORK, Kind.DNS, Kind.FILE_CREATE, Kind.FILE_DELETE, Kind.FILE_STREAM,
+    Kind.REGISTRY_KEY, Kind.REGISTRY_SET, Kind.REGISTRY_RENAME, Kind.REMOTE_THREAD,
+    Kind.PROCESS_ACCESS, Kind.TAMPERING, Kind.WFP_CONNECT, Kind.WFP_BIND,
+    Kind.OBJECT_ACCESS))
+# Kinds with a process at each end (source and target): attached to both.
+TWO_ENDED_KINDS = frozenset((Kind.REMOTE_THREAD.value, Kind.PROCESS_ACCESS.value))
 
 # System-log events that matter, keyed by (provider in lower case, event id).
 _SYSTEM_KINDS: dict[tuple[str, int], Kind] = {

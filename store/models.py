@@ -256,6 +256,37 @@ class ProcessSource(Base):
     role: Mapped[str] = mapped_column(String(8))
 
 
+class Activity(Base):
+    """What a lifetime did (issue 18), one row an end: a connection, a DNS query, a file
+    or registry change, a process it opened or was opened by (Sysmon 8/10: a row on each
+    end, ``direction`` ``out`` on the one that did it, ``in`` on the other, each naming
+    the other in ``target_process_id``). Rebuilt by every correlation, as the processes
+    are; ``event_pk`` is the record it was read from."""
+
+    __tablename__ = "activity"
+    __table_args__ = (Index("ix_activity_process_ts", "process_id", "ts_us"),
+                      Index("ix_activity_dst_addr", "dst_addr"),
+                      Index("ix_activity_event", "event_pk"))
+
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True)
+    process_id: Mapped[int] = mapped_column(BigInteger)
+    host_id: Mapped[int] = mapped_column(Integer)
+    event_pk: Mapped[int] = mapped_column(BigInteger)
+    ts_us: Mapped[int | None] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(32))
+    direction: Mapped[str] = mapped_column(String(8), default="")
+    protocol: Mapped[str] = mapped_column(LogText, default="")
+    src_addr: Mapped[str] = mapped_column(LogText, default="")
+    src_port: Mapped[int | None] = mapped_column(Integer)
+    dst_addr: Mapped[str] = mapped_column(LogText, default="")
+    dst_port: Mapped[int | None] = mapped_column(Integer)
+    hostname: Mapped[str] = mapped_column(LogText, default="")
+    path: Mapped[str] = mapped_column(LogText, default="")
+    target_process_id: Mapped[int | None] = mapped_column(BigInteger)
+    access: Mapped[str] = mapped_column(LogText, default="")
+    detail: Mapped[str] = mapped_column(LogText, default="")
+
+
 class Anomaly(Base):
     """An integrity anomaly of the logs themselves: a gap, a cleared log, a clock change."""
 

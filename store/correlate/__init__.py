@@ -23,6 +23,7 @@ from proctrail.store.correlate.integrity import Found, event_anomalies, record_g
 from proctrail.store.correlate.lifetimes import Lifetime, build_lifetimes
 from proctrail.store.correlate.pipeline import Collect, clock_scan, host_events, machines, run
 from proctrail.store.correlate.rows import (
+    ACTIVITY_COLUMNS,
     PROCESS_COLUMNS,
     SESSION_COLUMNS,
     SOURCE_COLUMNS,
@@ -36,6 +37,7 @@ from proctrail.store.locks import case_lock
 from proctrail.store.models import (
     CORRELATED_THROUGH,
     GENERATION,
+    Activity,
     Anomaly,
     CaseMeta,
     EventRow,
@@ -119,12 +121,19 @@ class _Writer(RowSink):
         self.conn = conn
         self.inserts = (BulkInsert(engine, LogonSession, SESSION_COLUMNS),
                         BulkInsert(engine, Process, PROCESS_COLUMNS),
-                        BulkInsert(engine, ProcessSource, SOURCE_COLUMNS))
+                        BulkInsert(engine, ProcessSource, SOURCE_COLUMNS),
+                        BulkInsert(engine, Activity, ACTIVITY_COLUMNS))
         self.unplaced_reasons: Counter[str] = Counter()
 
     def lifetimes(self, done: list[Lifetime]) -> None:
         super().lifetimes(done)
-        if len(self.rows.processes) >= BATCH or len(self.rows.sources) >= 4 * BATCH:
+        if len(self.rows.processes) >= BATCH or len(self.rows.sources) >= 4 * BATCH \
+                or len(self.rows.activity) >= 4 * BATCH:
+            self.flush()
+
+    def activity(self, running: list[Lifetime]) -> None:
+        super().activity(running)
+        if len(self.rows.activity) >= 4 * BATCH:
             self.flush()
 
     def sessions(self, done: list[Session]) -> None:
@@ -151,6 +160,7 @@ class _Writer(RowSink):
         mine.sessions += rows.sessions
         mine.processes += rows.processes
         mine.sources += rows.sources
+        mine.activity += rows.activity
         mine.flags.update(rows.flags)
         mine.process_count += rows.process_count
         mine.session_count += rows.session_count
@@ -160,7 +170,8 @@ class _Writer(RowSink):
     def flush(self) -> None:
         rows = self.rows
         for insert_rows, waiting in zip(self.inserts,
-                                        (rows.sessions, rows.processes, rows.sources),
+                                        (rows.sessions, rows.processes, rows.sources,
+                                         rows.activity),
                                         strict=True):
             for start in range(0, len(waiting), 4 * BATCH):
                 part = waiting[start:start + 4 * BATCH]
@@ -172,10 +183,10 @@ class _Writer(RowSink):
 def correlate(engine: Engine, progress: Callable[[int], None] | None = None,
               tracked: Callable[[str], bool] | None = None,
               workers: int | None = None) -> CorrelationReport:
-    """Rebuild the processes, sessions and anomalies tables from the stored events, in one
-    transaction; ``progress`` hears how many events have been read so far. Processes whose
-    image ``tracked`` rejects (the track/ignore lists) are left out, their children hung
-    under the nearest kept ancestor. Machines are correlated by ``workers`` processes
+    """Rebuild the processes, sessions, activity and anomalies tables from the stored
+    events, in one transaction; ``progress`` hears how many events have been read so far.
+    Processes whose image ``tracked`` rejects (the track/ignore lists) are left out, their
+    children hung under the nearest kept ancestor. Machines are correlated by ``workers`` processes
     (default: the cores) when the case is big enough, written here in machine order: the
     same rows as one process makes. Two correlations of one case take turns."""
     with case_lock(engine, "correlate"):
@@ -191,7 +202,7 @@ def _correlate(engine: Engine, progress: Callable[[int], None] | None,
     fixes, jumps = clock_scan(engine)
     found += jumps
     with engine.begin() as conn:
-        for table in (ProcessSource, Process, LogonSession, Anomaly):
+        for table in (Activity, ProcessSource, Process, LogonSession, Anomaly):
             conn.execute(delete(table))
         # One machine under several names: correlated as one, under its canonical host.
         alias = assign_aliases(conn)

@@ -20,6 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from proctrail.store.correlate import access as acc
+from proctrail.store.events import ACTIVITY_KINDS, TWO_ENDED_KINDS
 from proctrail.store.readers.base import parse_time
 
 SECURITY, SYSMON, AUDITD = "security", "sysmon", "auditd"
@@ -29,6 +31,21 @@ WELL_KNOWN_SIDS = {"S-1-5-18": "NT AUTHORITY\\SYSTEM", "S-1-5-19": "NT AUTHORITY
                    "S-1-5-20": "NT AUTHORITY\\NETWORK SERVICE"}
 WELL_KNOWN_LOGONS = {"0x3e7": "NT AUTHORITY\\SYSTEM", "0x3e4": "NT AUTHORITY\\NETWORK SERVICE",
                      "0x3e5": "NT AUTHORITY\\LOCAL SERVICE"}
+
+
+class Act(NamedTuple):
+    """What one activity record says, in the typed columns an analyst searches."""
+
+    direction: str = ""  # out | in (a connection's; for 8/10 which end this row is)
+    protocol: str = ""
+    src_addr: str = ""
+    src_port: int | None = None
+    dst_addr: str = ""
+    dst_port: int | None = None
+    hostname: str = ""  # DestinationHostname, a DNS QueryName
+    path: str = ""  # a file, registry key or stream; 4663's object
+    access: str = ""  # a mask, named
+    detail: str = ""  # a DNS answer, a registry value, the other end's image, ...
 
 
 @dataclass(slots=True)
@@ -64,6 +81,10 @@ class ProcEvent:
     logged_us: int | None = None  # the event header's time, where it differs
     key: str = ""  # the event's natural key: what a stable lifetime id is derived from
     source_id: int | None = None  # the stored input it came from
+    act: Act | None = None  # an activity's typed fields
+    target_pid: int | None = None  # Sysmon 8/10: the process at the other end
+    target_guid: str | None = None
+    target_image: str = ""
 
 
 class Unplaced(NamedTuple):
@@ -167,14 +188,8 @@ def extract(event_pk: int, host_id: int, channel: str, event_id: int, record_id:
     start = kind == "process_start"
     if kind == "token_change":
         return _token(event_pk, host_id, event_id, record_id, ts_us, f)
-    if kind in ("network_connect", "dns_query"):
-        pid, guid = pid_of(f.get("ProcessId"), False), guid_of(f.get("ProcessGuid"))
-        if pid is None and guid is None:
-            return Unplaced(event_pk, host_id, ts_us, f"Sysmon {event_id} without ProcessId "
-                            "or ProcessGuid")
-        return ProcEvent(event_pk, host_id, False, SYSMON, sysmon_time(ts_us, f), record_id,
-                         pid, guid=guid, image=f.get("Image", ""), activity=kind,
-                         logged_us=ts_us, event_id=event_id)
+    if kind in ACTIVITY_KINDS:
+        return _did(event_pk, host_id, event_id, record_id, ts_us, kind, f)
     if channel == "auditd":
         pid = pid_of(f.get("pid"), False)
         if pid is None:
@@ -256,3 +271,75 @@ def _token(event_pk: int, host_id: int, event_id: int, record_id: int, ts_us: in
                      target_user=account(f.get("TargetDomainName"), f.get("TargetUserName")),
                      logon_id=logon_hex(f.get("TargetLogonId")), event_id=event_id,
                      detail="; ".join(changes))
+
+
+def _did(event_pk: int, host_id: int, event_id: int, record_id: int, ts_us: int | None,
+         kind: str, f: dict[str, str]) -> ProcEvent | Unplaced:
+    """What a process did: Sysmon 3/8/10/11/12/13/14/15/22/23/25/26, Security
+    5156/5158/4663; its process by Sysmon's GUID or the PID (Security's with its image)."""
+    g = f.get
+    if kind == "wfp_connect" or kind == "wfp_bind":
+        pid = pid_of(g("ProcessID") or g("ProcessId"), False)
+        if pid is None:
+            return Unplaced(event_pk, host_id, ts_us, f"{event_id} without ProcessID")
+        # The kernel's path (\device\harddiskvolume2\...): the file name is what compares.
+        app = (g("Application") or "").replace("/", "\\").rsplit("\\", 1)[-1]
+        act = Act(acc.direction(g("Direction")), acc.protocol(g("Protocol")),
+                  g("SourceAddress", ""), acc.port(g("SourcePort")), g("DestAddress", ""),
+                  acc.port(g("DestPort")), detail="bind" if kind == "wfp_bind" else "")
+        return ProcEvent(event_pk, host_id, False, SECURITY, ts_us, record_id, pid, image=app,
+                         activity=kind, event_id=event_id, act=act)
+    if kind == "object_access":
+        pid = pid_of(g("ProcessId"), True)
+        if pid is None:
+            return Unplaced(event_pk, host_id, ts_us, f"{event_id} without ProcessId")
+        act = Act(path=g("ObjectName", ""), access=acc.access_list(g("AccessMask"),
+                                                                   g("AccessList")),
+                  detail=g("ObjectType", ""))
+        return ProcEvent(event_pk, host_id, False, SECURITY, ts_us, record_id, pid,
+                         image=g("ProcessName", ""), activity=kind, event_id=event_id, act=act)
+    when = sysmon_time(ts_us, f)
+    if kind in TWO_ENDED_KINDS:
+        pid = pid_of(g("SourceProcessId"), False)
+        guid = guid_of(g("SourceProcessGuid") or g("SourceProcessGUID"))
+        tpid = pid_of(g("TargetProcessId"), False)
+        tguid = guid_of(g("TargetProcessGuid") or g("TargetProcessGUID"))
+        if pid is None and guid is None and tpid is None and tguid is None:
+            return Unplaced(event_pk, host_id, ts_us, f"Sysmon {event_id} without process ids")
+        if kind == "process_access":
+            act = Act(access=acc.process_rights(g("GrantedAccess")))
+        else:
+            start = " ".join(p for p in (g("StartModule", ""), g("StartFunction", ""))
+                             if p and p != "-")
+            act = Act(detail=start or g("StartAddress", ""))
+        return ProcEvent(event_pk, host_id, False, SYSMON, when, record_id, pid, guid=guid,
+                         image=g("SourceImage", ""), activity=kind, logged_us=ts_us,
+                         event_id=event_id, act=act, target_pid=tpid, target_guid=tguid,
+                         target_image=g("TargetImage", ""))
+    pid, guid = pid_of(g("ProcessId"), False), guid_of(g("ProcessGuid"))
+    if pid is None and guid is None:
+        return Unplaced(event_pk, host_id, ts_us, f"Sysmon {event_id} without ProcessId "
+                        "or ProcessGuid")
+    if kind == "network_connect":
+        act = Act(acc.direction(g("Initiated")), acc.protocol(g("Protocol")),
+                  g("SourceIp", ""), acc.port(g("SourcePort")), g("DestinationIp", ""),
+                  acc.port(g("DestinationPort")), g("DestinationHostname", "").strip("- "))
+    elif kind == "dns_query":
+        act = Act(hostname=g("QueryName", ""), detail=" ".join(
+            (g("QueryResults") or "").replace(";", " ").split()))
+    elif kind.startswith("registry"):
+        detail = {"registry_key": g("EventType", ""), "registry_set": g("Details", ""),
+                  "registry_rename": f"→ {g('NewName', '')}"}[kind]
+        act = Act(path=g("TargetObject", ""), detail=detail)
+    elif kind == "process_tampering":
+        act = Act(path=g("Image", ""), detail=g("Type", ""))
+    elif kind == "file_stream":
+        act = Act(path=g("TargetFilename", ""), detail=g("Contents") or g("Hash", ""))
+    elif kind == "file_delete":
+        act = Act(path=g("TargetFilename", ""),
+                  detail="archived" if (g("Archived") or "").lower() == "true" else "")
+    else:  # file_create
+        act = Act(path=g("TargetFilename", ""))
+    return ProcEvent(event_pk, host_id, False, SYSMON, when, record_id, pid, guid=guid,
+                     image=g("Image", ""), activity=kind, logged_us=ts_us,
+                     event_id=event_id, act=act)

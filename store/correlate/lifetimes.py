@@ -48,6 +48,11 @@ LOG_GAP_US = 3600 * SECOND_US  # a host's log silent this long stopped: what fol
 EDGE_US = 300 * SECOND_US  # a process first heard of this soon after its log begins predates it
 
 IdMaker = Callable[[str], int]
+BUSY_ACTS = 256  # a running lifetime's activity rows written before it ends, this many at once
+# What a lifetime keeps of each thing it did: an ``activity`` row without its process.
+ACT_FIELDS = ("event_pk", "ts_us", "kind", "direction", "protocol", "src_addr", "src_port",
+              "dst_addr", "dst_port", "hostname", "path", "target_process_id", "access",
+              "detail")
 
 
 @dataclass(slots=True, eq=False)
@@ -81,6 +86,7 @@ class Lifetime:
     start_sources: set[str] = field(default_factory=set)
     end_sources: set[str] = field(default_factory=set)
     activity_events: list[int] = field(default_factory=list)
+    acts: list[tuple[Any, ...]] = field(default_factory=list)  # :data:`ACT_FIELDS` each
     token_events: list[int] = field(default_factory=list)
     token_changes: list[dict[str, Any]] = field(default_factory=list)
     retired: bool = False  # handed to the drain queue (once)
@@ -211,6 +217,13 @@ class HostLifetimes:
             _rank(lt)
             out.append(lt)
         return out
+
+    def busy(self, least: int = BUSY_ACTS) -> list[Lifetime]:
+        """Running lifetimes holding at least ``least`` activity rows: a sink may write
+        those now (a lifetime's id never changes) and clear them, so that memory stays
+        bounded by what is open, not by what a long-running process did."""
+        return [lt for lt in [*self.open.values(), *self.unbound.values()]
+                if len(lt.acts) >= least]
 
     def boot(self) -> None:
         """The host started up (4608, System 6005/12, Sysmon 4, auditd DAEMON_START):
@@ -432,26 +445,56 @@ class HostLifetimes:
 
     def _running(self, e: ProcEvent) -> Lifetime | None:
         """The lifetime an activity or token record speaks of, if it is known."""
-        lt = self.by_guid.get(e.guid) if e.guid else None
-        if lt is None and e.pid is not None:
-            lt = self.open.get(e.pid)
-            if lt is not None and e.image and not same_image(lt.image, e.image):
+        return self._find(e.guid, e.pid, e.image)
+
+    def _find(self, guid: str | None, pid: int | None, image: str) -> Lifetime | None:
+        """The lifetime of Sysmon's ``guid``, else the one running under ``pid`` now (of
+        ``image``, where the record names one); None if neither is known."""
+        lt = self.by_guid.get(guid) if guid else None
+        if lt is None and pid is not None:
+            lt = self.open.get(pid)
+            if lt is not None and ((image and not same_image(lt.image, image))
+                                   or (guid and lt.guid and lt.guid != guid)):
                 lt = None
         if lt is not None:
-            self._learn_pid(lt, e.pid)
+            self._learn_pid(lt, pid)
             self._alive(lt)
         return lt
 
+    def _unplaced(self, reason: str) -> None:
+        self.unplaced[reason] = self.unplaced.get(reason, 0) + 1
+
     def activity(self, e: ProcEvent) -> bool:
-        """Attach a network connection or DNS query to its process; False (and counted)
-        if none is known."""
+        """Attach what a process did to its lifetime; a remote thread or a process access
+        (Sysmon 8, 10) to both ends, each row naming the other. False (and counted per
+        end) where a process is not known."""
         lt = self._running(e)
         if lt is None:
-            reason = f"{e.activity} of a process not in the logs"
-            self.unplaced[reason] = self.unplaced.get(reason, 0) + 1
-            return False
-        lt.activity_events.append(e.event_pk)
-        return True
+            self._unplaced(f"{e.activity} of a process not in the logs")
+        else:
+            lt.activity_events.append(e.event_pk)
+        act = e.act
+        if act is None:
+            return lt is not None
+        if e.target_pid is None and e.target_guid is None:
+            if lt is not None:
+                lt.acts.append((e.event_pk, e.ts_us, e.activity, *act[:8], None,
+                                act.access, act.detail))
+            return lt is not None
+        target = self._find(e.target_guid, e.target_pid, e.target_image)
+        if target is None:
+            self._unplaced(f"{e.activity} to a process not in the logs")
+        else:
+            source = e.image or "?"
+            target.acts.append((e.event_pk, e.ts_us, e.activity, "in", *act[1:8],
+                                lt.id if lt is not None else None, act.access,
+                                " ".join(p for p in (f"by {source}", act.detail) if p)))
+        if lt is not None:
+            lt.acts.append((e.event_pk, e.ts_us, e.activity, "out", *act[1:8],
+                            target.id if target is not None else None, act.access,
+                            " ".join(p for p in (f"to {e.target_image or '?'}", act.detail)
+                                     if p)))
+        return lt is not None
 
     def token(self, e: ProcEvent) -> bool:
         """Record a token change (600, 4703) on the running process; False (and counted)

@@ -27,6 +27,7 @@ from proctrail.store.correlate.offsets import (
     source_hosts,
 )
 from proctrail.store.correlate.sessions import HostSessions, Session, SessionEvent
+from proctrail.store.events import ACTIVITY_KINDS
 from proctrail.store.hosts import machine_of
 from proctrail.store.models import Channel, EventRow, Host
 from proctrail.store.readers.base import parse_time
@@ -34,7 +35,7 @@ from proctrail.store.readers.base import parse_time
 # Within one microsecond: a boot before all, a logon before its privileges and processes,
 # starts before what processes do, ends after, the logoff last.
 RANK = {"boot": -1, "audit_start": -1, "logon": 0, "special_privileges": 1,
-        "process_start": 2, "token_change": 3, "network_connect": 4, "dns_query": 4,
+        "process_start": 2, "token_change": 3, **dict.fromkeys(ACTIVITY_KINDS, 4),
         "process_end": 5, "logoff": 6}
 SESSION_KINDS = ("logon", "logoff", "special_privileges")
 # audit_start events that are a boot of the machine: Windows is starting up (4608, 512),
@@ -69,6 +70,10 @@ class Sink(Protocol):
     def sessions(self, done: list[Session]) -> None: ...
 
     def unplaced(self, found: list[Unplaced]) -> None: ...
+
+    def activity(self, running: list[Lifetime]) -> None:
+        """What running lifetimes did so far: their ``acts``, to be taken and cleared."""
+        ...
 
 
 def logged_clock_changes(conn: Connection) -> dict[int, list[int]]:
@@ -240,6 +245,9 @@ def run_machine(conn: Connection, members: list[int], sink: Sink,
             # Sessions first: lifetimes drained now may name one ended long ago.
             sink.sessions(sessions.drain())
             sink.lifetimes(lifetimes.drain())
+            busy = lifetimes.busy()
+            if busy:
+                sink.activity(busy)
             if unplaced:
                 sink.unplaced(unplaced)
                 unplaced = []
@@ -269,3 +277,6 @@ class Collect:
 
     def unplaced(self, found: list[Unplaced]) -> None:
         self.all_unplaced.extend(found)
+
+    def activity(self, running: list[Lifetime]) -> None:
+        """Left on the lifetimes: everything stays in memory here."""

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from proctrail.store.correlate.extract import Unplaced
-from proctrail.store.correlate.lifetimes import Lifetime
+from proctrail.store.correlate.lifetimes import ACT_FIELDS, Lifetime
 from proctrail.store.correlate.sessions import Session
 
 PROCESS_COLUMNS = ("id", "host_id", "pid", "process_guid", "image", "command_line", "cwd",
@@ -21,6 +21,7 @@ SESSION_COLUMNS = ("id", "host_id", "logon_id", "user", "logon_type", "source_ip
                    "workstation", "auth_package", "elevated", "start_us", "end_us",
                    "logon_event", "logoff_event", "flags")
 SOURCE_COLUMNS = ("process_id", "event_pk", "role")
+ACTIVITY_COLUMNS = ("process_id", "host_id", *ACT_FIELDS)
 Row = tuple[object, ...]
 
 
@@ -31,6 +32,7 @@ class Rows:
     sessions: list[Row] = field(default_factory=list)
     processes: list[Row] = field(default_factory=list)
     sources: list[Row] = field(default_factory=list)
+    activity: list[Row] = field(default_factory=list)
     unplaced: list[Unplaced] = field(default_factory=list)
     flags: Counter[str] = field(default_factory=Counter)
     process_count: int = 0
@@ -69,8 +71,19 @@ class RowSink:
                                   ("activity", lt.activity_events),
                                   ("token", lt.token_events))
                 for pk in pks)
+            rows.activity.extend((lt.id, lt.host_id, *a) for a in lt.acts)
+            lt.acts.clear()
             rows.flags.update(lt.flags)
         rows.process_count += len(done)
+
+    def activity(self, running: list[Lifetime]) -> None:
+        """What running lifetimes did so far (their ids do not change): written before
+        they end, so that a busy process's activity is not held until it does."""
+        rows = self.rows
+        for lt in running:
+            if self.tracked is None or self.tracked(lt.image):
+                rows.activity.extend((lt.id, lt.host_id, *a) for a in lt.acts)
+            lt.acts.clear()
 
     def sessions(self, done: list[Session]) -> None:
         self.rows.sessions.extend(session_row(s) for s in done)

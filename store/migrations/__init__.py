@@ -17,6 +17,7 @@ models, so that they stay what they were when ``models.py`` changes:
 - ``0005``: stable process and session ids (BIGINT on PostgreSQL), processes.pid nullable;
 - ``0006``: source_damage (EVTX chunks whose checksums fail, found at ingest).
 - ``0007``: indexes on findings' anchors (a screen's rows find their findings).
+- ``0008``: activity (what each lifetime did), and the kinds of the records it is read from.
 
 A new schema change is a new revision here, and :data:`HEAD` moves to it.
 """
@@ -33,8 +34,8 @@ if TYPE_CHECKING:  # alembic loads only when a store is created or upgraded (0.1
 
 # The newest revision: a store at it needs nothing. Kept here (not read from the scripts)
 # so that opening a store costs one SELECT; tests check it is the scripts' head.
-HEAD = "0007"
-REVISIONS = ("0001", "0002", "0003", "0004", "0005", "0006", "0007")
+HEAD = "0008"
+REVISIONS = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008")
 
 FOLDER = Path(__file__).resolve().parent
 

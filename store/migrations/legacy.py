@@ -13,7 +13,8 @@ from sqlalchemy import Connection, String, inspect
 # Every revision has these.
 CORE = frozenset({"sources", "hosts", "channels", "events", "processes", "sessions",
                   "process_sources", "anomalies"})
-KNOWN = CORE | {"findings", "baselines", "baseline_entries", "case_meta", "source_damage"}
+KNOWN = CORE | {"findings", "baselines", "baseline_entries", "case_meta", "source_damage",
+                 "activity"}
 # Columns that 0003 made TEXT (PostgreSQL only; SQLite ignores lengths).
 TEXT_AT_0003 = (
     ("events", "provider"), ("sessions", "logon_id"), ("processes", "process_guid"),
@@ -66,4 +67,6 @@ def detect_revision(conn: Connection) -> str | None:
     if "source_damage" not in tables:
         return "0005"
     finding_indexes = {i["name"] for i in inspector.get_indexes("findings")}
-    return "0007" if "ix_findings_anchor" in finding_indexes else "0006"
+    if "ix_findings_anchor" not in finding_indexes:
+        return "0006"
+    return "0008" if "activity" in tables else "0007"
