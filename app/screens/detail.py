@@ -1,5 +1,6 @@
 """One process in full: every field, the whole command line, parent chain, children, its
-lifetime on a timeline, user and token changes, the raw events behind it, findings."""
+lifetime on a timeline, user and token changes, what it did, the raw events behind it,
+findings."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from textual.widgets import Header, Static
 
 from proctrail.app.redact import Redactor
 from proctrail.app.screens.base import CaseScreen
-from proctrail.store.queries import browse
+from proctrail.store.queries import activity, browse
 from proctrail.widgets.key_footer import KeyFooter
 from proctrail.widgets.labels import (
     SEVERITY_STYLES,
@@ -24,9 +25,12 @@ from proctrail.widgets.labels import (
     flag_marks,
     full_time,
     process_line,
+    when,
 )
 from proctrail.widgets.lifetime_bar import LifetimeBar
 from proctrail.widgets.safe import safe
+
+ACTIVITY_SHOWN = 50  # what a process did, the first this many in time order
 
 FIELD_ORDER = ("image", "command_line", "cwd", "user", "creator_user", "end_user", "logon_id",
                "integrity", "hashes", "process_guid", "pid", "parent_pid", "parent_image",
@@ -99,6 +103,29 @@ def _findings(findings: list[dict[str, Any]]) -> RenderableType:
                    for f in findings))
 
 
+def _activity(rows: list[activity.ActivityRow], total: int,
+              redactor: Redactor | None) -> RenderableType:
+    """What the process did, one line each: time, kind, what (values as logged, printable,
+    never markup); an lsass memory access in red; how many more there are."""
+    if not rows:
+        return Text("nothing recorded: network, DNS, file, registry and process access "
+                    "events attach here", style="dim")
+    lines: list[RenderableType] = []
+    for r in rows:
+        what = r.summary()
+        if redactor is not None:
+            what = redactor(what)
+        lines.append(Text.assemble((when(r.ts_us), "dim"), "  ",
+                                   (f"{r.label:<8}", "bold red" if r.stands_out else "bold"),
+                                   " ", ("← " if r.direction == "in" and r.kind in (
+                                       "remote_thread", "process_access") else ""),
+                                   safe(what, "red" if r.stands_out else "")))
+    if total > len(rows):
+        lines.append(Text(f"… and {total - len(rows)} more (export processes has them all)",
+                          style="dim"))
+    return Group(*lines)
+
+
 def _redacted(d: browse.ProcessDetail, redactor: Redactor) -> browse.ProcessDetail:
     """The detail with every command line masked (fields and source events)."""
     secret = ("command_line", "CommandLine", "ParentCommandLine")
@@ -132,6 +159,8 @@ class DetailScreen(CaseScreen):
         yield LifetimeBar(id="bar")
         with VerticalScroll(id="body"):
             yield Static(id="content")
+            yield Static(Text("What it did: loading…", style="dim"), id="activity")
+            yield Static(id="sources")
         yield KeyFooter()
 
     def on_mount(self) -> None:
@@ -140,6 +169,13 @@ class DetailScreen(CaseScreen):
 
     def reload(self) -> None:
         self.load(browse.process_detail, self.process_id, then=self.show)
+        self.load(activity.process_activity, self.process_id, ACTIVITY_SHOWN,
+                  then=self.show_activity, group="activity")
+
+    def show_activity(self, found: tuple[list[activity.ActivityRow], int]) -> None:
+        rows, total = found
+        self.query_one("#activity", Static).update(
+            _section(f"What it did ({total})", _activity(rows, total, self.case.redactor)))
 
     def show(self, d: browse.ProcessDetail | None) -> None:
         redactor = self.case.redactor
@@ -175,9 +211,12 @@ class DetailScreen(CaseScreen):
             _section(f"Children ({len(d.children)})", _rows(d.children, "none")),
             _section("Token changes", _tokens(d.token_changes)),
             _section("Findings", _findings(d.findings)),
-            _section(f"Source events ({len(d.sources)})", _sources(d.sources)),
         )
         self.query_one("#content", Static).update(body)
+        capped = sum(s["role"] == "activity" for s in d.sources) >= browse.ACTIVITY_SOURCES
+        note = f"; of its activity the first {browse.ACTIVITY_SOURCES}" if capped else ""
+        self.query_one("#sources", Static).update(
+            _section(f"Source events ({len(d.sources)}{note})", _sources(d.sources)))
 
     def action_scroll(self, lines: int) -> None:
         self.query_one("#body", VerticalScroll).scroll_relative(y=lines, animate=False)

@@ -1,5 +1,6 @@
 """Stacking: the rarest (or commonest) images, command lines and parent → child pairs across
-hosts and users, and process starts over time per host; a row opens its processes."""
+hosts and users, destinations processes connected to or resolved, and process starts over
+time per host; a row opens its processes."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Header, Label, Sparkline, TabbedContent, TabPane
 
 from proctrail.app.screens.base import CaseScreen
-from proctrail.store.queries import browse
+from proctrail.store.queries import activity, browse
 from proctrail.widgets.columns import cut
 from proctrail.widgets.key_footer import KeyFooter
 from proctrail.widgets.list_table import ListTable
@@ -35,6 +36,8 @@ class StackingScreen(CaseScreen):
             for what, title in browse.STACKS.items():
                 with TabPane(title, id=f"tab-{what}"):
                     yield ListTable(id=f"stack-{what}")
+            with TabPane("destinations", id="tab-dest"):
+                yield ListTable(id="stack-dest")
             with TabPane("starts over time", id="tab-time"):
                 yield Vertical(id="sparks")
         yield KeyFooter()
@@ -45,6 +48,9 @@ class StackingScreen(CaseScreen):
             table = self.query_one(f"#stack-{what}", DataTable)
             for label in ("count", "hosts", "users", "value"):
                 table.add_column(label, key=label)
+        dest = self.query_one("#stack-dest", DataTable)
+        for label in ("count", "procs", "hosts", "destination"):
+            dest.add_column(label, key=label)
         self.reload()
         self.load(browse.starts_over_time, then=self.show_time, group="time")
 
@@ -52,6 +58,20 @@ class StackingScreen(CaseScreen):
         for what in browse.STACKS:
             self.load(browse.stack, what, None, self.rarest,
                       then=lambda rows, w=what: self.show(w, rows), group=f"stack-{what}")
+        self.load(activity.stack_destinations, self.rarest, then=self.show_destinations,
+                  group="stack-dest")
+
+    def show_destinations(self, rows: list[dict[str, Any]]) -> None:
+        table = self.query_one("#stack-dest", DataTable)
+        table.clear()
+        self.values["dest"] = {}
+        room = max(20, self.size.width - 28)
+        for i, r in enumerate(rows):
+            key = f"dest:{i}"
+            self.values["dest"][key] = r["value"]
+            table.add_row(*(Text(str(r[k]), justify="right")
+                            for k in ("count", "processes", "hosts")),
+                          safe(cut(r["value"], room, middle=True)), key=key)
 
     def show(self, what: str, rows: list[dict[str, Any]]) -> None:
         table = self.query_one(f"#stack-{what}", DataTable)
@@ -83,6 +103,10 @@ class StackingScreen(CaseScreen):
         value = self.values.get(what, {}).get(str(event.row_key.value))
         if value is None:
             return
+        if what == "dest":
+            self.case.open_list(f"destination: {value[:60]}",
+                                lambda engine: _destination_rows(engine, value))
+            return
         self.case.open_list(f"{browse.STACKS[what]}: {value[:60]}",
                             lambda engine: browse.stack_members(engine, what, value))
 
@@ -90,3 +114,9 @@ class StackingScreen(CaseScreen):
         self.rarest = not self.rarest
         self.sub_title = f"stacking ({'rarest' if self.rarest else 'commonest'} first)"
         self.reload()
+
+
+def _destination_rows(engine: Any, value: str) -> list[browse.ProcRow]:
+    """The processes that reached one destination (read in the list's worker)."""
+    rows = (browse.proc_row(engine, i) for i in activity.destination_process_ids(engine, value))
+    return [r for r in rows if r is not None]

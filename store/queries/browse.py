@@ -407,9 +407,13 @@ def chain(engine: Engine, process_id: int, limit: int = 256) -> list[ProcRow]:
     return out
 
 
+ACTIVITY_SOURCES = 100  # a busy process's activity events in its detail: the first this many
+
+
 def process_detail(engine: Engine, process_id: int) -> ProcessDetail | None:
     """Every field of one lifetime, its session, parent chain, children, token changes,
-    the raw events behind it (with their fields) and the findings on it."""
+    the raw events behind it (with their fields; of its activity the first
+    :data:`ACTIVITY_SOURCES`, :mod:`.activity` reads it all) and the findings on it."""
     lineage = chain(engine, process_id)
     if not lineage:
         return None
@@ -417,12 +421,9 @@ def process_detail(engine: Engine, process_id: int) -> ProcessDetail | None:
     with OrmSession(engine) as conn:
         p = conn.execute(select(Process).where(Process.id == process_id)).scalar_one()
         fields = {c.name: getattr(p, c.name) for c in Process.__table__.columns}
-        sources = [
-            {"role": r.role, "event_pk": r.id, "channel": r.channel, "event_id": r.event_id,
-             "record_id": r.record_id, "ts_us": r.ts_us,
-             "file": f"{r.path}!{r.member}" if r.member else r.path,
-             "fields": orjson.loads(r.data)}
-            for r in conn.execute(
+        acts = 0
+        sources = []
+        for r in conn.execute(
                 select(ProcessSource.role, EventRow.id, Channel.name.label("channel"),
                        EventRow.event_id, EventRow.record_id, EventRow.ts_us, EventRow.data,
                        Source.path, Source.member)
@@ -430,8 +431,16 @@ def process_detail(engine: Engine, process_id: int) -> ProcessDetail | None:
                 .join(Channel, Channel.id == EventRow.channel_id)
                 .join(Source, Source.id == EventRow.source_id)
                 .where(ProcessSource.process_id == process_id)
-                .order_by(EventRow.ts_us, EventRow.record_id))
-        ]
+                .order_by(EventRow.ts_us, EventRow.record_id)):
+            if r.role == "activity":
+                acts += 1
+                if acts > ACTIVITY_SOURCES:
+                    continue
+            sources.append(
+                {"role": r.role, "event_pk": r.id, "channel": r.channel,
+                 "event_id": r.event_id, "record_id": r.record_id, "ts_us": r.ts_us,
+                 "file": f"{r.path}!{r.member}" if r.member else r.path,
+                 "fields": orjson.loads(r.data)})
     return ProcessDetail(
         row=row, fields=fields,
         session=session_row(engine, row.session_id) if row.session_id else None,
@@ -444,7 +453,8 @@ def search(engine: Engine, text: str, flt: Filter | None = None,
            limit: int = 1000, session_id: int | None = None,
            redactor: Callable[[str], str] | None = None) -> list[ProcRow]:
     """Lifetimes whose image, command line, user or hashes contain ``text`` (any case), or
-    whose PID or process GUID is ``text``; narrowed by ``flt`` (and to one session); in
+    whose PID or process GUID is ``text``, or that connected to or resolved ``text`` (an
+    address or host name, whole); narrowed by ``flt`` (and to one session); in
     host and start order. With ``redactor``, a command line matches only as shown
     (redacted): a search must not read a masked secret one character at a time."""
     needle = text.strip().lower()
@@ -464,6 +474,9 @@ def search(engine: Engine, text: str, flt: Filter | None = None,
     conds = [func.lower(col).contains(needle, autoescape=True)
              for col in (Process.image, Process.user, Process.hashes)]
     conds.append(func.lower(Process.process_guid) == needle)
+    if " " not in needle:  # an address or host name it connected to or resolved
+        from proctrail.store.queries.activity import found_by_text
+        conds.append(Process.id.in_(found_by_text(needle)))
     pid = _as_pid(needle)
     if pid is not None:
         conds.append(Process.pid == pid)

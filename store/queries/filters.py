@@ -15,7 +15,8 @@ from proctrail.store.text import glob_to_like
 
 __all__ = ["Filter", "FilterError", "glob_to_like", "parse_filter", "split_search"]
 
-FILTER_KEYS = ("host", "user", "image", "flag", "flags", "from", "to", "tactic", "technique")
+FILTER_KEYS = ("host", "user", "image", "flag", "flags", "from", "to", "dest", "port", "file",
+               "tactic", "technique")
 
 
 class FilterError(UsageError):
@@ -35,6 +36,9 @@ class Filter:
     findings: bool = False  # only processes with a finding (bookmark, rule, IOC)
     tactic: str = ""  # ... with a finding of this ATT&CK tactic (a glob: lateral-movement)
     technique: str = ""  # ... with a finding of this ATT&CK technique (a glob: t1059*)
+    dest: str = ""  # what processes did: an address or host name they reached (a glob)
+    port: int | None = None  # ... a port they connected to (or bound)
+    file: str = ""  # ... a file, registry or object path they touched (a glob)
 
     @property
     def empty(self) -> bool:
@@ -50,6 +54,8 @@ class Filter:
             parts.append("findings")
         parts += [f"{k}={v}" for k, v in (("tactic", self.tactic),
                                            ("technique", self.technique)) if v]
+        parts += [f"{k}={v}" for k, v in (("dest", self.dest), ("port", self.port),
+                                           ("file", self.file)) if v not in ("", None)]
         if self.start_us is not None or self.end_us is not None:
             from proctrail.store.timefmt import clock
             parts.append(f"time={clock(self.start_us)}..{clock(self.end_us)}")
@@ -82,6 +88,10 @@ class Filter:
                 select(ProcessSource.process_id)
                 .join(Finding, Finding.anchor_event == ProcessSource.event_pk)
                 .where(Finding.target == "process", Finding.tags.regexp_match(pattern))))
+        from proctrail.store.queries.activity import touched
+        did = touched(self.dest, self.port, self.file)
+        if did is not None:
+            out.append(Process.id.in_(did))
         return out
 
     def sessions(self) -> list[ColumnElement[bool]]:
@@ -133,7 +143,8 @@ def _attack_patterns(tactic: str, technique: str) -> list[str]:
 def parse_filter(text: str) -> Filter:
     """``host=ws01 user=alice image=*\\cmd.exe flags=end_missing,pid_reused
     from=2026-11-02T08:00 to=2026-11-02T09:00 findings``; a bare word filters images
-    (``powershell`` → ``*powershell*``), ``findings`` keeps processes with findings.
+    (``powershell`` → ``*powershell*``), ``findings`` keeps processes with findings;
+    ``dest=evil.example port=443 file=*\\Run\\*`` keep processes by what they did.
     Raises ValueError naming what is wrong."""
     from proctrail.store.readers.base import parse_time
 
@@ -157,13 +168,20 @@ def parse_filter(text: str) -> Filter:
             values["flags"] = frozenset(f for f in value.split(",") if f)
         elif key in ("tactic", "technique"):
             values[key] = _attack_value(key, value)
+        elif key in ("dest", "file"):
+            values[key] = value
+        elif key == "port":
+            if not value.isdigit() or int(value) > 65535:
+                raise FilterError(f"not a port: {value!r} (use e.g. port=443)")
+            values["port"] = int(value)
         elif key in ("from", "to"):
             us = parse_time(value)
             if us is None:
                 raise FilterError(f"not a time: {value!r} (use e.g. 2026-11-02T08:00)")
             values["start_us" if key == "from" else "end_us"] = us
         else:
-            raise FilterError(f"unknown filter {key!r}: use host, user, image, flags, from, to")
+            raise FilterError(f"unknown filter {key!r}: use host, user, image, flags, from, to, "
+                              "dest, port, file")
     return Filter(**values)
 
 

@@ -1,5 +1,6 @@
-"""The case as one timeline (process starts and ends, logons, logoffs, findings, in time
-order, Timesketch's columns), any table as plain rows, and what a graph export needs.
+"""The case as one timeline (process starts and ends, what processes did, logons,
+logoffs, findings, in time order, Timesketch's columns), any table as plain rows, and
+what a graph export needs.
 
 Everything streams: each kind of row is read by its own query in time order
 (``yield_per``) and the streams are merged, so a case of a million lifetimes is written
@@ -18,7 +19,7 @@ from sqlalchemy.engine import Connection
 
 from proctrail.store.hosts import Machine, join_machine, machine_ids, on_host
 from proctrail.store.images import image_name
-from proctrail.store.models import Base, Host, LogonSession, Process
+from proctrail.store.models import Activity, Base, Host, LogonSession, Process
 from proctrail.store.queries.findings import list_findings
 from proctrail.store.text import pid_text, printable
 from proctrail.store.timefmt import iso, span
@@ -36,7 +37,7 @@ MESSAGE_MAX = 300  # characters of a command line or note in the one-line messag
 # The tables ``export table`` writes, as the store names them.
 TABLES = ("events", "sources", "hosts", "channels", "processes", "sessions",
           "process_sources", "anomalies", "findings", "baselines", "baseline_entries",
-          "case_meta", "source_damage")
+          "case_meta", "source_damage", "activity")
 
 
 def _short(text: object, limit: int = MESSAGE_MAX) -> str:
@@ -189,11 +190,46 @@ def _findings(engine: Engine, host: str | None) -> Iterator[tuple]:
     yield from rows
 
 
+def _activity(conn: Connection, host: str | None) -> Iterator[tuple]:
+    """What processes did, in time order, as (time, rank, id, row): each line names its
+    process (``process_id``) and its kind; a process access or remote thread is told once,
+    on the process that did it (its target's own row is the same record)."""
+    from proctrail.store.queries.activity import ActivityRow
+
+    query = (
+        join_machine(
+            select(Activity.id, Activity.process_id, Activity.event_pk, Activity.ts_us,
+                   Activity.kind, Activity.direction, Activity.protocol, Activity.src_addr,
+                   Activity.src_port, Activity.dst_addr, Activity.dst_port,
+                   Activity.hostname, Activity.path, Activity.target_process_id,
+                   Activity.access, Activity.detail, Process.pid, Process.image,
+                   Process.user, Machine.name.label("host")),
+            Activity.host_id)
+        .join(Process, Process.id == Activity.process_id)
+        .where(Activity.ts_us.is_not(None),
+               ~(Activity.kind.in_(("remote_thread", "process_access"))
+                 & (Activity.direction == "in")))
+        .order_by(Activity.ts_us, Activity.id)
+    )
+    query = _host_clause(query, Activity.host_id, host)
+    for r in conn.execute(query.execution_options(yield_per=BATCH)):
+        act = ActivityRow(*r[1:16])
+        name = _short(image_name(r.image) or r.image or "?")
+        message = (f"{_short(r.host)} {_short(r.user) or '?'} {name} (pid {pid_text(r.pid)}) "
+                   f"{act.label}: {_short(act.summary())}")
+        # After starts (1), before findings (2): a rank of its own, so ids never tie.
+        yield r.ts_us, 1.5, r.id, _row(r.ts_us, f"Activity: {act.label}", message,
+                                     host=r.host, user=r.user, pid=r.pid, image=r.image,
+                                     process_id=r.process_id, kind=r.kind)
+
+
 def timeline(engine: Engine, host: str | None = None) -> Iterator[dict[str, Any]]:
-    """Every process start and end, logon and logoff, and finding of the case (one
-    host's, if named) with a known time, in time order: dicts with :data:`COLUMNS`."""
+    """Every process start and end, what processes did, logon and logoff, and finding of
+    the case (one host's, if named) with a known time, in time order: dicts with
+    :data:`COLUMNS`."""
     with engine.connect() as conn:
         streams = [_sessions(conn, host, end=False), _processes(conn, host, end=False),
+                   _activity(conn, host),
                    _findings(engine, host), _processes(conn, host, end=True),
                    _sessions(conn, host, end=True)]
         for _ts, _rank, _id, row in heapq.merge(*streams, key=lambda r: r[:3]):
