@@ -99,7 +99,9 @@ def _findings(findings: list[dict[str, Any]]) -> RenderableType:
     if not findings:
         return Text("none: b bookmarks this process", style="dim")
     return Group(*(Text.assemble((f["severity"], SEVERITY_STYLES.get(f["severity"], "")),
-                                 "  ", safe(f["note"]), ("  — " + f["author"], "dim"))
+                                 "  ", safe(f["note"]),
+                                 ("  " + ", ".join(f.get("techniques", [])), "cyan"),
+                                 ("  — " + f["author"], "dim"))
                    for f in findings))
 
 

@@ -180,8 +180,8 @@ def parse_filter(text: str) -> Filter:
                 raise FilterError(f"not a time: {value!r} (use e.g. 2026-11-02T08:00)")
             values["start_us" if key == "from" else "end_us"] = us
         else:
-            raise FilterError(f"unknown filter {key!r}: use host, user, image, flags, from, to, "
-                              "dest, port, file")
+            raise FilterError(f"unknown filter {key!r}: use " + ", ".join(
+                k for k in FILTER_KEYS if k != "flag"))
     return Filter(**values)
 
 

@@ -30,7 +30,7 @@ BATCH = 2000  # rows fetched at a time from each stream
 COLUMNS = ("message", "datetime", "timestamp", "timestamp_desc", "host", "user", "pid",
            "image", "command_line", "parent_image", "parent_pid", "logon_id", "session_id",
            "process_id", "logon_type", "source_ip", "workstation", "exit_status", "flags",
-           "finding_id", "severity", "note", "rule", "kind")
+           "finding_id", "severity", "note", "rule", "kind", "tag")
 
 MESSAGE_MAX = 300  # characters of a command line or note in the one-line message
 
@@ -172,7 +172,9 @@ def _findings(engine: Engine, host: str | None) -> Iterator[tuple]:
         if ts is None:
             continue
         fields: dict[str, Any] = {"host": f.host, "finding_id": f.id, "severity": f.severity,
-                                  "note": f.note, "rule": f.rule_id, "kind": f.kind}
+                                  "note": f.note, "rule": f.rule_id, "kind": f.kind,
+                                  # Timesketch reads a list here as labels
+                                  "tag": [*f.techniques, *f.tactics]}
         if p is not None:
             fields |= {"user": p.user, "pid": p.pid, "image": p.image,
                        "command_line": p.command_line, "logon_id": p.logon_id,
