@@ -53,7 +53,7 @@ def test_the_spec_is_the_parser() -> None:
     ("proctrail ingest --parser ", ["evtx", "python-evtx"]),
     ("proctrail --db case.db ex", ["export"]),
     ("proctrail export ", ["processes", "sessions", "findings", "timeline", "table",
-                           "graph"]),
+                           "graph", "attack"]),
     ("proctrail export timeline --format c", ["csv"]),
     ("proctrail tree --process 12 --cmd", ["--cmdline"]),
     ("proctrail completion ", ["bash", "zsh", "fish"]),

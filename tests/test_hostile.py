@@ -245,7 +245,8 @@ def detail_text(app) -> str:
     on screen, checked harmless like :func:`shown`."""
     console = Console(width=app.size.width - 2, file=io.StringIO(), force_terminal=True,
                       color_system="truecolor", legacy_windows=False)
-    console.print(app.screen.query_one("#content").content)
+    for part in ("#content", "#activity", "#sources"):  # the detail's three bodies
+        console.print(app.screen.query_one(part).content)
     stream = console.file.getvalue()
     rest = re.sub(r"\x1b\[[0-9;]*m", "", stream)
     assert not RAW_CONTROL.search(rest)

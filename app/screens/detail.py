@@ -123,8 +123,8 @@ def _activity(rows: list[activity.ActivityRow], total: int,
                                        "remote_thread", "process_access") else ""),
                                    safe(what, "red" if r.stands_out else "")))
     if total > len(rows):
-        lines.append(Text(f"… and {total - len(rows)} more (export processes has them all)",
-                          style="dim"))
+        lines.append(Text(f"… and {total - len(rows)} more ('proctrail export table activity' "
+                          "has them all)", style="dim"))
     return Group(*lines)
 
 
