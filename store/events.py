@@ -25,6 +25,9 @@ class Kind(StrEnum):
     AUDIT_START = "audit_start"
     AUDIT_STOP = "audit_stop"
     BOOT = "boot"  # the machine (or its Sysmon / auditd) started: every process before ended
+    # How a user got in (issue 18): joined to logon sessions, not processes.
+    REMOTE_SESSION = "remote_session"  # Terminal Services 1149/21-25/39/40, 4778/4779
+    EXPLICIT_CREDENTIALS = "explicit_credentials"  # Security 4648: the caller, the target
     NETWORK = "network_connect"
     DNS = "dns_query"
     # What a process did (issue 18): attached to its lifetime, stored in ``activity``.
@@ -41,6 +44,12 @@ class Kind(StrEnum):
     WFP_CONNECT = "wfp_connect"  # Security 5156: a connection the filtering platform allowed
     WFP_BIND = "wfp_bind"  # Security 5158: a bind the filtering platform allowed
     OBJECT_ACCESS = "object_access"  # Security 4663, where object access is audited
+    SCRIPT_BLOCK = "script_block"  # PowerShell 4104: a script block (parts reassembled)
+    PIPELINE = "pipeline"  # PowerShell 4103: a command a pipeline ran (module logging)
+    PS_ENGINE = "ps_engine"  # Windows PowerShell 400/403: an engine started or stopped
+    PS_PROVIDER = "ps_provider"  # Windows PowerShell 600: a provider started
+    NET_BIND = "network_bind"  # auditd bind(2)
+    FILE_WRITE = "file_write"  # auditd open/openat/creat with write flags
 
 
 @dataclass(slots=True)
@@ -140,7 +149,9 @@ _SECURITY_KINDS: dict[int, Kind] = {
     4624: Kind.LOGON,
     528: Kind.LOGON,
     540: Kind.LOGON,
-    4648: Kind.LOGON,
+    4648: Kind.EXPLICIT_CREDENTIALS,
+    4778: Kind.REMOTE_SESSION,
+    4779: Kind.REMOTE_SESSION,
     4634: Kind.LOGOFF,
     4647: Kind.LOGOFF,
     538: Kind.LOGOFF,
@@ -189,7 +200,10 @@ ACTIVITY_KINDS: tuple[str, ...] = tuple(k.value for k in (
     Kind.NETWORK, Kind.DNS, Kind.FILE_CREATE, Kind.FILE_DELETE, Kind.FILE_STREAM,
     Kind.REGISTRY_KEY, Kind.REGISTRY_SET, Kind.REGISTRY_RENAME, Kind.REMOTE_THREAD,
     Kind.PROCESS_ACCESS, Kind.TAMPERING, Kind.WFP_CONNECT, Kind.WFP_BIND,
-    Kind.OBJECT_ACCESS))
+    Kind.OBJECT_ACCESS, Kind.SCRIPT_BLOCK, Kind.PIPELINE, Kind.PS_ENGINE, Kind.PS_PROVIDER,
+    Kind.NET_BIND, Kind.FILE_WRITE))
+# What PowerShell ran: the text is in ``detail`` (searched by a bare word).
+SCRIPT_KINDS = frozenset((Kind.SCRIPT_BLOCK.value, Kind.PIPELINE.value))
 # Kinds with a process at each end (source and target): attached to both.
 TWO_ENDED_KINDS = frozenset((Kind.REMOTE_THREAD.value, Kind.PROCESS_ACCESS.value))
 
@@ -203,9 +217,37 @@ _SYSTEM_KINDS: dict[tuple[str, int], Kind] = {
     ("microsoft-windows-eventlog", 6006): Kind.AUDIT_STOP,
 }
 
+# Terminal Services (RDP) channels, lower case: the ids that tell how a session came in.
+REMOTE_CHANNELS: dict[str, frozenset[int]] = {
+    "microsoft-windows-terminalservices-remoteconnectionmanager/operational":
+        frozenset((1149,)),
+    "microsoft-windows-terminalservices-localsessionmanager/operational":
+        frozenset((21, 22, 23, 24, 25, 39, 40)),
+    "microsoft-windows-terminalservices-gateway/operational":
+        frozenset((200, 300, 302, 303)),
+}
+
 _AUDITD_KINDS = {"execve": Kind.PROCESS_START, "exit": Kind.PROCESS_END,
                  "session_open": Kind.LOGON, "session_close": Kind.LOGOFF,
-                 "daemon_start": Kind.BOOT}
+                 "daemon_start": Kind.BOOT, "connect": Kind.NETWORK, "bind": Kind.NET_BIND,
+                 "file_write": Kind.FILE_WRITE}
+
+# PowerShell, by (channel or provider in lower case, event id): the Operational channel's
+# 4103/4104 (PowerShell 7's too) and the classic "Windows PowerShell" log's 400/403/600 --
+# whose 600 is a provider start, not the Security log's 600 (token change).
+_POWERSHELL_KINDS: dict[tuple[str, int], Kind] = {
+    **{(name, eid): kind for name in ("microsoft-windows-powershell/operational",
+                                      "microsoft-windows-powershell",
+                                      "powershellcore/operational", "powershellcore")
+       for eid, kind in ((4104, Kind.SCRIPT_BLOCK), (4103, Kind.PIPELINE))},
+    **{(name, eid): kind for name in ("windows powershell", "powershell")
+       for eid, kind in ((400, Kind.PS_ENGINE), (403, Kind.PS_ENGINE),
+                         (600, Kind.PS_PROVIDER))},
+}
+# Channels whose events keep their header's ``Execution ProcessID`` (the process that
+# logged them) as the field :data:`EXECUTION_PID`: PowerShell names no process otherwise.
+PID_IN_HEADER = frozenset(n for n, _ in _POWERSHELL_KINDS)
+EXECUTION_PID = "ExecutionProcessID"
 
 
 _KIND_CACHE: dict[tuple[str, str, int], str | None] = {}
@@ -231,16 +273,19 @@ def _classify(channel: str, provider: str, event_id: int) -> str | None:
         kind = _SYSMON_KINDS.get(event_id)
     elif chan == "security" or prov == "microsoft-windows-security-auditing":
         kind = _SECURITY_KINDS.get(event_id)
+    elif chan in REMOTE_CHANNELS:
+        kind = Kind.REMOTE_SESSION if event_id in REMOTE_CHANNELS[chan] else None
     elif chan == "system":
         kind = _SYSTEM_KINDS.get((prov, event_id))
     else:
-        kind = None
+        kind = _POWERSHELL_KINDS.get((chan, event_id)) or \
+            _POWERSHELL_KINDS.get((prov, event_id))
     return kind.value if kind is not None else None
 
 
 def classify_auditd(what: str) -> str | None:
-    """The kind of an auditd event group: ``execve``, ``exit``, ``session_open`` (USER_START)
-    or ``session_close`` (USER_END)."""
+    """The kind of an auditd event group: ``execve``, ``exit``, ``session_open`` (USER_START),
+    ``session_close`` (USER_END), ``daemon_start``, ``connect``, ``bind``, ``file_write``."""
     kind = _AUDITD_KINDS.get(what)
     return kind.value if kind is not None else None
 

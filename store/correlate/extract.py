@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from proctrail.store.correlate import access as acc
-from proctrail.store.events import ACTIVITY_KINDS, TWO_ENDED_KINDS
+from proctrail.store.events import ACTIVITY_KINDS, EXECUTION_PID, TWO_ENDED_KINDS
+from proctrail.store.readers.auditd import AT_FDCWD, sockaddr, syscall_name
 from proctrail.store.readers.base import parse_time
 
 SECURITY, SYSMON, AUDITD = "security", "sysmon", "auditd"
@@ -85,6 +86,7 @@ class ProcEvent:
     target_pid: int | None = None  # Sysmon 8/10: the process at the other end
     target_guid: str | None = None
     target_image: str = ""
+    part: tuple[str, int, int] | None = None  # 4104: (ScriptBlock Id, number, total)
 
 
 class Unplaced(NamedTuple):
@@ -189,6 +191,8 @@ def extract(event_pk: int, host_id: int, channel: str, event_id: int, record_id:
     if kind == "token_change":
         return _token(event_pk, host_id, event_id, record_id, ts_us, f)
     if kind in ACTIVITY_KINDS:
+        if channel == "auditd":
+            return _audited(event_pk, host_id, event_id, record_id, ts_us, kind, f)
         return _did(event_pk, host_id, event_id, record_id, ts_us, kind, f)
     if channel == "auditd":
         pid = pid_of(f.get("pid"), False)
@@ -278,6 +282,8 @@ def _did(event_pk: int, host_id: int, event_id: int, record_id: int, ts_us: int 
     """What a process did: Sysmon 3/8/10/11/12/13/14/15/22/23/25/26, Security
     5156/5158/4663; its process by Sysmon's GUID or the PID (Security's with its image)."""
     g = f.get
+    if kind in _POWERSHELL:
+        return _powershell(event_pk, host_id, event_id, record_id, ts_us, kind, f)
     if kind == "wfp_connect" or kind == "wfp_bind":
         pid = pid_of(g("ProcessID") or g("ProcessId"), False)
         if pid is None:
@@ -343,3 +349,106 @@ def _did(event_pk: int, host_id: int, event_id: int, record_id: int, ts_us: int 
     return ProcEvent(event_pk, host_id, False, SYSMON, when, record_id, pid, guid=guid,
                      image=g("Image", ""), activity=kind, logged_us=ts_us,
                      event_id=event_id, act=act)
+
+
+_POWERSHELL = frozenset(("script_block", "pipeline", "ps_engine", "ps_provider"))
+_EINPROGRESS = "-115"  # a non-blocking connect under way: a connection all the same
+_OPEN_NAMES = ((0x1, "O_WRONLY"), (0x2, "O_RDWR"), (0x40, "O_CREAT"), (0x200, "O_TRUNC"),
+               (0x400, "O_APPEND"))
+
+
+def _exe_of(command_line: str) -> str:
+    """The program of a command line (quoted or not), where it names an ``.exe``; else
+    empty (no image to check a PID's process against)."""
+    text = command_line.strip()
+    if text.startswith('"'):
+        exe = text[1:].split('"', 1)[0]
+    else:
+        exe = text.split(" ", 1)[0] if text else ""
+    return exe if exe.lower().endswith(".exe") else ""
+
+
+def _settings(f: dict[str, str]) -> dict[str, str]:
+    """The ``Key=Value`` (or ``Key = Value``) lines of Windows PowerShell's classic message
+    data and of 4103's ContextInfo, first of each name."""
+    out: dict[str, str] = {}
+    for value in f.values():
+        if "=" not in value or "\n" not in value:
+            continue
+        for line in value.splitlines():
+            key, sep, val = line.partition("=")
+            if sep:
+                out.setdefault(key.strip().replace(" ", ""), val.strip())
+    return out
+
+
+def _powershell(event_pk: int, host_id: int, event_id: int, record_id: int,
+                ts_us: int | None, kind: str, f: dict[str, str]) -> ProcEvent | Unplaced:
+    """PowerShell's: 4104 (a script block, or one part of it), 4103 (a pipeline's
+    commands), Windows PowerShell's 400/403 (engine state) and 600 (provider state). The
+    process is the header's ``Execution ProcessID``; the classic log writes 0 there, and
+    is then matched by its ``HostApplication`` (the command line) alone."""
+    g = f.get
+    pid = pid_of(g(EXECUTION_PID), False) or None
+    settings = _settings(f) if kind != "script_block" else {}
+    host_app = settings.get("HostApplication", "")
+    part = None
+    if kind == "script_block":
+        number, total = pid_of(g("MessageNumber"), False), pid_of(g("MessageTotal"), False)
+        block = (g("ScriptBlockId") or "").strip().strip("{}").lower()
+        if block and number and total and 1 <= number <= total <= 100_000:
+            part = (block, number, total)
+        path = (g("Path") or "").strip()
+        act = Act(path="" if path in ("None", "-") else path,
+                  detail=g("ScriptBlockText") or "")
+    elif kind == "pipeline":
+        act = Act(path=settings.get("ScriptName", ""), detail=(g("Payload") or "").strip())
+    elif kind == "ps_engine":
+        act = Act(detail=f"engine {settings.get('NewEngineState', '?')} (was "
+                  f"{settings.get('PreviousEngineState', '?')}) {host_app}".strip())
+    else:
+        act = Act(detail=f"provider {settings.get('ProviderName', '?')} "
+                  f"{settings.get('NewProviderState', '?')}")
+    if pid is None and (kind in ("script_block", "pipeline") or not host_app):
+        what = "HostApplication" if kind.startswith("ps_") else "the header's ProcessID"
+        return Unplaced(event_pk, host_id, ts_us, f"{kind} without {what}")
+    return ProcEvent(event_pk, host_id, False, SECURITY, ts_us, record_id, pid,
+                     image=_exe_of(host_app), command_line=host_app if pid is None else "",
+                     activity=kind, event_id=event_id, act=act, part=part)
+
+
+def _audited(event_pk: int, host_id: int, event_id: int, record_id: int,
+             ts_us: int | None, kind: str, f: dict[str, str]) -> ProcEvent | Unplaced:
+    """auditd's connect/bind (with its SOCKADDR) and open/openat/creat asking to write
+    (the file is its last PATH record, relative names read against the CWD)."""
+    g = f.get
+    pid = pid_of(g("pid"), False)
+    if pid is None:
+        return Unplaced(event_pk, host_id, ts_us, f"{kind} without pid")
+    ok = g("success") == "yes" or g("exit") == _EINPROGRESS
+    result = "" if ok else f"failed ({g('exit', '?')})"
+    if kind == "file_write":
+        what = syscall_name(f)
+        paths = sorted((int(k[4:]), v) for k, v in f.items()
+                       if k.startswith("path") and k[4:].isdigit())
+        path = paths[-1][1] if paths else ""
+        relative_to_cwd = what != "openat" or g("a0", "").lower() == AT_FDCWD
+        if path and not path.startswith("/") and relative_to_cwd and g("cwd"):
+            path = g("cwd", "").rstrip("/") + "/" + path
+        flags = g("a2" if what == "openat" else "a1", "")
+        try:
+            value = int(flags, 16)
+            named = "|".join(n for bit, n in _OPEN_NAMES if value & bit) or flags
+        except ValueError:
+            named = flags
+        act = Act(path=path, access="creat" if what == "creat" else named, detail=result)
+    else:
+        found = sockaddr(f)
+        family, addr, port = found if found is not None else ("", "", None)
+        if kind == "network_bind":
+            act = Act("in", family, addr, port, detail=" ".join(p for p in ("bind", result)
+                                                               if p))
+        else:
+            act = Act("out", family, dst_addr=addr, dst_port=port, detail=result)
+    return ProcEvent(event_pk, host_id, False, AUDITD, ts_us, record_id, pid,
+                     image=g("exe", ""), activity=kind, event_id=event_id, act=act)

@@ -107,6 +107,32 @@ class Lifetime:
         return self.end_us - self.start_us
 
 
+@dataclass(slots=True, eq=False)
+class ScriptBlock:
+    """The parts of one PowerShell script block (4104) that have arrived, by number."""
+
+    lifetime: Lifetime
+    total: int
+    path: str
+    parts: dict[int, tuple[int, int | None, str]] = field(default_factory=dict)
+    last_us: int = -1  # the stream's time at its latest part
+
+    def attach(self) -> None:
+        """One activity row on its lifetime: the text whole, in order; where parts are
+        missing, a line says which, and ``access`` says it is incomplete."""
+        numbers = sorted(self.parts)
+        first_pk, first_us, _ = self.parts[numbers[0]]
+        texts = [self.parts[n][2] if n in self.parts
+                 else f"\n[part {n} of {self.total} was not logged]\n"
+                 for n in range(1, self.total + 1)]
+        if len(numbers) == self.total:
+            note = f"{self.total} parts" if self.total > 1 else ""
+        else:
+            note = f"incomplete: {len(numbers)} of {self.total} parts"
+        self.lifetime.acts.append((first_pk, first_us, "script_block", "", "", "", None, "",
+                                   None, "", self.path, None, note, "".join(texts)))
+
+
 def order_key(e: ProcEvent) -> tuple[int, int, int]:
     """Where an event sits in its host's stream: time (clock-corrected), then starts
     before what processes do before ends, then record number."""
@@ -159,6 +185,7 @@ class HostLifetimes:
         self.log_start: int | None = None  # when the current stretch began
         self.log_ends: dict[int, int] = {}  # stretch -> its last time (one per silence)
         self.source_start: dict[int, int] = {}  # source -> its first process event's time
+        self.blocks: dict[tuple[int, str, int], ScriptBlock] = {}  # 4104 parts held
 
     def observe(self, ts: int | None) -> None:
         """The stream has reached ``ts``: a silence longer than :data:`SILENCE_US` since
@@ -207,6 +234,7 @@ class HostLifetimes:
     def drain(self, keep_us: int | None = None) -> list[Lifetime]:
         """Lifetimes ended more than ``keep_us`` ago (of stream time), now final."""
         horizon = self.now - (KEEP_US if keep_us is None else keep_us)
+        self._flush_blocks(horizon)
         out: list[Lifetime] = []
         while self.done and self.done[0][0] < horizon:
             lt = self.done.popleft()[1]
@@ -464,11 +492,58 @@ class HostLifetimes:
     def _unplaced(self, reason: str) -> None:
         self.unplaced[reason] = self.unplaced.get(reason, 0) + 1
 
+    def _by_command_line(self, e: ProcEvent) -> Lifetime | None:
+        """The one running process (vouched for now) whose command line is ``e``'s
+        (Windows PowerShell's classic events name their process by ``HostApplication``
+        only); None, counted, when there is none or more than one."""
+        want = " ".join(e.command_line.split()).lower()
+        found = [lt for lt in [*self.open.values(), *self.unbound.values()]
+                 if lt.epoch == self.epoch and " ".join(lt.command_line.split()).lower()
+                 == want and (not e.image or same_image(lt.image, e.image))]
+        if len(found) != 1:
+            self._unplaced(f"{e.activity} of a process not in the logs" if not found else
+                           f"{e.activity} of one of several processes of its command line")
+            return None
+        return self._alive(found[0])
+
+    def _script_part(self, e: ProcEvent) -> bool:
+        """One part of a PowerShell script block (4104): held until all its parts are in
+        (then one row, the text whole), or handed out incomplete by :meth:`drain`."""
+        assert e.part is not None and e.act is not None
+        lt = self._running(e)
+        if lt is None:
+            self._unplaced(f"{e.activity} of a process not in the logs")
+            return False
+        lt.activity_events.append(e.event_pk)
+        block, number, total = e.part
+        key = (lt.id, block, total)
+        held = self.blocks.get(key)
+        if held is None:
+            held = self.blocks[key] = ScriptBlock(lt, total, e.act.path)
+        held.parts.setdefault(number, (e.event_pk, e.ts_us, e.act.detail))
+        held.last_us = self.now
+        if len(held.parts) == total:
+            del self.blocks[key]
+            held.attach()
+        return True
+
+    def _flush_blocks(self, horizon: int) -> None:
+        """Script blocks whose last part came before ``horizon``: attached with what came."""
+        for key in [k for k, b in self.blocks.items() if b.last_us < horizon]:
+            self.blocks.pop(key).attach()
+
     def activity(self, e: ProcEvent) -> bool:
         """Attach what a process did to its lifetime; a remote thread or a process access
         (Sysmon 8, 10) to both ends, each row naming the other. False (and counted per
         end) where a process is not known."""
-        lt = self._running(e)
+        if e.part is not None:
+            return self._script_part(e)
+        if e.pid is None and e.guid is None and e.command_line:
+            lt = self._by_command_line(e)
+            if lt is None:
+                return False
+        else:
+            lt = self._running(e)
         if lt is None:
             self._unplaced(f"{e.activity} of a process not in the logs")
         else:

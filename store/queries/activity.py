@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, Engine, Select, and_, func, or_, select
 
 from proctrail.store.correlate.access import reads_memory
 from proctrail.store.correlate.extract import Unplaced
-from proctrail.store.events import ACTIVITY_KINDS, TWO_ENDED_KINDS
+from proctrail.store.events import ACTIVITY_KINDS, SCRIPT_KINDS, TWO_ENDED_KINDS
 from proctrail.store.images import image_key
 from proctrail.store.models import Activity, Anomaly, EventRow, Host, Process
 from proctrail.store.text import glob_to_like
@@ -30,8 +30,11 @@ KIND_LABELS = {
     "file_delete": "file-", "file_stream": "stream", "registry_key": "reg key",
     "registry_set": "reg set", "registry_rename": "reg ren", "remote_thread": "thread",
     "process_access": "access", "process_tampering": "tamper", "wfp_connect": "wfp",
-    "wfp_bind": "wfp bind", "object_access": "object",
+    "wfp_bind": "wfp bind", "object_access": "object", "script_block": "script",
+    "pipeline": "pipeline", "ps_engine": "ps engine", "ps_provider": "ps provider",
+    "network_bind": "bind", "file_write": "write",
 }
+SHOWN = 2000  # characters of a script a summary shows (the store keeps it whole)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +70,14 @@ class ActivityRow:
                 and (self.kind == "remote_thread" or reads_memory(self.access.split(" ")[0])))
 
     def summary(self) -> str:
-        """One line of what it was, plain text (values as logged)."""
-        if self.kind in ("network_connect", "wfp_connect", "wfp_bind"):
+        """One line of what it was, plain text (values as logged; a script cut to
+        :data:`SHOWN` characters, saying how much more there is)."""
+        if self.kind in SCRIPT_KINDS:
+            text = " ".join(self.detail[:SHOWN].split())
+            if len(self.detail) > SHOWN:
+                text += f" … ({len(self.detail) - SHOWN:,} more characters)"
+            parts = [f"({self.access})" if self.access else "", self.path, text]
+        elif self.kind in ("network_connect", "wfp_connect", "wfp_bind", "network_bind"):
             dst = f"{self.dst_addr}:{self.dst_port}" if self.dst_port is not None \
                 else self.dst_addr
             src = f"{self.src_addr}:{self.src_port}" if self.src_port is not None \
@@ -124,7 +133,8 @@ def touched(dest: str = "", port: int | None = None, file: str = "") -> Select[A
                          func.lower(Activity.hostname).like(like, escape="\\")))
     if port is not None:
         conds.append(or_(Activity.dst_port == port,
-                         and_(Activity.kind == "wfp_bind", Activity.src_port == port)))
+                         and_(Activity.kind.in_(("wfp_bind", "network_bind")),
+                              Activity.src_port == port)))
     if file:
         conds.append(func.lower(Activity.path).like(glob_to_like(file.lower()), escape="\\"))
     if not conds:
@@ -134,12 +144,15 @@ def touched(dest: str = "", port: int | None = None, file: str = "") -> Select[A
 
 def found_by_text(needle: str) -> Select[Any]:
     """The ids of processes that connected to, resolved or were answered ``needle``
-    exactly (an address or host name, any case): what a search box's bare word finds."""
+    exactly (an address or host name, any case), or whose PowerShell script blocks or
+    pipelines hold it (any case, as literal text): what a search box's bare word finds."""
     text = needle.strip().lower()
     return select(Activity.process_id).where(or_(
         Activity.dst_addr == text, func.lower(Activity.hostname) == text,
         and_(Activity.kind == "network_connect", Activity.direction == "in",
-             Activity.src_addr == text)))
+             Activity.src_addr == text),
+        and_(Activity.kind.in_(sorted(SCRIPT_KINDS)),
+             func.lower(Activity.detail).contains(text, autoescape=True))))
 
 
 def stack_destinations(engine: Engine, rarest_first: bool = True, limit: int = 200

@@ -13,6 +13,7 @@ are the local time of the machine that ran ausearch.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -55,12 +56,21 @@ _LOCAL_FORMATS = ("%m/%d/%Y %H:%M:%S", "%m/%d/%y %H:%M:%S", "%Y-%m-%d %H:%M:%S")
 
 _ARCHES = {"c000003e": "x86_64", "40000003": "i386", "c00000b7": "aarch64"}
 _SYSCALLS: dict[str, dict[str, int]] = {
-    "x86_64": {"execve": 59, "execveat": 322, "exit_group": 231},
-    "i386": {"execve": 11, "execveat": 358, "exit_group": 252},
-    "aarch64": {"execve": 221, "execveat": 281, "exit_group": 94},
+    "x86_64": {"execve": 59, "execveat": 322, "exit_group": 231, "connect": 42, "bind": 49,
+               "open": 2, "openat": 257, "creat": 85},
+    "i386": {"execve": 11, "execveat": 358, "exit_group": 252, "connect": 362, "bind": 361,
+             "open": 5, "openat": 295, "creat": 8},
+    "aarch64": {"execve": 221, "execveat": 281, "exit_group": 94, "connect": 203,
+                "bind": 200, "openat": 56},
 }
 _SYSCALL_NAMES = {arch: {n: s for s, n in table.items()} for arch, table in _SYSCALLS.items()}
 _EXECS = {"execve", "execveat"}
+# Which argument holds open's flags; creat always writes.
+_OPEN_FLAGS = {"open": "a1", "openat": "a2"}
+O_WRITE = 0x1 | 0x2 | 0x40  # O_WRONLY | O_RDWR | O_CREAT (x86 and arm alike)
+AT_FDCWD = "ffffff9c"  # openat's a0 when a relative name is relative to the cwd
+_FAMILIES = {2: "inet", 10: "inet6"}
+_FLAGS_HEX = re.compile(r"[0-9A-Fa-f]{1,16}")
 
 
 def _number(text: str, bounds: range = INT64) -> int | None:
@@ -240,6 +250,10 @@ def _event(group: _Group, opts: ReadOptions) -> Event | None:
             kind = classify_auditd("execve")
         elif what == "exit_group":
             kind = classify_auditd("exit")
+        elif what in ("connect", "bind") and sockaddr(fields) is not None:
+            kind = classify_auditd(what)
+        elif syscall.get("success") == "yes" and writes(what, syscall):
+            kind = classify_auditd("file_write")
     elif "USER_START" in types:
         kind = classify_auditd("session_open")
     elif "USER_END" in types:
@@ -267,6 +281,45 @@ def _syscall(fields: dict[str, str]) -> tuple[int, str | None]:
     if number is not None:
         return number, _SYSCALL_NAMES.get(arch, {}).get(number)
     return _SYSCALLS.get(arch, {}).get(value, 0), value or None
+
+
+def syscall_name(fields: dict[str, str]) -> str | None:
+    """A SYSCALL record's syscall by name (``openat``), where its arch's table knows it."""
+    return _syscall(fields)[1]
+
+
+def sockaddr(fields: dict[str, str]) -> tuple[str, str, int | None] | None:
+    """``(family, address, port)`` of an event's SOCKADDR: raw ``saddr`` hex (a
+    ``sockaddr_in``/``sockaddr_in6``) or ``ausearch -i``'s ``fam``/``laddr``/``lport``;
+    None for other families (a unix socket is no network) or what does not decode."""
+    fam = fields.get("fam", "")
+    if fam in ("inet", "inet6") and fields.get("laddr"):
+        port = _number(fields.get("lport", "").rstrip("}").strip(), range(65536))
+        return fam, fields["laddr"].strip(), port
+    data = _unhex(fields.get("saddr", ""))
+    if data is None or len(data) < 8:
+        return None
+    family = _FAMILIES.get(int.from_bytes(data[:2], "little"))
+    port = int.from_bytes(data[2:4], "big")
+    if family == "inet":
+        return family, ".".join(str(b) for b in data[4:8]), port
+    if family == "inet6" and len(data) >= 24:
+        return family, str(ipaddress.IPv6Address(data[8:24])), port
+    return None
+
+
+def writes(what: str | None, syscall: dict[str, str]) -> bool:
+    """Whether an ``open``/``openat``/``creat`` asks to write (raw hex flags, or
+    ``ausearch -i``'s ``O_WRONLY|O_CREAT`` names)."""
+    if what == "creat":
+        return True
+    arg = _OPEN_FLAGS.get(what or "")
+    if arg is None:
+        return False
+    flags = syscall.get(arg, "")
+    if _FLAGS_HEX.fullmatch(flags):
+        return bool(int(flags, 16) & O_WRITE)
+    return any(name in flags for name in ("O_WRONLY", "O_RDWR", "O_CREAT"))
 
 
 def _time(stamp: str, local_offset: timedelta | None) -> int | None:

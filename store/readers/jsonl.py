@@ -179,6 +179,8 @@ def _winlogbeat(obj: Mapping[str, Any], winlog: Mapping[str, Any]) -> Event:
         ts_us=parse_time(as_text(obj.get("@timestamp"))),
         fields=fields,
         received_us=parse_time(as_text(received)),
+        execution_pid=as_text((winlog.get("process") or {}).get("pid"))
+        if isinstance(winlog.get("process"), dict) else None,
     )
 
 
@@ -230,6 +232,7 @@ def _flat(obj: Mapping[str, Any], opts: ReadOptions) -> Event:
         ts_us=ts_us,
         fields=fields,
         received_us=received_us,
+        execution_pid=as_text(obj.get("ExecutionProcessID")) or None,
     )
 
 

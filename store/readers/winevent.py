@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from proctrail.store.events import (
+    EXECUTION_PID,
+    PID_IN_HEADER,
     Event,
     canonical_channel,
     canonical_fields,
@@ -41,8 +43,13 @@ def make_event(
     ts_us: int | None,
     fields: dict[str, str],
     received_us: int | None = None,
+    execution_pid: str | None = None,
 ) -> Event:
     """Build the normalized event: canonical channel, GUIDs, time fallback and kind.
+
+    ``execution_pid`` (the header's ``Execution ProcessID``) is kept as a field only on the
+    channels that name their process nowhere else (PowerShell's); the natural key does not
+    read fields, so this changes no dedup.
 
     :class:`ValueError` for an event id that no event has (the store keeps an INTEGER).
     """
@@ -50,6 +57,8 @@ def make_event(
         raise ValueError(f"event id {event_id} out of range")
     channel = canonical_channel(channel or provider)
     canonical_fields(fields)
+    if execution_pid and channel.lower() in PID_IN_HEADER:
+        fields.setdefault(EXECUTION_PID, execution_pid)
     if ts_us is None:
         # A zero header time is unknown; Sysmon carries its own UTC time.
         ts_us = parse_time(fields.get("UtcTime"))
@@ -151,6 +160,9 @@ def event_from_json(record: Mapping[str, Any], header_time: str | None = None) -
     if isinstance(created, dict):
         time_text = created.get("#attributes", {}).get("SystemTime")
     ts_us = parse_time(time_text) or parse_time(header_time)
+    execution = system.get("Execution")
+    pid = execution.get("#attributes", {}).get("ProcessID") \
+        if isinstance(execution, dict) else None
     return make_event(
         computer=as_text(system.get("Computer")),
         channel=channel,
@@ -159,6 +171,7 @@ def event_from_json(record: Mapping[str, Any], header_time: str | None = None) -
         record_id=to_int(system.get("EventRecordID")),
         ts_us=ts_us,
         fields=json_fields(event, channel, event_id),
+        execution_pid=as_text(pid) if pid is not None else None,
     )
 
 
@@ -233,6 +246,7 @@ def event_from_element(event: ElementLike, received_us: int | None = None) -> Ev
     ts_us = parse_time(created.attrib.get("SystemTime")) if created is not None else None
     rid_el = values.get("EventRecordID")
     computer_el = values.get("Computer")
+    execution = values.get("Execution")
     return make_event(
         computer=(computer_el.text or "") if computer_el is not None else "",
         channel=channel,
@@ -242,4 +256,5 @@ def event_from_element(event: ElementLike, received_us: int | None = None) -> Ev
         ts_us=ts_us,
         fields=element_fields(event, channel, event_id),
         received_us=received_us,
+        execution_pid=execution.attrib.get("ProcessID") if execution is not None else None,
     )
