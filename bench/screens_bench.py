@@ -4,8 +4,9 @@
 
 Times, on an existing case (e.g. the generated 300k-process case with the SigmaHQ
 process-creation findings: see bench/README.md), the reads behind the first screens:
-the overview, the sessions list, a host's roots (first page), the children of the
-process with the most children, a search, the findings list and one process's detail.
+the overview (with its findings summary), the sessions list (people first), a host's
+root groups and each group's first page, the children of the process with the most
+children, a search, the findings list (ranked) and one process's detail and activity.
 Best of ``--repeat`` runs (default 3), in milliseconds, with the rows each returned and
 the process's peak memory. Not a test: the targets are in bench/README.md.
 """
@@ -46,8 +47,9 @@ def main() -> int:
 
     from proctrail.store.db import open_engine
     from proctrail.store.models import Process
-    from proctrail.store.queries import browse
-    from proctrail.store.queries.findings import list_findings
+    from proctrail.store.queries import activity, browse
+    from proctrail.store.queries.findings import findings_summary, ranked_findings
+    from proctrail.store.queries.sessions import ranked_sessions
 
     engine = open_engine(args.case)
     with engine.connect() as conn:
@@ -58,13 +60,17 @@ def main() -> int:
     host = browse.overview(engine).hosts[0]["name"]
     steps: list[tuple[str, Callable[[], Any]]] = [
         ("overview", lambda: browse.overview(engine)),
-        ("sessions list", lambda: browse.session_rows(engine)),
-        (f"host roots ({host}, first 200)", lambda: browse.host_roots(engine, host, limit=200)),
+        ("overview's findings summary", lambda: findings_summary(engine, 5)),
+        ("sessions list, people first", lambda: ranked_sessions(engine)),
+        (f"host root groups ({host})", lambda: browse.host_root_groups(engine, host)),
+        *((f"host roots: {group}, first 1001", lambda group=group: browse.host_roots(
+            engine, host, limit=1001, group=group)) for group in browse.ROOT_GROUPS),
         (f"children of the busiest ({n})", lambda: browse.children(engine, busiest)),
         (f"search {args.search!r} (first 1000)", lambda: browse.search(engine, args.search)),
         ("search 'exe' (first 1000)", lambda: browse.search(engine, "exe")),
-        ("findings list", lambda: list_findings(engine)),
+        ("findings list, ranked", lambda: ranked_findings(engine)),
         ("process detail", lambda: browse.process_detail(engine, busiest)),
+        ("process activity (first 50)", lambda: activity.process_activity(engine, busiest, 50)),
     ]
     print(f"case {args.case}: {processes:,} processes; best of {args.repeat}")
     for name, fn in steps:
