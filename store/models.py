@@ -183,7 +183,8 @@ class LogonSession(Base):
     """A logon session on one host: from its logon event, or inferred from its processes."""
 
     __tablename__ = "sessions"
-    __table_args__ = (Index("ix_sessions_host_logon", "host_id", "logon_id"),)
+    __table_args__ = (Index("ix_sessions_host_logon", "host_id", "logon_id"),
+                      Index("ix_sessions_host_start", "host_id", "start_us"))
 
     # Stable ids derived from the logon event (:mod:`~proctrail.store.correlate.ids`).
     id: Mapped[int] = mapped_column(BIG_ID, primary_key=True)
@@ -200,6 +201,8 @@ class LogonSession(Base):
     logon_event: Mapped[int | None] = mapped_column(BigInteger)
     logoff_event: Mapped[int | None] = mapped_column(BigInteger)
     flags: Mapped[str] = mapped_column(LogText, default="")
+    # JSON: how it came in (Terminal Services, 4778/4779; the 4648s that led to it).
+    remote: Mapped[str] = mapped_column(LogText, default="")
 
 
 class Process(Base):

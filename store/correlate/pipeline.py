@@ -16,8 +16,18 @@ from typing import Protocol
 import orjson
 from sqlalchemy import Connection, Engine, case, func, select
 
+from proctrail.store.correlate.access import port
 from proctrail.store.correlate.clock import ClockFixes, clock_fixes
-from proctrail.store.correlate.extract import ProcEvent, Unplaced, extract
+from proctrail.store.correlate.extract import (
+    SECURITY,
+    Act,
+    ProcEvent,
+    Unplaced,
+    account,
+    extract,
+    logon_hex,
+    pid_of,
+)
 from proctrail.store.correlate.ids import StableIds, event_key
 from proctrail.store.correlate.integrity import Found
 from proctrail.store.correlate.lifetimes import HostLifetimes, Lifetime
@@ -35,9 +45,10 @@ from proctrail.store.readers.base import parse_time
 # Within one microsecond: a boot before all, a logon before its privileges and processes,
 # starts before what processes do, ends after, the logoff last.
 RANK = {"boot": -1, "audit_start": -1, "logon": 0, "special_privileges": 1,
-        "process_start": 2, "token_change": 3, **dict.fromkeys(ACTIVITY_KINDS, 4),
+        "remote_session": 1, "process_start": 2, "explicit_credentials": 4,
+        "token_change": 3, **dict.fromkeys(ACTIVITY_KINDS, 4),
         "process_end": 5, "logoff": 6}
-SESSION_KINDS = ("logon", "logoff", "special_privileges")
+SESSION_KINDS = ("logon", "logoff", "special_privileges", "remote_session")
 # audit_start events that are a boot of the machine: Windows is starting up (4608, 512),
 # the event log service started (System 6005).
 BOOT_STARTS = {("security", 4608), ("security", 512), ("system", 6005)}
@@ -194,6 +205,8 @@ def _event(host_id: int, row: object, host_keys: dict[int, str], shift: int = 0
     if kind in SESSION_KINDS:
         return SessionEvent(r.id, host_id, r.event_id, kind,  # type: ignore[attr-defined]
                             ts, r.record_id, fields, ts, key)  # type: ignore[attr-defined]
+    if kind == "explicit_credentials":
+        return _explicit(r.id, host_id, r.record_id, ts, fields)  # type: ignore[attr-defined]
     e = extract(r.id, host_id, r.name, r.event_id,  # type: ignore[attr-defined]
                 r.record_id, ts, kind, fields)  # type: ignore[attr-defined]
     if isinstance(e, ProcEvent):
@@ -204,6 +217,25 @@ def _event(host_id: int, row: object, host_keys: dict[int, str], shift: int = 0
         else:
             e.order_us = e.ts_us
     return e
+
+
+def _explicit(event_pk: int, host_id: int, record_id: int, ts: int | None,
+              f: dict[str, str]) -> ProcEvent | Unplaced:
+    """A 4648 as what its calling process did (host + ProcessId running then, image
+    agreeing): whose credentials, against which server, from which account."""
+    pid = pid_of(f.get("ProcessId"), True)
+    if not pid:
+        return Unplaced(event_pk, host_id, ts, "4648 without ProcessId")
+    target = account(f.get("TargetDomainName"), f.get("TargetUserName"))
+    subject = account(f.get("SubjectDomainName"), f.get("SubjectUserName"))
+    info = f.get("TargetInfo", "")
+    act = Act("out", "", "", None, f.get("IpAddress", "").strip("- "), port(f.get("IpPort")),
+              f.get("TargetServerName", "").strip("- "), info if info != "-" else "",
+              detail=f"as {target} by {subject}")
+    return ProcEvent(event_pk, host_id, False, SECURITY, ts, record_id, pid,
+                     image=f.get("ProcessName", ""), activity="explicit_credentials",
+                     user=subject, logon_id=logon_hex(f.get("SubjectLogonId")),
+                     target_user=target, event_id=4648, act=act)
 
 
 def run(engine: Engine, sink: Sink, fixes: ClockFixes | None = None,
@@ -257,6 +289,8 @@ def run_machine(conn: Connection, members: list[int], sink: Sink,
     sink.lifetimes(lifetimes.finish())
     unplaced += [Unplaced(None, members[0], None, reason, n)
                  for reason, n in sorted(lifetimes.unplaced.items())]
+    unplaced += [Unplaced(None, members[0], None, f"remote session event: {reason}", n)
+                 for reason, n in sorted(sessions.unjoined.items())]
     sink.unplaced(unplaced)
     return seen
 

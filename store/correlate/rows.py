@@ -19,7 +19,7 @@ PROCESS_COLUMNS = ("id", "host_id", "pid", "process_guid", "image", "command_lin
                    "parent_pid", "parent_image", "flags", "token_changes")
 SESSION_COLUMNS = ("id", "host_id", "logon_id", "user", "logon_type", "source_ip",
                    "workstation", "auth_package", "elevated", "start_us", "end_us",
-                   "logon_event", "logoff_event", "flags")
+                   "logon_event", "logoff_event", "flags", "remote")
 SOURCE_COLUMNS = ("process_id", "event_pk", "role")
 ACTIVITY_COLUMNS = ("process_id", "host_id", *ACT_FIELDS)
 Row = tuple[object, ...]
@@ -104,4 +104,4 @@ def process_row(lt: Lifetime) -> Row:
 def session_row(s: Session) -> Row:
     return (s.id, s.host_id, s.logon_id, s.user, s.logon_type, s.source_ip, s.workstation,
             s.auth_package, s.elevated, s.start_us, s.end_us, s.logon_event, s.logoff_event,
-            ",".join(sorted(s.flags)))
+            ",".join(sorted(s.flags)), orjson.dumps(s.remote).decode() if s.remote else "")

@@ -9,8 +9,10 @@ opened is a session too: the well-known system sessions by name, others flagged
 
 from __future__ import annotations
 
-from collections import deque
+import re
+from collections import Counter, deque
 from dataclasses import dataclass, field
+from typing import Any
 
 from proctrail.store.correlate.extract import WELL_KNOWN_LOGONS, account, logon_hex
 from proctrail.store.correlate.ids import StableIds
@@ -27,6 +29,20 @@ LOGON_TYPES = {
 WELL_KNOWN = WELL_KNOWN_LOGONS
 _SESSION_LOGONS = {4624, 528, 540}
 _AUDIT_UNSET = {"", "4294967295", "-1", "unset"}
+REMOTE_JOIN_US = 60_000_000  # a 1149 or a session-id-only event waits this long for its session
+REMOTE_EVENTS = 50  # a session keeps this many of its remote events; the rest are counted
+REMOTE_TYPES = {"RemoteInteractive", "CachedRemoteInteractive"}
+_LSM_USER = {21, 22, 23, 24, 25}  # LocalSessionManager events naming a user and a TS session
+_LSM_ID = {39, 40}  # ... naming only the TS session
+_WHAT = {1149: "authenticated", 21: "logon", 22: "shell start", 23: "logoff",
+         24: "disconnect", 25: "reconnect", 39: "disconnected by session",
+         40: "disconnected", 4778: "reconnect", 4779: "disconnect"}
+_MESSAGE = {"User": re.compile(r"^\s*User:\s*(.+?)\s*$", re.M),
+            "Domain": re.compile(r"^\s*Domain:\s*(.+?)\s*$", re.M),
+            "Address": re.compile(r"^\s*Source Network Address:\s*(.+?)\s*$", re.M),
+            "SessionID": re.compile(r"^\s*Session ID:\s*(\d+)", re.M)}
+_DISCONNECTED = re.compile(r"Session (\d+) has been disconnected(?:, reason code (\d+)|"
+                           r" by session (\d+))")
 _PAM_TYPES = {"sshd": "ssh", "login": "console", "cron": "cron", "crond": "cron",
               "sudo": "sudo", "su": "su", "gdm-session-worker": "graphical",
               "lightdm": "graphical", "systemd": "systemd user"}
@@ -66,6 +82,7 @@ class Session:
     logoff_event: int | None = None
     flags: set[str] = field(default_factory=set)
     seq: int = 0  # creation order on its host's stream: output order
+    remote: dict[str, Any] | None = None  # how it came in: see :meth:`HostSessions.note`
 
 
 def _user(f: dict[str, str], prefix: str) -> str:
@@ -74,6 +91,33 @@ def _user(f: dict[str, str], prefix: str) -> str:
 
 def _value(text: str) -> str:
     return "" if text in ("-", "") else text
+
+
+def user_key(text: str) -> str:
+    """A user name as joins compare it: no domain, lower case."""
+    return text.strip().rsplit("\\", 1)[-1].split("@", 1)[0].lower()
+
+
+def ts_fields(f: dict[str, str]) -> dict[str, str]:
+    """User, Domain, Address, SessionID, Other and Reason of a Terminal Services event,
+    from its UserData (EventXML: User/Param1.., SessionID, Address, TargetSession, Source,
+    Session, Reason) or, where a collector kept only the text, its Message."""
+    g = f.get
+    out = {"User": g("User") or g("Param1") or "", "Domain": g("Domain") or g("Param2") or "",
+           "Address": g("Address") or g("Param3") or "",
+           "SessionID": g("SessionID") or g("TargetSession") or g("Session") or "",
+           "Other": g("Source") or "", "Reason": g("Reason") or ""}
+    message = g("Message") or ""
+    if message:
+        for name, pattern in _MESSAGE.items():
+            m = pattern.search(message) if not out[name] else None
+            if m:
+                out[name] = m.group(1)
+        m = _DISCONNECTED.search(message) if not out["SessionID"] else None
+        if m:
+            out["SessionID"], out["Reason"], out["Other"] = m.group(1), m.group(2) or "", \
+                m.group(3) or ""
+    return {k: v.strip() for k, v in out.items()}
 
 
 class HostSessions:
@@ -93,6 +137,11 @@ class HostSessions:
         self.privileges: dict[str, int] = {}  # 4672s with no session yet: logon id -> time
         self.now = -1
         self.seq = 0
+        self.ts_ids: dict[str, Session] = {}  # Terminal Services session id -> its session
+        self.rdp: dict[str, list[Session]] = {}  # user -> open remote sessions
+        self.auth: deque[tuple[int, str, SessionEvent]] = deque()  # 1149s waiting
+        self.by_ts_id: deque[tuple[int, str, SessionEvent]] = deque()  # 39/40s waiting
+        self.unjoined: Counter[str] = Counter()  # remote events joined to no session, by why
 
     def new(self, logon_id: str, key: str, **values: object) -> Session:
         self.seq += 1
@@ -138,6 +187,8 @@ class HostSessions:
                          workstation=_value(f.get("WorkstationName", "")),
                          auth_package=f.get("AuthenticationPackageName", "").strip(),
                          start_us=e.ts_us, logon_event=e.event_pk)
+            if s.logon_type in REMOTE_TYPES:
+                self._remote(s)
             first = self.privileges.pop(logon_id, None)
             if first is not None and e.ts_us is not None \
                     and abs(e.ts_us - first) <= PRIVILEGE_US:
@@ -154,6 +205,120 @@ class HostSessions:
             self.ended.append((self.now, s))
         elif e.kind == "special_privileges":
             self._elevate(e)
+        elif e.kind == "remote_session":
+            self._remote_event(e)
+        self._expire()
+
+    # -- how a session came in (Terminal Services, 4778/4779) ------------------------------
+
+    def note(self, s: Session, e: SessionEvent, address: str = "", client: str = "",
+             detail: str = "") -> None:
+        """Keep one remote event on ``s``: counts by event id, the addresses it came from
+        (first 8), the first :data:`REMOTE_EVENTS` events as [time, id, what, address]."""
+        r = s.remote
+        if r is None:
+            r = s.remote = {"counts": {}, "from": [], "events": [], "more": 0}
+        r["counts"][str(e.event_id)] = r["counts"].get(str(e.event_id), 0) + 1
+        address = _value(address)
+        if address and all(a["addr"] != address for a in r["from"]) and len(r["from"]) < 8:
+            r["from"].append({"addr": address, "via": e.event_id, "client": _value(client)})
+        if len(r["events"]) < REMOTE_EVENTS:
+            what = " ".join(p for p in (_WHAT.get(e.event_id, ""), detail) if p)
+            r["events"].append([e.ts_us, e.event_id, what, address])
+        else:
+            r["more"] += 1
+
+    def _remote(self, s: Session) -> None:
+        """``s`` is a remote session: LocalSessionManager events of its user may join it,
+        as may a 1149 of its user that came just before."""
+        key = user_key(s.user)
+        mine = self.rdp.setdefault(key, [])
+        if s not in mine:
+            mine.append(s)
+        for item in [a for a in self.auth if a[1] == key]:
+            self.auth.remove(item)
+            self.note(s, item[2], ts_fields(item[2].fields)["Address"])
+
+    def _open_remote(self, key: str) -> list[Session]:
+        mine = [s for s in self.rdp.get(key, ()) if s.end_us is None
+                and self.latest.get(s.logon_id) is s]
+        if mine:
+            self.rdp[key] = mine
+        else:
+            self.rdp.pop(key, None)
+        return mine
+
+    def _remote_event(self, e: SessionEvent) -> None:
+        """A 4778/4779 joins the session of its LogonID (exactly); a 1149 the next remote
+        session of its user; a LocalSessionManager event the session of its TS session id,
+        else the one open remote session of its user (none or several: not joined)."""
+        f, ts = e.fields, e.ts_us if e.ts_us is not None else self.now
+        if e.event_id in (4778, 4779):
+            logon_id = logon_hex(f.get("LogonID") or f.get("LogonId"))
+            if not logon_id:
+                self.unjoined[f"{e.event_id} without LogonID"] += 1
+                return
+            s = self.latest.get(logon_id)
+            if s is None or s.end_us is not None:
+                s = self.new(logon_id, f"rdp|{e.key or e.event_pk}",
+                             user=account(f.get("AccountDomain"), f.get("AccountName")))
+                s.flags.add("logon_missing")
+            self.note(s, e, f.get("ClientAddress", ""), f.get("ClientName", ""),
+                      _value(f.get("ClientName", "")))
+            self._remote(s)
+            return
+        t = ts_fields(f)
+        key = user_key(t["User"])
+        if e.event_id == 1149:
+            if not key:
+                self.unjoined["1149 without a user"] += 1
+                return
+            self.auth.append((ts, key, e))
+            return
+        if e.event_id not in _LSM_USER and e.event_id not in _LSM_ID:
+            self.unjoined[f"RDP Gateway {e.event_id}: the gateway is not the session's host"] += 1
+            return
+        ts_id = t["SessionID"]
+        s = self.ts_ids.get(ts_id) if ts_id else None
+        if s is not None and (s.end_us is not None or (key and user_key(s.user) != key)):
+            s = None
+        if s is None and e.event_id in _LSM_ID:
+            if ts_id:
+                self.by_ts_id.append((ts, ts_id, e))
+            else:
+                self.unjoined[f"LocalSessionManager {e.event_id} without a session id"] += 1
+            return
+        if s is None:
+            mine = self._open_remote(key) if key else []
+            if len(mine) > 1:  # the one that just started, if only one did
+                mine = [c for c in mine if c.start_us is not None
+                        and ts - REMOTE_JOIN_US <= c.start_us <= ts]
+            if len(mine) != 1:
+                why = "several open remote sessions" if mine else "no open remote session"
+                self.unjoined[f"LocalSessionManager {e.event_id}: {why} of its user"] += 1
+                return
+            s = mine[0]
+        parts = (f"TS session {ts_id}" if ts_id else "",
+                 f"reason {t['Reason']}" if t["Reason"] else "")
+        self.note(s, e, t["Address"], detail=" ".join(p for p in parts if p))
+        if ts_id:
+            self.ts_ids[ts_id] = s
+            for item in [w for w in self.by_ts_id if w[1] == ts_id]:
+                self.by_ts_id.remove(item)
+                w = ts_fields(item[2].fields)
+                self.note(s, item[2], detail=f"reason {w['Reason']}" if w["Reason"] else "")
+        self._remote(s)
+        if e.event_id == 23:
+            self.ts_ids.pop(ts_id, None)
+
+    def _expire(self) -> None:
+        """Remote events that waited :data:`REMOTE_JOIN_US` for their session: not joined."""
+        for waiting, why in ((self.auth, "1149: no remote session of its user followed"),
+                             (self.by_ts_id, "LocalSessionManager 39/40: its session id "
+                                             "never joined a session")):
+            while waiting and waiting[0][0] < self.now - REMOTE_JOIN_US:
+                waiting.popleft()
+                self.unjoined[why] += 1
 
     def _auditd(self, e: SessionEvent) -> None:
         """PAM's USER_START and USER_END (auditd): ``ses`` opens and closes a session."""
@@ -211,6 +376,8 @@ class HostSessions:
             s = self.ended.popleft()[1]
             if self.latest.get(s.logon_id) is s:
                 del self.latest[s.logon_id]
+            for ts_id in [k for k, v in self.ts_ids.items() if v is s]:
+                del self.ts_ids[ts_id]
             out.append(s)
         return out
 
@@ -221,6 +388,10 @@ class HostSessions:
         out += [s for s in self.latest.values() if id(s) not in seen]
         self.latest.clear()
         self.privileges.clear()
+        self.now = 1 << 62
+        self._expire()
+        self.ts_ids.clear()
+        self.rdp.clear()
         out.sort(key=lambda s: s.seq)
         return out
 

@@ -69,4 +69,6 @@ def detect_revision(conn: Connection) -> str | None:
     finding_indexes = {i["name"] for i in inspector.get_indexes("findings")}
     if "ix_findings_anchor" not in finding_indexes:
         return "0006"
-    return "0008" if "activity" in tables else "0007"
+    if "activity" not in tables:
+        return "0007"
+    return "0009" if "remote" in columns("sessions") else "0008"
