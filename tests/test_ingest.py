@@ -148,7 +148,8 @@ def test_classification_uses_channel_and_id(db_url: str, tmp_path: Path) -> None
     engine, _ = ingest(db_url, path)
     with engine.connect() as conn:
         kinds = dict(conn.execute(select(EventRow.record_id, EventRow.kind)).all())
-    assert kinds == {1: None, 2: "token_change", 3: "time_change", 4: "process_start",
+    # Windows PowerShell's 600 is a provider start (activity), never Security's token change.
+    assert kinds == {1: "ps_provider", 2: "token_change", 3: "time_change", 4: "process_start",
                      5: "log_cleared", 6: "log_cleared"}
 
 
