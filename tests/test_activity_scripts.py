@@ -129,6 +129,14 @@ def test_split_blocks_reassembled_and_attached(case_of, xml_log) -> None:
     found = browse.search(engine, "Invoke-Mimikatz")
     assert [(r.pid, r.image.rsplit("\\", 1)[-1]) for r in found] == [(500, "powershell.exe")]
     assert browse.search(engine, "Invoke-Nothing") == []
+    assert [r.pid for r in browse.search(engine, "invoke-mimikatz -dumpcreds")] == [500]
+    # Under --redact a script matches only as shown: what the mask hides is no oracle.
+    from proctrail.app.redact import Redactor
+
+    masked = Redactor([r"(Invoke-)(Mimikatz)"])
+    assert browse.search(engine, "Mimikatz", redactor=masked) == []
+    assert browse.search(engine, "mimi", redactor=masked) == []
+    assert [r.pid for r in browse.search(engine, "Invoke-", redactor=masked)] == [500]
     rows = activity.process_activity(engine, whole.process_id)[0]
     assert [r.label for r in rows] == ["ps engine", "script", "script"]
     assert "\n" not in rows[1].summary() and rows[1].summary().startswith("(3 parts) IEX")

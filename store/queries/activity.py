@@ -142,17 +142,23 @@ def touched(dest: str = "", port: int | None = None, file: str = "") -> Select[A
     return select(Activity.process_id).where(*conds)
 
 
-def found_by_text(needle: str) -> Select[Any]:
+def found_by_address(needle: str) -> Select[Any]:
     """The ids of processes that connected to, resolved or were answered ``needle``
-    exactly (an address or host name, any case), or whose PowerShell script blocks or
-    pipelines hold it (any case, as literal text): what a search box's bare word finds."""
+    exactly (an address or host name, any case)."""
     text = needle.strip().lower()
     return select(Activity.process_id).where(or_(
         Activity.dst_addr == text, func.lower(Activity.hostname) == text,
         and_(Activity.kind == "network_connect", Activity.direction == "in",
-             Activity.src_addr == text),
-        and_(Activity.kind.in_(sorted(SCRIPT_KINDS)),
-             func.lower(Activity.detail).contains(text, autoescape=True))))
+             Activity.src_addr == text)))
+
+
+def found_by_script(needle: str) -> Select[Any]:
+    """``(process id, text)`` of the PowerShell script blocks and pipelines that hold
+    ``needle`` (any case, as literal text)."""
+    text = needle.strip().lower()
+    return select(Activity.process_id, Activity.detail).where(
+        Activity.kind.in_(sorted(SCRIPT_KINDS)),
+        func.lower(Activity.detail).contains(text, autoescape=True))
 
 
 def stack_destinations(engine: Engine, rarest_first: bool = True, limit: int = 200

@@ -454,9 +454,10 @@ def search(engine: Engine, text: str, flt: Filter | None = None,
            redactor: Callable[[str], str] | None = None) -> list[ProcRow]:
     """Lifetimes whose image, command line, user or hashes contain ``text`` (any case), or
     whose PID or process GUID is ``text``, or that connected to or resolved ``text`` (an
-    address or host name, whole); narrowed by ``flt`` (and to one session); in
-    host and start order. With ``redactor``, a command line matches only as shown
-    (redacted): a search must not read a masked secret one character at a time."""
+    address or host name, whole), or whose PowerShell scripts hold it; narrowed by ``flt``
+    (and to one session); in host and start order. With ``redactor``, a command line or a
+    script matches only as shown (redacted): a search must not read a masked secret one
+    character at a time."""
     needle = text.strip().lower()
     query = _proc_query()
     if session_id is not None:
@@ -474,18 +475,27 @@ def search(engine: Engine, text: str, flt: Filter | None = None,
     conds = [func.lower(col).contains(needle, autoescape=True)
              for col in (Process.image, Process.user, Process.hashes)]
     conds.append(func.lower(Process.process_guid) == needle)
+    from proctrail.store.queries.activity import found_by_address, found_by_script
+
     if " " not in needle:  # an address or host name it connected to or resolved
-        from proctrail.store.queries.activity import found_by_text
-        conds.append(Process.id.in_(found_by_text(needle)))
+        conds.append(Process.id.in_(found_by_address(needle)))
     pid = _as_pid(needle)
     if pid is not None:
         conds.append(Process.pid == pid)
     in_command = func.lower(Process.command_line).contains(needle, autoescape=True)
+    scripts = found_by_script(needle)
     if redactor is None:
-        return found(*conds, in_command)
+        return found(*conds, in_command,
+                     Process.id.in_(scripts.with_only_columns(scripts.selected_columns[0])))
+    # Text a screen shows redacted matches only as shown: no secret read a letter at a time.
     rows = {r.id: r for r in found(*conds)}
     rows.update((r.id, r) for r in found(in_command)
                 if needle in redactor(r.command_line).lower())
+    with engine.connect() as conn:
+        shown = {pid for pid, script in conn.execute(scripts.limit(10 * limit))
+                 if pid is not None and needle in redactor(script or "").lower()}
+    if shown:
+        rows.update((r.id, r) for r in found(Process.id.in_(sorted(shown))))
     return sorted(rows.values(), key=lambda r: (r.host.lower(), r.start_us is not None,
                                                 r.start_us or 0, r.pid or 0, r.id))[:limit]
 
