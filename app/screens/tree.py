@@ -149,6 +149,8 @@ class TreeScreen(CaseScreen):
         head.append(f"  {s.logon_id}  ", style="dim")
         head.append_text(lifetime(s.start_us, s.end_us))
         head.append(f"  {s.processes} processes", style="dim")
+        if s.remote:
+            head.append_text(Text.assemble("  ", safe(s.remote, "cyan")))
         self.query_one("#status", Static).update(head)
 
     def show_roots(self, rows: list[browse.ProcRow]) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import orjson
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
@@ -22,6 +22,7 @@ from proctrail.store.correlate.extract import ProcEvent, Unplaced
 from proctrail.store.correlate.integrity import Found, event_anomalies, record_gaps
 from proctrail.store.correlate.lifetimes import Lifetime, build_lifetimes
 from proctrail.store.correlate.pipeline import Collect, clock_scan, host_events, machines, run
+from proctrail.store.correlate.remote import link_explicit
 from proctrail.store.correlate.rows import (
     ACTIVITY_COLUMNS,
     PROCESS_COLUMNS,
@@ -64,6 +65,8 @@ class CorrelationReport:
     flags: dict[str, int]
     anomalies: dict[str, int]
     unplaced: dict[str, int]  # records about a process that none could be found for, by why
+    # 4648s by whether they linked to their target session (``linked``) or why not
+    explicit: dict[str, int] = field(default_factory=dict)
 
     def unplaced_total(self) -> int:
         return sum(self.unplaced.values())
@@ -240,6 +243,7 @@ def _correlate(engine: Engine, progress: Callable[[int], None] | None,
         finally:
             pool.close()
         writer.flush()
+        explicit = link_explicit(conn)  # across machines: after every session is written
         generation = conn.execute(select(CaseMeta.value)
                                   .where(CaseMeta.key == GENERATION)).scalar()
         conn.execute(delete(CaseMeta).where(CaseMeta.key.in_((CORRELATED_THROUGH,
@@ -253,7 +257,8 @@ def _correlate(engine: Engine, progress: Callable[[int], None] | None,
     done = writer.rows
     return CorrelationReport(done.process_count, done.session_count,
                              dict(sorted(done.flags.items())), dict(sorted(counts.items())),
-                             dict(sorted(writer.unplaced_reasons.items())))
+                             dict(sorted(writer.unplaced_reasons.items())),
+                             dict(sorted(explicit.items())))
 
 
 def _largest_machine(conn: Connection, groups: list[list[int]]) -> int:

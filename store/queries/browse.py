@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, Engine, Select, and_, func, or_, select
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import aliased
 
+from proctrail.store.correlate.remote import remote_summary
 from proctrail.store.hosts import Machine, host_names, join_machine, machine_ids, on_host
 from proctrail.store.images import image_name
 from proctrail.store.models import (
@@ -82,6 +83,7 @@ class SessionRow:
     elevated: bool
     processes: int
     flags: tuple[str, ...]
+    remote: str = ""  # how it came in, one plain line (remote_summary): log text, unescaped
 
 
 @dataclass
@@ -227,7 +229,8 @@ def session_rows(engine: Engine, flt: Filter | None = None) -> list[SessionRow]:
 
 def _session_row(s: LogonSession, host: str, n: int) -> SessionRow:
     return SessionRow(s.id, host, s.logon_id, s.user, s.logon_type, s.source_ip,
-                      s.workstation, s.start_us, s.end_us, bool(s.elevated), n, _flags(s.flags))
+                      s.workstation, s.start_us, s.end_us, bool(s.elevated), n, _flags(s.flags),
+                      remote_summary(s.remote))
 
 
 def session_row(engine: Engine, session_id: int) -> SessionRow | None:

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.orm import Session
 
 from proctrail.store.correlate.extract import Unplaced
+from proctrail.store.correlate.remote import remote_fields
 from proctrail.store.damage import damaged_chunks
 from proctrail.store.hosts import Machine, host_names, join_machine, on_host
 from proctrail.store.models import (
@@ -175,6 +176,7 @@ def export_sessions(engine: Engine, host: str | None = None) -> Iterator[dict[st
                 "workstation": s.workstation, "auth_package": s.auth_package,
                 "start": _iso(s.start_us), "end": _iso(s.end_us), "elevated": s.elevated,
                 "process_count": row.n, "flags": _flags(s.flags),
+                **remote_fields(s.remote),
             }
 
 

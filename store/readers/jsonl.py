@@ -20,7 +20,14 @@ from typing import IO, Any
 
 import orjson
 
-from proctrail.store.events import SYSMON, SYSMON_LINUX, Event, Skip, canonical_channel
+from proctrail.store.events import (
+    REMOTE_CHANNELS,
+    SYSMON,
+    SYSMON_LINUX,
+    Event,
+    Skip,
+    canonical_channel,
+)
 from proctrail.store.readers.base import (
     MAX_LINE,
     Format,
@@ -56,6 +63,9 @@ _FLAT_METADATA = frozenset(
         "TimeCreated", "UserData",
     }
 )
+# What NXLog adds from the header's UserID: the event's own data when there is no UserID
+# (4778/4779's AccountName is the reconnecting user, not the logging account).
+_FROM_USER_ID = frozenset({"Domain", "AccountName", "AccountType"})
 
 
 def looks_like_jsonl(head: bytes) -> bool:
@@ -203,6 +213,11 @@ def _flat(obj: Mapping[str, Any], opts: ReadOptions) -> Event:
     provider = as_text(obj.get("SourceName"))
     channel = as_text(obj.get("Channel"))
     fields = {k: as_text(v) for k, v in obj.items() if k not in _FLAT_METADATA}
+    if "UserID" not in obj:
+        fields.update((k, as_text(obj[k])) for k in _FROM_USER_ID if k in obj)
+    if channel.strip().lower() in REMOTE_CHANNELS and "Message" in obj:
+        # NXLog does not flatten UserData: Terminal Services' data is only in the text.
+        fields["Message"] = as_text(obj.get("Message"))
     if "EventTypeOrignal" in obj:
         # NXLog renamed its own EventType because the event has a field of that name.
         fields["EventType"] = as_text(obj.get("EventType"))
