@@ -441,3 +441,15 @@ def test_export_printable_to_a_pipe_or_a_file(case: str, tmp_path: Path) -> None
     assert cli("export", "processes", "--db", case, "--out", str(out))[0] == 0
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert ESC_LINE in [r["command_line"] for r in records]  # a file: the exact text
+
+
+def test_correlation_summary_says_how_4648s_linked(capsys) -> None:
+    from proctrail.app.cli.summary import print_correlation
+    from proctrail.store.correlate import CorrelationReport
+
+    print_correlation(CorrelationReport(3, 2, {}, {}, {}, {"linked": 5, "no such host": 2}))
+    out = capsys.readouterr().out
+    assert ("explicit credentials (4648): 5 of 7 linked to the session they opened "
+            "(not linked: no such host: 2)") in out
+    print_correlation(CorrelationReport(3, 2, {}, {}, {}))
+    assert "explicit credentials" not in capsys.readouterr().out

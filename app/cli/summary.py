@@ -75,3 +75,10 @@ def print_correlation(result: CorrelationReport) -> None:
         why = "; ".join(f"{reason}: {n:,}" for reason, n in result.unplaced.items())
         print(f"unplaced: {result.unplaced_total():,} records speak of a process not found in "
               f"the logs ({why}); the 'unplaced_event' anomalies list them")
+    if result.explicit:  # 4648s: linked to the session they opened, or why not
+        linked = result.explicit.get("linked", 0)
+        why = "; ".join(f"{reason}: {n:,}" for reason, n in result.explicit.items()
+                        if reason != "linked")
+        total = sum(result.explicit.values())
+        print(f"explicit credentials (4648): {linked:,} of {total:,} linked to the session "
+              f"they opened" + (f" (not linked: {why})" if why else ""))
