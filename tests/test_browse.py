@@ -182,3 +182,16 @@ def test_a_search_box_reads_filters_as_people_type_them() -> None:
     assert split_search("mimikatz") == ("mimikatz", Filter())
     with pytest.raises(FilterError):
         split_search("from=yesterday")
+
+
+def test_a_flag_glob_takes_the_routine_kinds_too(demo) -> None:
+    """``flags=user_changed`` is the changes nothing explains (alice's runas cmd);
+    ``flags=user_changed*`` adds Windows' own (userinit in the new logon, WMI's hosts)."""
+    def names(words: str) -> set[str]:
+        return {r.name for r in browse.search(demo, "", parse_filter(words))}
+
+    assert names("flags=user_changed") == {"cmd.exe"}
+    assert names("flags=user_changed*") == {"cmd.exe", "userinit.exe", "WmiPrvSE.exe"}
+    assert names("flags=user_changed_logon") == {"userinit.exe"}
+    assert "updater.exe" in names("flags=*_log")  # still running when WS01's log ends
+    assert names("flags=user_changed?") == set()  # one character, not a suffix

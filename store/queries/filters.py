@@ -76,8 +76,7 @@ class Filter:
         if self.end_us is not None:
             out.append(or_(Process.start_us.is_(None), Process.start_us <= self.end_us))
         if self.flags:
-            out.append(or_(*(("," + Process.flags + ",").contains(f",{flag},", autoescape=True)
-                             for flag in sorted(self.flags))))
+            out.append(_has_flag(Process.flags, self.flags))
         if self.findings:
             out.append(Process.id.in_(
                 select(ProcessSource.process_id)
@@ -108,9 +107,7 @@ class Filter:
             out.append(or_(LogonSession.start_us.is_(None),
                            LogonSession.start_us <= self.end_us))
         if self.flags:
-            out.append(or_(*(("," + LogonSession.flags + ",").contains(f",{flag},",
-                                                                       autoescape=True)
-                             for flag in sorted(self.flags))))
+            out.append(_has_flag(LogonSession.flags, self.flags))
         return out
 
 
@@ -138,6 +135,15 @@ def _attack_patterns(tactic: str, technique: str) -> list[str]:
     if technique:
         out.append(rf"(^|,)attack\.(?=t[0-9]){glob(technique)}(,|$)")
     return out
+
+
+def _has_flag(column: Any, flags: frozenset[str]) -> ColumnElement[bool]:
+    """``column`` (comma-separated flags) holds one of ``flags``; a glob
+    (``user_changed*``: the plain one and its routine kinds) matches whole flags."""
+    listed = "," + column + ","
+    return or_(*(listed.like(f"%,{glob_to_like(flag)},%", escape="\\") if "*" in flag
+                 or "?" in flag else listed.contains(f",{flag},", autoescape=True)
+                 for flag in sorted(flags)))
 
 
 def parse_filter(text: str) -> Filter:
