@@ -179,6 +179,13 @@ class ProctrailApp(App[None]):
         else:
             self.open_tree(host=row.host, focus=row.id)
 
+    def open_parent(self, row: Any) -> None:
+        """``p`` in a list: the parent's details, or why there is none."""
+        if row is None or row.parent_id is None:
+            self.notify("no known parent: the creator is not in the logs", timeout=3)
+        else:
+            self.open_detail(row.parent_id)
+
     def open_detail(self, process_id: int) -> None:
         self._open(DetailScreen(process_id))
 

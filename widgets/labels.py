@@ -7,7 +7,7 @@ from typing import Any
 
 from rich.text import Text
 
-from proctrail.store.correlate.signal import EXPECTED, ROUTINE
+from proctrail.store.correlate.signal import EXPECTED, shown
 from proctrail.store.timefmt import exact, span
 from proctrail.widgets.safe import safe
 
@@ -60,9 +60,7 @@ def flag_marks(flags: tuple[str, ...] | list[str], findings: int = 0) -> Text:
     """The flags as short coloured words, and a star per finding; routine flags
     (:data:`~proctrail.store.correlate.signal.ROUTINE`) are left out."""
     text = Text()
-    for flag in flags:
-        if flag in ROUTINE:
-            continue
+    for flag in shown(flags):
         word, style = FLAG_MARKS.get(flag, (flag, "yellow"))
         text.append(" ")
         text.append(word, style=style)

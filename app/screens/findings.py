@@ -200,13 +200,7 @@ class FindingsScreen(CaseScreen):
     def action_parent(self) -> None:
         process = self._process()
         if process is not None:
-            self.load(browse.proc_row, process, then=self._open_parent, group="goto")
-
-    def _open_parent(self, row: browse.ProcRow | None) -> None:
-        if row is None or row.parent_id is None:
-            self.notify("no known parent: the creator is not in the logs", timeout=3)
-        else:
-            self.case.open_detail(row.parent_id)
+            self.load(browse.proc_row, process, then=self.case.open_parent, group="goto")
 
     def action_delete(self) -> None:
         """Ask, then delete the highlighted finding (``u`` puts it back)."""

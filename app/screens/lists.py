@@ -99,12 +99,8 @@ class ProcessListScreen(CaseScreen):
     def action_parent(self) -> None:
         """``p``: the parent's details, as ``p`` in a process's details."""
         row = self.current()
-        if row is None:
-            return
-        if row.parent_id is None:
-            self.notify("no known parent: the creator is not in the logs", timeout=3)
-        else:
-            self.case.open_detail(row.parent_id)
+        if row is not None:
+            self.case.open_parent(row)
 
     def action_bookmark(self) -> None:
         row = self.current()
