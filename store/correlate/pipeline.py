@@ -135,6 +135,20 @@ def host_events(conn: Connection, host_id: int | Iterable[int],
     """One machine's process, session and boot events in stream order (``host_id`` may
     be every spelling of the machine). Sysmon events sit at their ``UtcTime``, which the
     header time can lag: they are reordered within :data:`REORDER_US`."""
+    return (e for _key, e in keyed_events(conn, host_id, fixes, unplaced))
+
+
+StreamKey = tuple[int, int, int, int]  # time and rank, header time, record id, row id
+
+
+def keyed_events(conn: Connection, host_id: int | Iterable[int],
+                 fixes: ClockFixes | None = None,
+                 unplaced: Callable[[Unplaced], None] | None = None,
+                 after_id: int = 0, upto: int | None = None
+                 ) -> Iterator[tuple[StreamKey, Event]]:
+    """:func:`host_events` with each event's place in the stream, of the rows stored
+    after row ``after_id`` (up to row ``upto``): events that come later sort among them
+    by the key alone."""
     members = [host_id] if isinstance(host_id, int) else sorted(host_id)
     main = members[0]
     keys = dict(conn.execute(select(Host.id, Host.key).where(Host.id.in_(members))).all())
@@ -145,13 +159,14 @@ def host_events(conn: Connection, host_id: int | Iterable[int],
                EventRow.record_id, EventRow.ts_us, EventRow.ts_key, EventRow.kind,
                EventRow.data)
         .join(Channel, Channel.id == EventRow.channel_id)
-        .where(EventRow.host_id.in_(members), EventRow.kind.in_(tuple(RANK)))
+        .where(EventRow.host_id.in_(members), EventRow.kind.in_(tuple(RANK)),
+               EventRow.id > after_id, EventRow.id <= (upto if upto is not None else 1 << 62))
         .order_by(func.coalesce(EventRow.ts_us, -1), rank, EventRow.record_id, Channel.key,
                   EventRow.event_id, EventRow.id)
     )
     rows = conn.execution_options(stream_results=True, yield_per=5000).execute(query)
     whole = fixes is not None and any(m in fixes.hosts for m in members)
-    pending: list[tuple[int, int, Event]] = []  # (time and rank, SQL order, event)
+    pending: list[tuple[int, int, StreamKey, Event]] = []  # (time and rank, SQL order, ...)
     seq = 0
     sources = fixes.sources if fixes is not None and whole else {}
     for row in rows:
@@ -174,13 +189,17 @@ def host_events(conn: Connection, host_id: int | Iterable[int],
         # Ties in time and rank keep the SQL order (record, channel, event id, row id).
         ts = e.order_us if e.order_us is not None else -1
         seq += 1
-        heapq.heappush(pending, ((ts << 4) | (RANK[row.kind] + 1), seq, e))
+        place = (ts << 4) | (RANK[row.kind] + 1)
+        key = (place, row.ts_us if row.ts_us is not None else -1, row.record_id, row.id)
+        heapq.heappush(pending, (place, seq, key, e))
         if not whole:
             horizon = (row.ts_us if row.ts_us is not None else -1) - REORDER_US
             while pending and pending[0][0] >> 4 < horizon:
-                yield heapq.heappop(pending)[2]
+                _place, _seq, key, e = heapq.heappop(pending)
+                yield key, e
     while pending:
-        yield heapq.heappop(pending)[2]
+        _place, _seq, key, e = heapq.heappop(pending)
+        yield key, e
 
 
 def _event(host_id: int, row: object, host_keys: dict[int, str], shift: int = 0
@@ -257,10 +276,29 @@ def run_machine(conn: Connection, members: list[int], sink: Sink,
     """Correlate one machine (``members``: its host ids, the canonical first) into
     ``sink``; a machine's ids and state depend on nothing outside it, so machines can run
     in any order or at once. Returns ``seen`` plus the events it read."""
-    sessions = HostSessions(members[0], StableIds())
-    lifetimes = HostLifetimes(members[0], StableIds(), sessions.link)
-    unplaced: list[Unplaced] = []
-    for e in host_events(conn, members, fixes, unplaced.append):
+    machine = MachineRun(members[0], seen)
+    for e in host_events(conn, members, fixes, machine.unplaced.append):
+        machine.feed(e, sink, progress)
+    machine.finish(sink)
+    return machine.seen
+
+
+class MachineRun:
+    """One machine's correlation state as its events stream by: the open sessions and
+    lifetimes, what no process was found for. Kept between runs, it takes the events that
+    come later (:mod:`.live`)."""
+
+    def __init__(self, host_id: int, seen: int = 0) -> None:
+        self.host_id = host_id
+        self.sessions = HostSessions(host_id, StableIds())
+        self.lifetimes = HostLifetimes(host_id, StableIds(), self.sessions.link)
+        self.unplaced: list[Unplaced] = []
+        self.seen = seen
+
+    def feed(self, e: Event, sink: Sink,
+             progress: Callable[[int], None] | None = None) -> None:
+        """One event, in stream order; what became final goes to ``sink`` now and then."""
+        lifetimes, sessions = self.lifetimes, self.sessions
         before = lifetimes.now
         lifetimes.observe(e.order_us if e.order_us is not None else e.ts_us)
         sessions.now = lifetimes.now
@@ -272,27 +310,36 @@ def run_machine(conn: Connection, members: list[int], sink: Sink,
                 lifetimes.boot()
         else:
             lifetimes.feed(e)
-        seen += 1
-        if seen % DRAIN_EVERY == 0:
-            # Sessions first: lifetimes drained now may name one ended long ago.
-            sink.sessions(sessions.drain())
-            sink.lifetimes(lifetimes.drain())
-            busy = lifetimes.busy()
-            if busy:
-                sink.activity(busy)
-            if unplaced:
-                sink.unplaced(unplaced)
-                unplaced = []
+        self.seen += 1
+        if self.seen % DRAIN_EVERY == 0:
+            self.drain(sink)
             if progress is not None:
-                progress(seen)
-    sink.sessions(sessions.finish())
-    sink.lifetimes(lifetimes.finish())
-    unplaced += [Unplaced(None, members[0], None, reason, n)
-                 for reason, n in sorted(lifetimes.unplaced.items())]
-    unplaced += [Unplaced(None, members[0], None, f"remote session event: {reason}", n)
-                 for reason, n in sorted(sessions.unjoined.items())]
-    sink.unplaced(unplaced)
-    return seen
+                progress(self.seen)
+
+    def drain(self, sink: Sink) -> None:
+        """Hand ``sink`` what is final, and the activity of busy running lifetimes."""
+        # Sessions first: lifetimes drained now may name one ended long ago.
+        sink.sessions(self.sessions.drain())
+        sink.lifetimes(self.lifetimes.drain())
+        busy = self.lifetimes.busy()
+        if busy:
+            sink.activity(busy)
+        if self.unplaced:  # the same list goes on filling (host_events appends to it)
+            sink.unplaced(self.unplaced[:])
+            self.unplaced.clear()
+
+    def finish(self, sink: Sink) -> None:
+        """The end of the stream: everything still open goes to ``sink`` as it stands."""
+        host = self.host_id
+        sink.sessions(self.sessions.finish())
+        sink.lifetimes(self.lifetimes.finish())
+        unplaced = self.unplaced[:]
+        self.unplaced.clear()
+        unplaced += [Unplaced(None, host, None, reason, n)
+                     for reason, n in sorted(self.lifetimes.unplaced.items())]
+        unplaced += [Unplaced(None, host, None, f"remote session event: {reason}", n)
+                     for reason, n in sorted(self.sessions.unjoined.items())]
+        sink.unplaced(unplaced)
 
 
 class Collect:
