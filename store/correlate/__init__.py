@@ -8,10 +8,12 @@ lifetimes as they become final, so memory does not grow with the case.
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import orjson
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
@@ -49,11 +51,15 @@ from proctrail.store.models import (
 )
 from proctrail.store.tasks import Inline, local_executor
 
+if TYPE_CHECKING:
+    from proctrail.store.correlate.live import LiveCase
+
 __all__ = ["CorrelationReport", "Lifetime", "ProcEvent", "Session", "build_lifetimes",
            "correlate", "correlated", "process_events"]
 
 BATCH = 5000
 UNPLACED = "unplaced_event"
+LOGGED_ANOMALY_KINDS = ("log_cleared", "time_change", "audit_stop", "audit_start")
 
 
 @dataclass
@@ -72,22 +78,27 @@ class CorrelationReport:
         return sum(self.unplaced.values())
 
 
-def anomalies(engine: Engine) -> list[Found]:
-    """Record gaps, cleared logs, audit stops and clock changes in the store."""
+def anomalies(engine: Engine, hosts: Iterable[int] | None = None,
+              conn: Connection | None = None) -> list[Found]:
+    """Record gaps, cleared logs, audit stops and clock changes in the store (of
+    ``hosts`` only, if given; read on ``conn`` if given)."""
     gaps_q = (select(EventRow.host_id, EventRow.channel_id, EventRow.source_id,
                      EventRow.record_id, EventRow.ts_us, EventRow.id)
               .order_by(EventRow.host_id, EventRow.channel_id, EventRow.record_id,
                         EventRow.ts_key, EventRow.event_id))  # the unique index: no sort
-    kinds = ("log_cleared", "time_change", "audit_stop", "audit_start")
     events_q = (select(EventRow.id, EventRow.host_id, EventRow.channel_id, EventRow.kind,
                        EventRow.ts_us, EventRow.data)
-                .where(EventRow.kind.in_(kinds))
+                .where(EventRow.kind.in_(LOGGED_ANOMALY_KINDS))
                 .order_by(EventRow.host_id, EventRow.ts_us, EventRow.record_id))
-    with engine.connect() as conn:
+    if hosts is not None:
+        members = sorted(hosts)
+        gaps_q = gaps_q.where(EventRow.host_id.in_(members))
+        events_q = events_q.where(EventRow.host_id.in_(members))
+    with contextlib.nullcontext(conn) if conn is not None else engine.connect() as c:
         found = record_gaps(tuple(r) for r in
-                            conn.execution_options(yield_per=10_000).execute(gaps_q))
+                            c.execution_options(yield_per=10_000).execute(gaps_q))
         found += event_anomalies((r.id, r.host_id, r.channel_id, r.kind, r.ts_us,
-                                  orjson.loads(r.data)) for r in conn.execute(events_q))
+                                  orjson.loads(r.data)) for r in c.execute(events_q))
     return found
 
 
@@ -185,20 +196,22 @@ class _Writer(RowSink):
 
 def correlate(engine: Engine, progress: Callable[[int], None] | None = None,
               tracked: Callable[[str], bool] | None = None,
-              workers: int | None = None) -> CorrelationReport:
+              workers: int | None = None, live: LiveCase | None = None) -> CorrelationReport:
     """Rebuild the processes, sessions, activity and anomalies tables from the stored
     events, in one transaction; ``progress`` hears how many events have been read so far.
     Processes whose image ``tracked`` rejects (the track/ignore lists) are left out, their
     children hung under the nearest kept ancestor. Machines are correlated by ``workers`` processes
     (default: the cores) when the case is big enough, written here in machine order: the
-    same rows as one process makes. Two correlations of one case take turns."""
+    same rows as one process makes. Two correlations of one case take turns. With
+    ``live``, machines are correlated here and left open for its updates (:mod:`.live`)."""
     with case_lock(engine, "correlate"):
-        return _correlate(engine, progress, tracked, workers)
+        return _correlate(engine, progress, tracked, workers, live)
 
 
 def _correlate(engine: Engine, progress: Callable[[int], None] | None,
                tracked: Callable[[str], bool] | None,
-               workers: int | None = None) -> CorrelationReport:
+               workers: int | None = None, live: LiveCase | None = None
+               ) -> CorrelationReport:
     with engine.connect() as conn:  # what this run sees: events stored later are news
         through = conn.execute(select(func.coalesce(func.max(EventRow.id), 0))).scalar_one()
     found = anomalies(engine)
@@ -222,7 +235,8 @@ def _correlate(engine: Engine, progress: Callable[[int], None] | None,
         writer = _Writer(engine, conn, tracked)
         groups = machines(conn)
         pool = (local_executor(workers)
-                if len(groups) > 1 and through >= PARALLEL_MIN_EVENTS and _shareable(engine)
+                if live is None and len(groups) > 1 and through >= PARALLEL_MIN_EVENTS
+                and _shareable(engine)
                 and _largest_machine(conn, groups) <= PARALLEL_MAX_MACHINE_EVENTS
                 else Inline())
         try:
@@ -238,19 +252,15 @@ def _correlate(engine: Engine, progress: Callable[[int], None] | None,
                             progress(seen)
                 except BrokenProcessPool:  # a worker died (killed, out of memory)
                     run(engine, writer, fixes, progress, groups[done:])  # the rest here
+            elif live is not None:
+                live.start(conn, writer, groups, fixes, through)
             else:
                 run(engine, writer, fixes, progress, groups)
         finally:
             pool.close()
         writer.flush()
         explicit = link_explicit(conn)  # across machines: after every session is written
-        generation = conn.execute(select(CaseMeta.value)
-                                  .where(CaseMeta.key == GENERATION)).scalar()
-        conn.execute(delete(CaseMeta).where(CaseMeta.key.in_((CORRELATED_THROUGH,
-                                                               GENERATION))))
-        conn.execute(insert(CaseMeta), [
-            {"key": CORRELATED_THROUGH, "value": str(through)},
-            {"key": GENERATION, "value": str(int(generation or 0) + 1)}])
+        bump_generation(conn, through)
     counts = Counter(a.kind for a in found)
     if writer.unplaced_reasons:
         counts[UNPLACED] = writer.unplaced_reasons.total()
@@ -259,6 +269,17 @@ def _correlate(engine: Engine, progress: Callable[[int], None] | None,
                              dict(sorted(done.flags.items())), dict(sorted(counts.items())),
                              dict(sorted(writer.unplaced_reasons.items())),
                              dict(sorted(explicit.items())))
+
+
+def bump_generation(conn: Connection, through: int) -> None:
+    """The case is correlated through event row ``through``: a new generation, which open
+    screens notice (:mod:`proctrail.app.tui`)."""
+    generation = conn.execute(select(CaseMeta.value)
+                              .where(CaseMeta.key == GENERATION)).scalar()
+    conn.execute(delete(CaseMeta).where(CaseMeta.key.in_((CORRELATED_THROUGH, GENERATION))))
+    conn.execute(insert(CaseMeta), [
+        {"key": CORRELATED_THROUGH, "value": str(through)},
+        {"key": GENERATION, "value": str(int(generation or 0) + 1)}])
 
 
 def _largest_machine(conn: Connection, groups: list[list[int]]) -> int:
