@@ -148,3 +148,55 @@ async def test_detail_shows_what_it_did_at_80x24(samples: Path, tmp_path: Path) 
         shown = screen_text(app)
         assert "What it did (6)" in shown
         assert "PROCESS_ALL_ACCESS" in shown and "dumpert.dmp" in shown
+
+
+PROCESS_COLUMNS = [  # export processes: the columns before issue 18's counts, in order
+    "id", "host", "pid", "process_guid", "image", "command_line", "cwd", "hashes",
+    "integrity", "user", "creator_user", "end_user", "logon_id", "session_id", "start",
+    "end", "duration_s", "exit_status", "parent_id", "parent_pid", "parent_image", "flags",
+    "token_changes", "sources"]
+COUNT_COLUMNS = ["activity", "connections", "dns", "files_written", "files_deleted",
+                 "registry", "process_access", "scripts"]
+
+
+def test_export_counts_what_each_process_did(samples: Path, case_of, tmp_path: Path) -> None:
+    """Dumpert's record: 6 things done (2 opens of lsass, its dump file, 3 object
+    accesses); lsass's opener listed once, reading its memory; the CSV sorts by number."""
+    import csv
+
+    from proctrail.app.cli import main
+    from proctrail.store.queries import export_processes
+
+    engine = case_of(samples / "otrf" / DUMPERT)
+    records = list(export_processes(engine))
+    assert all(list(r) == PROCESS_COLUMNS + COUNT_COLUMNS for r in records)
+    (dumpert,) = [r for r in records if r["image"].endswith("Outflank-Dumpert.exe")]
+    assert {c: dumpert[c] for c in COUNT_COLUMNS} == {
+        "activity": 6, "connections": 0, "dns": 0, "files_written": 1, "files_deleted": 0,
+        "registry": 0, "process_access": 2, "scripts": 0}
+    attached = sum(c.attached for c in activity.activity_counts(engine))
+    assert sum(r["activity"] for r in records) == attached  # every record it did, once
+    assert [r["pid"] for r in export_processes(engine, host="workstation5")
+            if r["activity"]] == [r["pid"] for r in records if r["activity"]]
+    (lsass,) = activity.lsass_access(engine)
+    assert (lsass["process_id"], lsass["pid"], lsass["count"], lsass["masks"],
+            lsass["memory"]) == (dumpert["id"], 6772, 2, ["0x1fffff"], True)
+    out = tmp_path / "p.csv"
+    url = engine.url.render_as_string(hide_password=False)
+    assert main(["export", "processes", "--db", url, "--format", "csv", "--out",
+                 str(out)]) == 0
+    with out.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == PROCESS_COLUMNS + COUNT_COLUMNS
+    assert max(rows, key=lambda r: int(r["activity"]))["pid"] == "6772"
+
+
+def test_demo_counts_and_no_lsass(demo_case) -> None:
+    """The demo: PowerShell's download (a lookup, a connection) and the implant's
+    connection back; nothing opens lsass."""
+    from proctrail.store.queries import export_processes
+
+    did = [r for r in export_processes(demo_case) if r["activity"]]
+    assert sorted((r["image"].rsplit("\\", 1)[-1], r["connections"], r["dns"])
+                  for r in did) == [("powershell.exe", 1, 1), ("updater.exe", 1, 0)]
+    assert activity.lsass_access(demo_case) == []

@@ -14,6 +14,7 @@ pipes, backticks) comes out as text in both formats.
 from __future__ import annotations
 
 import contextlib
+import html as html_module
 import os
 import re
 import subprocess
@@ -407,3 +408,76 @@ def test_hostile_text_stays_text(case_of, xml_log, db_url: str, tmp_path: Path) 
         assert printable(command, keep_newlines=True) in f.text
         assert printable(HOST) in hdoc.scope
         assert "<script" not in body and "<img" not in body and "</pre></li>" not in body
+
+
+# --- what processes did --------------------------------------------------------------------
+
+
+def _between(text: str, start: str, end: str) -> str:
+    return text[text.index(start):text.index(end, text.index(start))]
+
+
+def test_report_says_what_processes_did(demo_report: Built) -> None:
+    """The demo's two connections and one lookup, attached; its destinations rarest first
+    (the name looked up once, then the address reached twice); nobody opened lsass."""
+    md = _between(demo_report.md, "## What processes did", "## Findings")
+    assert "| network_connect (connect) | 2 | 2 | - | 0 |  |" in md
+    assert "| dns_query (dns) | 1 | 1 | - | 0 |  |" in md
+    dests = _between(md, "### Rarest destinations", "### Processes")
+    assert [line.split(" | ")[0] for line in dests.split("\n") if line.startswith("| ")][1:] \
+        == ["| updates\\.example\\.com", "| 203\\.0\\.113\\.7"]
+    assert md.rstrip().endswith("### Processes that opened lsass\n\nNone.")
+    root = parse_html(demo_report.html)
+    (section,) = [n for n in root.iter() if n.tag == "section"
+                  and n.attrs.get("id") == "activity"]
+    rows = [[td.text() for td in tr.iter() if td.tag == "td"]
+            for tr in section.iter() if tr.tag == "tr"]
+    assert ["network_connect (connect)", "2", "2", "-", "0", ""] in rows
+    assert [r for r in rows if len(r) == 4] == [["updates.example.com", "1", "1", "1"],
+                                                ["203.0.113.7", "2", "2", "1"]]
+    assert 'href="#activity"' in demo_report.html
+
+
+def test_activity_section_keeps_log_text_as_text(xml_log, case_of, db_url: str,
+                                                 tmp_path: Path) -> None:
+    """A hostile image looks up a hostile name and opens lsass: both tables hold them as
+    text, in Markdown (no link, HTML or emphasis) and in HTML (no element)."""
+    sysmon = {"channel": "Microsoft-Windows-Sysmon/Operational",
+              "provider": "Microsoft-Windows-Sysmon"}
+    image = "C:\\Temp\\<b>x</b>|`y`*z*.exe"
+    name = "<script>alert(1)</script>|[l](http://evil.example)" + CSI
+    when = "2024-05-01 10:00:0{}.000"
+    path = xml_log("a.xml", [
+        xml_log.event(1, 1, "2024-05-01T10:00:01Z", {
+            "UtcTime": when.format(1), "ProcessGuid": "{a}", "ProcessId": "77",
+            "Image": image.replace("<", "&lt;").replace(">", "&gt;"), "User": "CORP\\eve"},
+            **sysmon),
+        xml_log.event(22, 2, "2024-05-01T10:00:02Z", {
+            "UtcTime": when.format(2), "ProcessGuid": "{a}", "ProcessId": "77",
+            "QueryName": name.replace("<", "&lt;").replace(">", "&gt;")
+            .replace("\x1b", "&#x1b;"), "QueryResults": "203.0.113.9;"}, **sysmon),
+        xml_log.event(10, 3, "2024-05-01T10:00:03Z", {
+            "UtcTime": when.format(3), "SourceProcessGUID": "{a}", "SourceProcessId": "77",
+            "TargetProcessGUID": "{l}", "TargetProcessId": "600",
+            "TargetImage": "C:\\Windows\\system32\\lsass.exe", "GrantedAccess": "0x1010"},
+            **sysmon)])
+    case_of(path)
+    md_path, html_path = tmp_path / "r.md", tmp_path / "r.html"
+    assert run_cli("report", "--db", db_url, "--out", str(md_path)) == 0
+    assert run_cli("report", "--db", db_url, "--format", "html", "--out", str(html_path)) == 0
+    md, body = md_path.read_text(encoding="utf-8"), html_path.read_text(encoding="utf-8")
+    markdown_document(md)  # no link, image, HTML or emphasis
+    html_document(body)  # no script, handler or resource
+    assert not RAW_CONTROL.search(md) and not RAW_CONTROL.search(body)
+    section = _between(md, "## What processes did", "## Findings")
+    rendered = MarkdownIt("gfm-like").render(section)
+    shown = printable(name.lower())  # destinations are stacked lower case
+    assert shown in html_module.unescape(rendered) and "<script" not in rendered
+    lsass = section.split("### Processes that opened lsass")[1]
+    assert "\\(77\\) | CORP\\\\eve | 1 | 0x1010 | yes |" in lsass
+    root = parse_html(body)
+    (act,) = [n for n in root.iter() if n.tag == "section" and n.attrs.get("id") == "activity"]
+    cells = [td.text() for td in act.iter() if td.tag == "td"]
+    assert shown in cells
+    assert f"{image.rsplit(chr(92), 1)[-1]} (77)" in cells and "0x1010" in cells
+    assert "<script>alert(1)" not in body and "<b>x</b>" not in body

@@ -1,7 +1,8 @@
 """The case in one document: ``proctrail report``.
 
 Scope (every source with its SHA-256, the hosts, the time span), the integrity anomalies,
-and every finding, most severe first, with its note, its ancestor chain under its logon
+what processes did (activity per kind, the rarest destinations, who opened lsass), and
+every finding, most severe first, with its note, its ancestor chain under its logon
 session (user, logon type, source address) as a small tree and the raw events behind it
 (file, record id, fields). One intermediate model (:func:`build_report`) is written as
 GitHub-flavoured Markdown (:func:`to_markdown`) or as one self-contained HTML file that
@@ -28,7 +29,8 @@ from proctrail.app.redact import Redactor, redact_record
 from proctrail.store.errors import UsageError
 from proctrail.store.findings import SEVERITIES
 from proctrail.store.images import image_name
-from proctrail.store.queries.report import case_scope
+from proctrail.store.queries.activity import KIND_LABELS
+from proctrail.store.queries.report import activity_scope, case_scope
 from proctrail.store.text import pid_text, printable
 from proctrail.store.timefmt import clock, iso
 
@@ -71,6 +73,7 @@ class Report:
     scope: dict[str, Any]
     findings: list[FindingEntry]
     redacted: bool = False
+    activity: dict[str, Any] = field(default_factory=dict)  # :func:`activity_scope`
 
     @property
     def span(self) -> Plain:
@@ -137,7 +140,8 @@ def build_report(engine: Engine, redactor: Redactor | None = None,
     findings = [FindingEntry(number, r, r["kind"], r["rule_id"], r["time"], _title(r),
                              _chain(r)) for number, r in enumerate(records, 1)]
     return Report(generated=iso(time.time_ns() // 1000) or "", case=case,
-                  scope=case_scope(engine), findings=findings, redacted=redactor is not None)
+                  scope=case_scope(engine), findings=findings, redacted=redactor is not None,
+                  activity=activity_scope(engine))
 
 
 # --- Markdown ----------------------------------------------------------------------------
@@ -202,6 +206,34 @@ def _technique_rows(report: Report) -> list[list[object]]:
             for t in report.scope.get("techniques", [])]
 
 
+KIND_HEAD = ["kind", "records", "attached", "done to (8/10)", "doer not in logs", "note"]
+DEST_HEAD = ["destination", "records", "processes", "hosts"]
+LSASS_HEAD = ["host", "process", "user", "records", "access", "reads memory", "first"]
+ACTIVITY_NONE = ("No activity recorded (Sysmon 3/8/10/11-15/22-26, Security 5156/5158/4663, "
+                 "PowerShell, auditd connect/bind/write).")
+
+
+def _activity_rows(report: Report) -> tuple[list[list[object]], list[list[object]],
+                                            list[list[object]]]:
+    """What processes did: per kind, the rarest destinations, who opened lsass."""
+    act = report.activity
+    kinds: list[list[object]] = []
+    for c in act.get("kinds", []):
+        two = c.kind in ("process_access", "remote_thread")
+        kinds.append([Plain(f"{c.kind} ({KIND_LABELS.get(c.kind, c.kind)})"), c.events,
+                      c.attached, c.targets if two else Plain("-"),
+                      c.unplaced,
+                      Plain(c.note or (f"{c.targets_unplaced:,} target(s) not in the logs"
+                                       if c.targets_unplaced else ""))])
+    dests = [[d["value"], d["count"], d["processes"], d["hosts"]]
+             for d in act.get("destinations", [])]
+    lsass = [[r["host"], f"{image_name(r['image'] or '')} ({pid_text(r['pid'])})",
+              r["user"] or "-", r["count"], ", ".join(r["masks"]),
+              Plain("yes" if r["memory"] else "no"), _when(r["first_us"])]
+             for r in act.get("lsass", [])]
+    return kinds, dests, lsass
+
+
 def _summary(report: Report) -> Plain:
     sc = report.scope
     return Plain(f"{len(sc['sources'])} source(s), {len(sc['hosts'])} host(s), "
@@ -245,6 +277,17 @@ def to_markdown(report: Report) -> str:
     techniques = _technique_rows(report)
     lines += ["## ATT&CK techniques", ""]
     lines += _table(TECHNIQUE_HEAD, techniques) if techniques else ["None named.", ""]
+    kinds, dests, lsass = _activity_rows(report)
+    lines += ["## What processes did", ""]
+    if kinds:
+        lines += ["Records per kind, and how many correlation attached to the process "
+                  "that did them:", "", *_table(KIND_HEAD, kinds),
+                  "### Rarest destinations", ""]
+        lines += _table(DEST_HEAD, dests) if dests else ["None.", ""]
+        lines += ["### Processes that opened lsass", ""]
+        lines += _table(LSASS_HEAD, lsass) if lsass else ["None.", ""]
+    else:
+        lines += [ACTIVITY_NONE, ""]
     lines += ["## Findings", ""]
     if not report.findings:
         lines += ["None.", ""]
@@ -371,6 +414,7 @@ def to_html(report: Report) -> str:
            '<li><a href="#sources">Sources</a></li><li><a href="#hosts">Hosts</a></li>'
            '</ol></li>', '<li><a href="#anomalies">Integrity anomalies</a></li>',
            '<li><a href="#techniques">ATT&amp;CK techniques</a></li>',
+           '<li><a href="#activity">What processes did</a></li>',
            '<li><a href="#findings">Findings</a><ol>']
     toc += [f'<li><a href="#finding-{f.number}">[{_h(f.record["severity"])}] {_h(f.title)}'
             f'</a></li>' for f in report.findings]
@@ -399,6 +443,21 @@ def to_html(report: Report) -> str:
     out += ["</section>", '<section id="techniques"><h2>ATT&amp;CK techniques</h2>']
     out += (_htable(TECHNIQUE_HEAD, techniques, (3, 4)) if techniques
             else ["<p>None named.</p>"])
+    kinds, dests, lsass = _activity_rows(report)
+    out += ["</section>", '<section id="activity"><h2>What processes did</h2>']
+    if kinds:
+        out += ["<p>Records per kind, and how many correlation attached to the process that "
+                "did them:</p>", *_htable(KIND_HEAD, kinds, (1, 2, 3, 4),
+                                         ["24%", "11%", "11%", "13%", "13%", "28%"]),
+                "<h3>Rarest destinations</h3>"]
+        out += (_htable(DEST_HEAD, dests, (1, 2, 3), ["58%", "14%", "14%", "14%"])
+                if dests else ["<p>None.</p>"])
+        out += ["<h3>Processes that opened lsass</h3>"]
+        out += (_htable(LSASS_HEAD, lsass, (3,),
+                        ["15%", "21%", "16%", "9%", "14%", "10%", "15%"])
+                if lsass else ["<p>None.</p>"])
+    else:
+        out.append(f"<p>{html.escape(ACTIVITY_NONE)}</p>")
     out += ["</section>", '<section id="findings"><h2>Findings</h2>']
     if not report.findings:
         out.append("<p>None.</p>")

@@ -1,6 +1,7 @@
 """What processes did (issue 18): one process's activity in time order, paged; the
-processes that touched an address, a port or a path; the rarest destinations; how much of
-each kind was attached and how much could not be.
+processes that touched an address, a port or a path; the rarest destinations and files
+written; how much of each kind was attached and how much could not be; each process's
+counts per kind; who opened lsass.
 
 Values are as logged (attacker-controlled): callers print them through ``widgets/safe.py``
 or a writer's own escaping, never as markup.
@@ -8,14 +9,18 @@ or a writer's own escaping, never as markup.
 
 from __future__ import annotations
 
+import re
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, Select, and_, func, or_, select
+from sqlalchemy.orm import aliased
 
 from proctrail.store.correlate.access import reads_memory
 from proctrail.store.correlate.extract import Unplaced
 from proctrail.store.events import ACTIVITY_KINDS, SCRIPT_KINDS, TWO_ENDED_KINDS
+from proctrail.store.hosts import Machine, join_machine
 from proctrail.store.images import image_key
 from proctrail.store.models import Activity, Anomaly, EventRow, Host, Process
 from proctrail.store.text import glob_to_like
@@ -254,3 +259,148 @@ def process_names(engine: Engine, process_ids: list[int]) -> dict[int, str]:
                                            .where(Process.id.in_(ids[start:start + 500]))):
                 out[pid] = image_key(image) or "?"
     return out
+
+
+# What a process wrote: Sysmon 11 (created), 15 (a stream), auditd open-for-write.
+WRITE_KINDS = ("file_create", "file_stream", "file_write")
+# A user's profile folder, any name: C:\Users\<name>\, /home/<name>/ (read lower case).
+_PROFILE = re.compile(r"^([a-z]:\\users\\|/home/)[^\\/]+(?=[\\/])")
+
+
+def file_key(path: str) -> str:
+    """A written file's path for stacking: lower case, the profile's user name as ``*``
+    (``c:\\users\\*\\appdata\\...``, ``/home/*/...``)."""
+    return _PROFILE.sub(r"\1*", path.lower())
+
+
+def _pair(parent_image: str | None, image: str | None) -> str:
+    return f"{image_key(parent_image) or '?'} → {image_key(image) or '?'}"
+
+
+def pair_counts(engine: Engine) -> Counter[str]:
+    """How many lifetimes each parent → child pair of image file names has in the case
+    (``powershell.exe → whoami.exe``, lower case; ``?`` for an unknown image)."""
+    parent = aliased(Process)
+    parent_image = func.coalesce(parent.image, Process.parent_image, "")
+    query = (select(parent_image, Process.image, func.count())
+             .outerjoin(parent, parent.id == Process.parent_id)
+             .group_by(parent_image, Process.image))
+    counts: Counter[str] = Counter()
+    with engine.connect() as conn:
+        for parent_path, image, n in conn.execute(query):
+            counts[_pair(parent_path, image)] += n
+    return counts
+
+
+def stack_written_files(engine: Engine, rarest_first: bool = True, limit: int = 200
+                        ) -> list[dict[str, Any]]:
+    """The files processes wrote (:data:`WRITE_KINDS`), one row per parent → child pair
+    and file (:func:`file_key`): ``pair``, ``path``, ``pair_count`` (lifetimes of that pair
+    in the whole case, writing or not), ``file_count`` (processes of any pair that wrote
+    the file), ``processes`` and ``hosts`` (distinct machines) of the row, ``count``
+    (records) and ``process_ids``.
+
+    Rare means a rare pair first, then a rarely written file: rows in ascending
+    ``pair_count``, then ``file_count``, then ``processes``, pair and path (reversed
+    counts for commonest first)."""
+    parent = aliased(Process)
+    parent_image = func.coalesce(parent.image, Process.parent_image, "")
+    machine = func.coalesce(Host.alias_of, Host.id)
+    path = func.lower(Activity.path)
+    query = (select(parent_image, Process.image, path, Activity.process_id, machine,
+                    func.count())
+             .join(Process, Process.id == Activity.process_id)
+             .outerjoin(parent, parent.id == Process.parent_id)
+             .join(Host, Host.id == Activity.host_id)
+             .where(Activity.kind.in_(WRITE_KINDS), Activity.path != "")
+             .group_by(parent_image, Process.image, path, Activity.process_id, machine))
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    writers: dict[str, set[int]] = defaultdict(set)
+    with engine.connect() as conn:
+        for parent_path, image, file_path, pid, host, n in conn.execute(query):
+            key = (_pair(parent_path, image), file_key(file_path))
+            row = rows.setdefault(key, {"pair": key[0], "path": key[1], "count": 0,
+                                        "ids": set(), "machines": set()})
+            row["count"] += n
+            row["ids"].add(pid)
+            row["machines"].add(host)
+            writers[key[1]].add(pid)
+    pairs = pair_counts(engine) if rows else Counter()
+    out = [{"pair": r["pair"], "path": r["path"], "pair_count": pairs[r["pair"]],
+            "file_count": len(writers[r["path"]]), "processes": len(r["ids"]),
+            "hosts": len(r["machines"]), "count": r["count"],
+            "process_ids": sorted(r["ids"])[:1000]} for r in rows.values()]
+    sign = 1 if rarest_first else -1
+    out.sort(key=lambda r: (sign * r["pair_count"], sign * r["file_count"],
+                            sign * r["processes"], r["pair"], r["path"]))
+    return out[:limit]
+
+
+# Export columns of what each process did (records it did; 8/10 done to it not counted).
+COUNT_COLUMNS: dict[str, tuple[str, ...]] = {
+    "connections": ("network_connect", "wfp_connect", "wfp_bind", "network_bind"),
+    "dns": ("dns_query",),
+    "files_written": WRITE_KINDS,
+    "files_deleted": ("file_delete",),
+    "registry": ("registry_key", "registry_set", "registry_rename"),
+    "process_access": ("process_access", "remote_thread", "process_tampering"),
+    "scripts": tuple(sorted(SCRIPT_KINDS)),
+}
+_COLUMN_OF = {kind: column for column, kinds in COUNT_COLUMNS.items() for kind in kinds}
+
+
+def counts_per_process(engine: Engine, process_ids: Select[Any] | None = None
+                       ) -> dict[int, dict[str, int]]:
+    """Per process (those ``process_ids`` selects, else all with any), the records it did
+    in one grouped read: ``activity`` (every kind) and each of :data:`COUNT_COLUMNS`
+    (absent when 0). What was done to it (the target end of Sysmon 8/10) is left out."""
+    query = (select(Activity.process_id, Activity.kind, func.count())
+             .where(or_(Activity.direction != "in",
+                        Activity.kind.not_in(sorted(TWO_ENDED_KINDS))))
+             .group_by(Activity.process_id, Activity.kind))
+    if process_ids is not None:
+        query = query.where(Activity.process_id.in_(process_ids))
+    out: dict[int, dict[str, int]] = {}
+    with engine.connect() as conn:
+        for pid, kind, n in conn.execute(query):
+            counts = out.setdefault(pid, {})
+            counts["activity"] = counts.get("activity", 0) + n
+            column = _COLUMN_OF.get(kind)
+            if column:
+                counts[column] = counts.get(column, 0) + n
+    return out
+
+
+_TO_LSASS = re.compile(r"to (?:.*[\\/])?lsass\.exe(?:\s|$)", re.I)
+
+
+def lsass_access(engine: Engine) -> list[dict[str, Any]]:
+    """The processes that opened lsass (Sysmon 10) or started a thread in it (Sysmon 8),
+    one row each: ``process_id``, ``host`` (the machine), ``image``, ``pid``, ``user``,
+    ``count`` (records), ``masks`` (the access masks, as logged), ``memory`` (any of them
+    reads or writes its memory: how credentials are dumped), ``first_us``; those reaching
+    its memory first, then most records."""
+    query = (join_machine(select(Activity.process_id, Activity.kind, Activity.ts_us,
+                                 Activity.access, Activity.detail, Machine.name,
+                                 Process.image, Process.pid, Process.user),
+                          Activity.host_id)
+             .join(Process, Process.id == Activity.process_id)
+             .where(Activity.kind.in_(sorted(TWO_ENDED_KINDS)), Activity.direction == "out",
+                    func.lower(Activity.detail).contains("lsass.exe")))
+    out: dict[int, dict[str, Any]] = {}
+    with engine.connect() as conn:
+        for r in conn.execute(query):
+            if not _TO_LSASS.match(r.detail):
+                continue
+            row = out.setdefault(r.process_id, {
+                "process_id": r.process_id, "host": r.name, "image": r.image, "pid": r.pid,
+                "user": r.user, "count": 0, "masks": [], "memory": False, "first_us": None})
+            row["count"] += 1
+            mask = "thread" if r.kind == "remote_thread" else r.access.split(" ", 1)[0]
+            if mask and mask not in row["masks"]:
+                row["masks"].append(mask)
+            row["memory"] |= r.kind == "remote_thread" or reads_memory(mask)
+            if r.ts_us is not None and (row["first_us"] is None or r.ts_us < row["first_us"]):
+                row["first_us"] = r.ts_us
+    return sorted(out.values(), key=lambda r: (not r["memory"], -r["count"], r["host"],
+                                               r["image"], r["process_id"]))

@@ -104,8 +104,11 @@ def _flags(text: str) -> list[str]:
 def export_processes(engine: Engine, host: str | None = None,
                      session: int | None = None) -> Iterator[dict[str, Any]]:
     """One record per lifetime, with the events behind it, in start order per host (the
-    machine's name; ``host``: any spelling of it)."""
+    machine's name; ``host``: any spelling of it); last, the records of what it did:
+    ``activity`` (all kinds) and one count per :data:`~activity.COUNT_COLUMNS` column
+    (``connections``, ``dns``, ``files_written``, ...), 0 when none."""
     from proctrail.store.models import Process, ProcessSource
+    from proctrail.store.queries.activity import COUNT_COLUMNS, counts_per_process
 
     parent = Process.__table__.alias("parent")
     query = (
@@ -120,6 +123,13 @@ def export_processes(engine: Engine, host: str | None = None,
         query = query.where(on_host(Process.host_id, host))
     if session is not None:
         query = query.where(Process.session_id == session)
+    chosen = None
+    if host is not None or session is not None:
+        chosen = select(Process.id).where(
+            *([on_host(Process.host_id, host)] if host is not None else []),
+            *([Process.session_id == session] if session is not None else []))
+    did = counts_per_process(engine, chosen)
+    columns = ("activity", *COUNT_COLUMNS)
     sources_q = (
         select(ProcessSource.process_id, ProcessSource.role, Channel.name, EventRow.event_id,
                EventRow.record_id, Source.path, Source.member)
@@ -152,6 +162,7 @@ def export_processes(engine: Engine, host: str | None = None,
                 "parent_image": row.p_image or p.parent_image, "flags": _flags(p.flags),
                 "token_changes": orjson.loads(p.token_changes) if p.token_changes else [],
                 "sources": evidence.get(p.id, []),
+                **{c: did.get(p.id, {}).get(c, 0) for c in columns},
             }
 
 

@@ -1,7 +1,7 @@
 """The case's scope for a report: what was read (each source with its SHA-256, format,
 parser, status and counts), the hosts with their first and last event, the time span,
-the integrity anomalies, and the ATT&CK techniques the findings name. Hosts, span and
-anomalies are :mod:`browse`'s reads."""
+the integrity anomalies, the ATT&CK techniques the findings name, and what processes did.
+Hosts, span and anomalies are :mod:`browse`'s reads; activity is :mod:`activity`'s."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from sqlalchemy import Engine, select
 from proctrail.store.damage import damage_by_source, damaged_chunks
 from proctrail.store.detect.attack import TACTICS, TECHNIQUES, tactic_name, technique_name
 from proctrail.store.models import Source
+from proctrail.store.queries.activity import activity_counts, lsass_access, stack_destinations
 from proctrail.store.queries.browse import anomaly_rows, overview
 from proctrail.store.queries.findings import FindingRow, list_findings
 
@@ -93,3 +94,12 @@ def case_scope(engine: Engine) -> dict[str, Any]:
             "sessions": case.sessions, "anomalies": anomaly_rows(engine),
             "damaged_chunks": len(damaged),
             "techniques": technique_rows(list_findings(engine))}
+
+
+def activity_scope(engine: Engine, destinations: int = 10) -> dict[str, Any]:
+    """What processes did, for a report: ``kinds`` (:func:`activity_counts`, kinds with
+    records only), the ``destinations`` rarest destinations (:func:`stack_destinations`)
+    and the processes that opened lsass (:func:`lsass_access`)."""
+    return {"kinds": activity_counts(engine),
+            "destinations": stack_destinations(engine, True, destinations),
+            "lsass": lsass_access(engine)}
