@@ -11,9 +11,11 @@ never shows rows of two generations (see :meth:`CaseScreen.load`).
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 from textual.app import App
@@ -45,6 +47,9 @@ from proctrail.store.queries.browse import generation
 from proctrail.store.queries.filters import Filter
 from proctrail.store.text import first_line, printable
 
+if TYPE_CHECKING:
+    from proctrail.store.follow import Follower, FollowStep
+
 
 class ProctrailApp(App[None]):
     """proctrail's investigator."""
@@ -66,9 +71,14 @@ class ProctrailApp(App[None]):
     WATCH_SECONDS = 3.0  # how often the store's correlation generation is read
 
     def __init__(self, engine: Engine, ingest: list[str] | None = None,
-                 redactor: Redactor | None = None, config: Config | None = None) -> None:
+                 redactor: Redactor | None = None, config: Config | None = None,
+                 follow: bool = False) -> None:
         super().__init__()
         self.engine = engine
+        # Keep reading ``ingest`` after loading it: screens refresh themselves as it comes.
+        self.follow = follow and bool(ingest)
+        self._stop_following = threading.Event()
+        self.followed_note = ""
         self.config = config  # the settings logs are read in with (None: ./proctrail.toml)
         self.ingest_paths = list(ingest or [])
         self.redactor = redactor  # masks secrets in command lines shown and exported
@@ -97,16 +107,58 @@ class ProctrailApp(App[None]):
         self.call_from_thread(self.case_changed, latest)
 
     def case_changed(self, latest: int) -> None:
-        """The store is at correlation generation ``latest``: mark screens behind it."""
+        """The store is at correlation generation ``latest``: mark screens behind it (or,
+        while following, read them again in place)."""
         self.latest_generation = max(self.latest_generation, latest)
+        screen = self.screen
+        if self.follow and isinstance(screen, CaseScreen) and screen.generation is not None \
+                and screen.generation < latest:
+            screen.reread()
+            return
         self.show_generation()
+
+    # -- following logs that keep arriving -------------------------------------------------
+
+    def follow_with(self, follower: Follower) -> None:
+        """Keep reading in a worker; each step that brings events refreshes the screen."""
+        stop = self._stop_following
+
+        def detect() -> object:
+            from proctrail.store.detect.run import detect as run_detections
+
+            return run_detections(self.engine, config=self.config)
+
+        def job() -> None:
+            follower.run(stop, lambda step: self.call_from_thread(self.followed, step),
+                         detect=detect)
+
+        self.title = self.plain_title()
+        self.run_worker(job, thread=True, group="follow", exclusive=True)
+
+    def plain_title(self) -> str:
+        """The header when the screen is current: while following, what came last."""
+        if not self.follow:
+            return "proctrail"
+        return " · ".join(p for p in ("proctrail", "following", self.followed_note) if p)
+
+    def followed(self, step: FollowStep) -> None:
+        """A follow step stored events: say so in the header, refresh the screen."""
+        if step.stored:
+            self.followed_note = f"+{step.stored:,} events at {time.strftime('%H:%M:%S')}"
+            self.title = self.plain_title()
+        if step.update is not None:
+            self.run_worker(self._read_generation, thread=True, group="generation",
+                            exclusive=True)
+
+    def on_unmount(self) -> None:
+        self._stop_following.set()  # the worker ends after its step: nothing half-stored
 
     def show_generation(self) -> None:
         """Say in the header whether the screen shows an older correlation of the case."""
         screen = self.screen
         stale = (isinstance(screen, CaseScreen) and screen.generation is not None
                  and screen.generation < self.latest_generation)
-        self.title = "proctrail · case re-correlated: r reloads" if stale else "proctrail"
+        self.title = "proctrail · case re-correlated: r reloads" if stale else self.plain_title()
         if stale and self._told < self.latest_generation:
             self._told = self.latest_generation
             self.notify("The case was correlated again since this screen was read. "

@@ -128,8 +128,12 @@ class Ingestor:
         force: bool = False,
         progress: ProgressCallback | None = None,
         workers: int | None = 1,
+        follow: bool = False,
     ) -> None:
         self.engine = engine
+        # A followed file grows: its new content is read into the source row its path
+        # already has (the events it held are there, not doubled), not into a new one.
+        self.follow = follow
         self.workers = workers  # None: the cores; inputs read in worker processes
         self.opts = opts or ReadOptions()
         self.batch_size = batch_size
@@ -287,6 +291,13 @@ class Ingestor:
             if not self.force and any(row.status == "complete" for row in rows):
                 result.status = "already"
                 return None
+            if self.follow:
+                rows = conn.execute(
+                    select(Source.id, Source.status, Source.path, Source.member,
+                           Source.events_stored)
+                    .where(Source.path == item.path, Source.member == item.member)
+                    .order_by(Source.id.desc()).limit(1)).all() or rows
+                values.update(sha256=digest, size=item.size)
             for row in rows:
                 if row.path == item.path and row.member == item.member:
                     # An interrupted (or forced) earlier read stored some of it already:

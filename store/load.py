@@ -23,6 +23,7 @@ from proctrail.store.readers.base import ReadOptions
 
 if TYPE_CHECKING:
     from proctrail.store.detect.run import DetectReport
+    from proctrail.store.follow import Follower
 
 T = TypeVar("T")
 
@@ -62,11 +63,12 @@ class CaseLoad:
 def load_case(engine: Engine, paths: Iterable[str], *, options: ReadOptions | None = None,
               force: bool = False, correlation: bool = True, detection: Detect = Detect.NEVER,
               config: Config | None = None, listener: Listener | None = None,
-              workers: int | None = None) -> CaseLoad:
+              workers: int | None = None, follower: Follower | None = None) -> CaseLoad:
     """Read ``paths`` (and any spool left by an earlier run) into the case, then correlate
     (when something new was stored) and detect as asked, with ``config`` (default
     ./proctrail.toml if present) giving the track/ignore lists and the detections'
-    settings; ``workers`` processes read and correlate (default: the cores)."""
+    settings; ``workers`` processes read and correlate (default: the cores). With a
+    ``follower``, the case is correlated by it, always, and left open for what comes."""
     hear = listener or Listener()
     config = config if config is not None else load_config(None)
     done = CaseLoad()
@@ -76,7 +78,11 @@ def load_case(engine: Engine, paths: Iterable[str], *, options: ReadOptions | No
     _say(hear.read, done.ingest)
     if done.spooled or not correlation:
         return done
-    if _news(engine):
+    if follower is not None:
+        _say(hear.step, "correlate")
+        follower.live.progress = hear.correlating
+        done.correlation = follower.start()
+    elif _news(engine):
         _say(hear.step, "correlate")
         done.correlation = correlate(engine, progress=hear.correlating,
                                      tracked=config.track_filter, workers=workers)

@@ -88,6 +88,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "as 'proctrail detect' would, with the settings' rules, IOC lists "
                         "and baselines, when something new was correlated or the case has "
                         "no findings yet)")
+    p.add_argument("--follow", "-f", action="store_true",
+                   help="keep reading: files that grow and files dropped into the folders "
+                        "are stored within a second, and the correlation of the machines "
+                        "they are about is brought up to date (an open TUI shows it); "
+                        "ctrl+c stops between two steps, nothing lost or doubled")
     add_config(p)
     p.set_defaults(func=run)
 
@@ -120,10 +125,19 @@ def run(args: argparse.Namespace) -> int:
         if args.resume and not report.replayed and not args.quiet and report.spool is None:
             print("nothing was spooled for this case")
 
+    if args.follow and (args.no_correlate or not args.paths):
+        error("ingest --follow: give PATHs to follow, and let it correlate")
+        return EXIT_USAGE
+    follower = None
+    if args.follow:
+        from proctrail.store.follow import Follower
+
+        follower = Follower(engine, args.paths, opts, config.track_filter)
     with ProgressBar(enabled=show) as bar:
         done = load_case(engine, args.paths, options=opts, force=args.force,
                          correlation=not args.no_correlate, workers=args.workers,
-                         config=config, listener=Listener(reading=bar.update, read=read))
+                         config=config, listener=Listener(reading=bar.update, read=read),
+                         follower=follower)
     report = done.ingest
     assert report is not None
     if done.spooled:
@@ -132,6 +146,11 @@ def run(args: argparse.Namespace) -> int:
               f"{report.total('records_read'):,} records read are safe, those not stored "
               f"are kept in {report.spool}; run 'proctrail ingest --resume' when it is back")
         return EXIT_SPOOLED
+    if follower is not None:
+        from proctrail.app.cli.follow import follow
+
+        assert done.correlation is not None
+        return follow(engine, args, follower, done.correlation)
     if not args.quiet:
         if done.correlation is not None:
             print_correlation(done.correlation)
@@ -139,11 +158,11 @@ def run(args: argparse.Namespace) -> int:
             print("nothing new since the last correlation: kept ('proctrail correlate' "
                   "rebuilds it)")
     if not (args.no_correlate or args.no_detect):
-        _detect(engine, args, fresh=done.correlation is not None)
+        detect_after(engine, args, fresh=done.correlation is not None)
     return EXIT_OK if report.clean else EXIT_SKIPPED
 
 
-def _detect(engine: Engine, args: argparse.Namespace, fresh: bool) -> None:
+def detect_after(engine: Engine, args: argparse.Namespace, fresh: bool) -> None:
     """The detections after reading, so that a case read by ``ingest`` opens with its
     findings: when this run correlated something new, or no pass has left findings yet (a
     re-run that stored nothing keeps the findings it has, as it keeps the correlation)."""

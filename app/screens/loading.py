@@ -56,9 +56,15 @@ class LoadingScreen(CaseScreen):
             reading=on_progress,
             correlating=lambda n: call(self.query_one("#detail", Static).update,
                                        Text(f"{n:,} events correlated")))
+        follower = None
+        if self.case.follow:
+            from proctrail.store.follow import Follower
+
+            track = self.case.config.track_filter if self.case.config is not None else None
+            follower = Follower(self.engine, self.paths, tracked=track)
         try:
             done = load_case(self.engine, self.paths, detection=Detect.IF_NONE,
-                             listener=listener, config=self.case.config)
+                             listener=listener, config=self.case.config, follower=follower)
         except Exception as exc:  # the store or a file failed: say so, keep the app up
             # File names (an archive's members too) and errors quote the input: no markup.
             call(self.case.show_error, exc, "Loading failed")
@@ -82,6 +88,8 @@ class LoadingScreen(CaseScreen):
                  severity="warning", title="Some input could not be read", timeout=15,
                  markup=False)
         call(self.case.loaded)
+        if follower is not None:
+            call(self.case.follow_with, follower)
 
     def progress(self, index: int, inputs: int, detail: Text) -> None:
         bar = self.query_one(ProgressBar)

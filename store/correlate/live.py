@@ -10,8 +10,9 @@ the next update; what became final is written once. Ids are the stable ids of a 
 correlation, so a screen showing a process keeps showing it.
 
 A machine's news that sorts before what its state already took (an older file of the
-host, dropped in late) cannot be fed on: that machine is correlated again whole, alone.
-A clock jump in the news, or a machine that gained a name, rebuilds the case.
+host, dropped in late), or in which its clock jumped, cannot be fed on: that machine is
+correlated again whole, alone (a new machine too). A machine that gained a name (one
+machine, two spellings) rebuilds the case.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ EVENT_KINDS = ("log_cleared", "time_change", "audit_stop", "audit_start")
 
 
 class Rebuild(Exception):
-    """The news cannot be taken incrementally: the case is correlated again whole."""
+    """The machines changed (a host is now another's alias): the case is correlated again."""
 
 
 @dataclass
@@ -171,18 +172,21 @@ class LiveCase:
                 writer = _Writer(self.engine, conn, self.tracked)
                 for host, members in changed.items():
                     machine = self.machines.get(host)
-                    if machine is None:
-                        machine = self.machines[host] = LiveMachine(members)
-                    self._retract(conn, machine)
-                    news = list(keyed_events(conn, members, self.fixes,
-                                             machine.run.unplaced.append, self.through,
-                                             latest))
-                    if self._appendable(machine, news):
+                    news: list[tuple[StreamKey, Event]] = []
+                    found: list[Found] | None = None
+                    if machine is not None:
+                        self._retract(conn, machine)
+                        news = list(keyed_events(conn, members, self.fixes,
+                                                 machine.run.unplaced.append, self.through,
+                                                 latest))
+                        found = self._new_anomalies(conn, members, latest)
+                    if machine is not None and found is not None \
+                            and self._appendable(machine, news):
                         for key, e in news:
                             machine.push(key, e, writer)
-                        self._new_anomalies(conn, members, latest)
+                        _store_found(conn, found, host)
                         done.appended.append(host)
-                    else:
+                    else:  # new, or its news came early, or its clock jumped
                         machine = self._again(conn, members, writer, latest)
                         done.again.append(host)
                     self._snapshot(conn, machine, writer)
@@ -283,9 +287,10 @@ class LiveCase:
             {u.event_pk for u in rows.unplaced if u.event_pk is not None})
         writer.take(rows)  # type: ignore[attr-defined]
 
-    def _new_anomalies(self, conn: Connection, members: tuple[int, ...], latest: int) -> None:
+    def _new_anomalies(self, conn: Connection, members: tuple[int, ...], latest: int
+                       ) -> list[Found] | None:
         """Record gaps and logged anomalies among the new rows (each new row checked
-        against the stored one before it); a clock jump among them rebuilds the case."""
+        against the stored one before it); None if the clock jumped among them."""
         new = (select(EventRow.host_id, EventRow.channel_id, EventRow.source_id,
                       EventRow.record_id, EventRow.ts_us, EventRow.id)
                .where(EventRow.host_id.in_(members), EventRow.id > self.through,
@@ -304,10 +309,10 @@ class LiveCase:
                 before.append(tuple(last))
         ordered = sorted([*before, *(r for r in rows if r[3] > 0)],
                          key=lambda r: (r[0], r[1], r[2], r[3]))
-        _fixes, jumps = clock_fixes(r[:5] for r in ordered
-                                     if r[4] is not None)  # type: ignore[misc]
+        _fixes, jumps = clock_fixes(r[:5] for r in ordered  # type: ignore[misc]
+                                    if r[4] is not None)
         if jumps:
-            raise Rebuild
+            return None
         found = record_gaps(sorted(ordered, key=lambda r: (r[0], r[1], r[3])))  # type: ignore[arg-type]
         events = (select(EventRow.id, EventRow.host_id, EventRow.channel_id, EventRow.kind,
                          EventRow.ts_us, EventRow.data)
@@ -316,7 +321,7 @@ class LiveCase:
                   .order_by(EventRow.host_id, EventRow.ts_us, EventRow.record_id))
         found += event_anomalies((r.id, r.host_id, r.channel_id, r.kind, r.ts_us,
                                   orjson.loads(r.data)) for r in conn.execute(events))
-        _store_found(conn, found, members[0])
+        return found
 
 
 def _store_found(conn: Connection, found: list[Found], host: int | None = None) -> None:
