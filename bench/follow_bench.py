@@ -22,7 +22,7 @@ import orjson
 from sqlalchemy import func, insert, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from correlate_bench import _peak_mb, make_store  # noqa: E402
+from correlate_bench import _peak_mb, make_store
 
 
 def new_events(engine: object, host: int, n: int, seed: int) -> int:

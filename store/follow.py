@@ -60,7 +60,7 @@ class Follower:
         self.options = options
         self.live = LiveCase(engine, tracked)
         self.seen: dict[str, tuple[int, int]] = {}  # path: (size, modification time)
-        self._exclude = Ingestor(engine)._store_files()
+        self._exclude = Ingestor(engine).store_files()
 
     def start(self) -> CorrelationReport:
         """Note the files as they are now (read already) and correlate the case, keeping

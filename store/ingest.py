@@ -183,7 +183,7 @@ class Ingestor:
         gc.freeze()
         report = IngestReport()
         report.replayed = self.replay_spools()
-        items = list(iter_inputs(list(paths), self._store_files()))
+        items = list(iter_inputs(list(paths), self.store_files()))
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="proctrail-store")
         ahead = _ReadAhead(self, items)
         try:
@@ -203,7 +203,7 @@ class Ingestor:
         report.seconds = time.perf_counter() - started
         return report
 
-    def _store_files(self) -> frozenset[Path]:
+    def store_files(self) -> frozenset[Path]:
         """The SQLite store's own files, never read as logs when a folder holds them."""
         database = self.engine.url.database
         if self.engine.dialect.name != "sqlite" or not database or database == ":memory:":

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from test_live_correlation import tables
 
 from proctrail.store.correlate import correlate
 from proctrail.store.db import open_engine
 from proctrail.store.follow import Follower
 from proctrail.store.load import load_case
 from proctrail.store.models import EventRow, Process, Source
-from test_live_correlation import tables
 
 ROOT = Path(__file__).resolve().parents[1]
 AUDIT = (ROOT / "sample_logs" / "lnx01-audit.log").read_text(encoding="utf-8").splitlines(

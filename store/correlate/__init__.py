@@ -125,7 +125,7 @@ PARALLEL_MIN_EVENTS = 200_000
 PARALLEL_MAX_MACHINE_EVENTS = 1_000_000
 
 
-class _Writer(RowSink):
+class StoreWriter(RowSink):
     """A sink that inserts final lifetimes and sessions into the store in batches, from
     this process's correlation or from a worker's rows (:meth:`take`)."""
 
@@ -232,7 +232,7 @@ def _correlate(engine: Engine, progress: Callable[[int], None] | None,
                  "kind": a.kind,
                  "start_us": a.start_us, "end_us": a.end_us, "event_pk": a.event_pk,
                  "detail": a.detail} for a in found])
-        writer = _Writer(engine, conn, tracked)
+        writer = StoreWriter(engine, conn, tracked)
         groups = machines(conn)
         pool = (local_executor(workers)
                 if live is None and len(groups) > 1 and through >= PARALLEL_MIN_EVENTS

@@ -155,7 +155,7 @@ class LiveCase:
 
     def update(self) -> LiveUpdate | None:
         """Take the events stored since the last update (or rebuild); None if none."""
-        from proctrail.store.correlate import _Writer, bump_generation
+        from proctrail.store.correlate import StoreWriter, bump_generation
         from proctrail.store.locks import case_lock
 
         started = time.perf_counter()
@@ -170,7 +170,7 @@ class LiveCase:
                     EventRow.id > self.through, EventRow.id <= latest)).scalar_one()
                 groups = {g[0]: tuple(g) for g in machines(conn)}
                 changed = self._changed(conn, groups)
-                writer = _Writer(self.engine, conn, self.tracked)
+                writer = StoreWriter(self.engine, conn, self.tracked)
                 for host, members in changed.items():
                     machine = self.machines.get(host)
                     news: list[tuple[StreamKey, Event]] = []
