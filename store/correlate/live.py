@@ -18,7 +18,9 @@ machine, two spellings) rebuilds the case.
 from __future__ import annotations
 
 import heapq
+import io
 import pickle
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +31,7 @@ from sqlalchemy import Connection, Engine, delete, func, insert, select
 from proctrail.store.correlate.clock import ClockFixes, clock_fixes
 from proctrail.store.correlate.extract import Unplaced
 from proctrail.store.correlate.integrity import Found, event_anomalies, record_gaps
+from proctrail.store.correlate.lifetimes import Lifetime
 from proctrail.store.correlate.pipeline import (
     REORDER_US,
     Event,
@@ -96,9 +99,7 @@ class LiveMachine:
         holding = [*lifetimes.open.values(), *lifetimes.unbound.values(),
                    *(lt for _end, lt in lifetimes.done)]
         final.activity([lt for lt in holding if lt.acts])  # a lifetime's id never changes
-        # A deep copy through pickle: five times faster than copy.deepcopy on this graph.
-        shadow, held = pickle.loads(pickle.dumps(
-            (run, [e for _k, _s, e in sorted(self.pending)]), pickle.HIGHEST_PROTOCOL))
+        shadow, held = _copy_state(run, [e for _k, _s, e in sorted(self.pending)])
         for e in held:
             shadow.feed(e, provisional)
         shadow.finish(provisional)
@@ -323,6 +324,40 @@ class LiveCase:
         found += event_anomalies((r.id, r.host_id, r.channel_id, r.kind, r.ts_us,
                                   orjson.loads(r.data)) for r in conn.execute(events))
         return found
+
+
+def _copy_state(run: MachineRun, held: list[Event]) -> tuple[MachineRun, list[Event]]:
+    """A deep copy of a machine's state and its held-back events, sharing the lifetimes
+    that are final (out of the state: a parent, a parent's parent...), which nothing can
+    change: the copy stays as small as what is open, however long the parent chains.
+    Through pickle: five times faster than :func:`copy.deepcopy`."""
+    lifetimes = run.lifetimes
+    live = {id(lt) for lt in (*lifetimes.open.values(), *lifetimes.unbound.values(),
+                              *lifetimes.by_guid.values(), *lifetimes.closed.values(),
+                              *lifetimes.recent, *lifetimes.pidless,
+                              *(lt for _end, lt in lifetimes.done))}
+    final: dict[int, Lifetime] = {}
+
+    class Out(pickle.Pickler):
+        def persistent_id(self, obj: object) -> int | None:
+            if type(obj) is Lifetime and id(obj) not in live:
+                final[id(obj)] = obj  # type: ignore[assignment]
+                return id(obj)
+            return None
+
+    class In(pickle.Unpickler):
+        def persistent_load(self, pid: object) -> Lifetime:
+            return final[pid]  # type: ignore[index]
+
+    buffer = io.BytesIO()
+    depth = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(depth, 20_000))  # a chain of running parents, copied
+    try:
+        Out(buffer, pickle.HIGHEST_PROTOCOL).dump((run, held))
+        buffer.seek(0)
+        return In(buffer).load()  # type: ignore[no-any-return]
+    finally:
+        sys.setrecursionlimit(depth)
 
 
 def _store_found(conn: Connection, found: list[Found], host: int | None = None) -> None:
