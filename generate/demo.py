@@ -130,6 +130,8 @@ def ws01(rng: random.Random) -> WindowsHost:
                         creator=ALICE)
     w.exit(at(8.5) + 10 * SECOND, runas)
     mstsc = w.start(at(8.6), SYS32 + "mstsc.exe", "mstsc.exe /v:WS02", admin_cmd)
+    # with itadmin's credentials: the RDP session on WS02 (see ws02) it opens
+    w.explicit(at(8.62) - 2 * SECOND, mstsc, ADMIN_RDP, "WS02", "198.51.100.46")
     w.exit(at(9.4), mstsc)
     w.exit(at(9.45), admin_cmd)
     w.exit(at(11.7), word)

@@ -79,10 +79,10 @@ class WindowsHost(Host):
                 ("SubjectDomainName", domain), ("SubjectLogonId", hex(a.logon_id))]
 
     def _sec(self, true_us: int, event_id: int, data: list[tuple[str | None, str]],
-             version: int = 0, task: int = 0, **extra: object) -> None:
+             version: int = 0, task: int = 0, tid: int | None = None, **extra: object) -> None:
         provider = LEGACY_PROVIDER if self.legacy else SECURITY_PROVIDER
         self.add(true_us, SECURITY, provider, event_id, data, version=version, task=task,
-                 tid=self.rng.randrange(600, 9000, 4), **extra)
+                 tid=self.rng.randrange(600, 9000, 4) if tid is None else tid, **extra)
 
     def _sysmon(self, true_us: int, event_id: int, data: list[tuple[str | None, str]],
                 **extra: object) -> None:
@@ -235,6 +235,19 @@ class WindowsHost(Host):
             ("ProcessGuid", proc.guid), ("ProcessId", str(proc.pid)), ("QueryName", name),
             ("QueryStatus", "0"), ("QueryResults", answer), ("Image", proc.image)],
             proc=proc, role="activity")
+
+    def explicit(self, true_us: int, proc: SimProc, account: Account, server: str,
+                 address: str = "-") -> None:
+        """A 4648: ``proc`` used ``account``'s credentials against ``server`` (mstsc,
+        runas /netonly, a PsExec): the start of a lateral movement."""
+        self._sec(true_us, 4648, [
+            *self._subject(proc.account), ("LogonGuid", "{00000000-0000-0000-0000-000000000000}"),
+            ("TargetUserName", account.name), ("TargetDomainName", account.domain),
+            ("TargetLogonGuid", "{00000000-0000-0000-0000-000000000000}"),
+            ("TargetServerName", server), ("TargetInfo", server),
+            ("ProcessId", hex(proc.pid)), ("ProcessName", proc.image),
+            ("IpAddress", address), ("IpPort", "0")], task=12544, proc=proc, role="activity",
+            tid=7212)  # not drawn: the rest of the demo stays as it was
 
     def connect(self, true_us: int, proc: SimProc, ip: str, port: int) -> None:
         self._sysmon(true_us, 3, [

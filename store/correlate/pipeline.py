@@ -225,10 +225,11 @@ def _event(host_id: int, row: object, host_keys: dict[int, str], shift: int = 0
         return SessionEvent(r.id, host_id, r.event_id, kind,  # type: ignore[attr-defined]
                             ts, r.record_id, fields, ts, key)  # type: ignore[attr-defined]
     if kind == "explicit_credentials":
-        return _explicit(r.id, host_id, r.record_id, ts, fields)  # type: ignore[attr-defined]
-    e = extract(r.id, host_id, r.name, r.event_id,  # type: ignore[attr-defined]
-                r.record_id, ts, kind, fields)  # type: ignore[attr-defined]
-    if isinstance(e, ProcEvent):
+        e = _explicit(r.id, host_id, r.record_id, ts, fields)  # type: ignore[attr-defined]
+    else:
+            e = extract(r.id, host_id, r.name, r.event_id,  # type: ignore[attr-defined]
+                    r.record_id, ts, kind, fields)  # type: ignore[attr-defined]
+    if isinstance(e, ProcEvent):  # a 4648 too: in the stream at its time, not before all
         e.key = key
         e.source_id = r.source_id  # type: ignore[attr-defined]
         if e.logged_us is not None and e.ts_us is not None and e.ts_us != e.logged_us:

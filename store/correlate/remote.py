@@ -15,15 +15,18 @@ from collections import Counter
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 
 from proctrail.store.correlate.extract import account, pid_of
 from proctrail.store.correlate.sessions import user_key
 from proctrail.store.hosts import host_names, is_address, machine_ids
-from proctrail.store.models import Activity, EventRow, LogonSession
+from proctrail.store.models import Activity, EventRow, LogonSession, Process
 
 BEFORE_US = 1_000_000
 AFTER_US = 5_000_000
+# A session whose logon is not in the logs (a cleared Security log) is known by its
+# processes: its first one starts this soon after the 4648 (userinit, a few seconds in).
+FIRST_PROCESS_US = 60_000_000
 PAGE = 1000
 EXPLICIT_MAX = 20  # a session keeps this many explicit-credential entries; the rest counted
 _LOCAL = {"localhost", "127.0.0.1", "::1", "."}
@@ -133,16 +136,37 @@ def _link(conn: Connection, row: Any, by_name: dict[str, int], shown: dict[int, 
                 continue
         candidates.append((s, str(logon.get("LogonGuid") or "").lower()))
     if not candidates:
-        return "no session of its user on the target within -1 s..+5 s", None
-    exact = [c for c in candidates if guid not in _NO_GUID and c[1] == guid]
-    by = "logon guid" if len(exact) == 1 else "time"
-    s = exact[0][0] if len(exact) == 1 else min(
-        (c[0] for c in candidates), key=lambda s: (abs(s.start_us - ts), s.start_us, s.id))
+        s = _by_first_process(conn, target, user, ts, claimed)
+        if s is None:
+            return "no session of its user on the target within -1 s..+5 s", None
+        by = "first process"
+    else:
+        exact = [c for c in candidates if guid not in _NO_GUID and c[1] == guid]
+        by = "logon guid" if len(exact) == 1 else "time"
+        s = exact[0][0] if len(exact) == 1 else min(
+            (c[0] for c in candidates), key=lambda s: (abs(s.start_us - ts), s.start_us, s.id))
     entry = {"ts": ts, "host": shown.get(caller, ""), "pid": pid,
              "image": str(f.get("ProcessName") or "").strip("- "),
              "user": account(f.get("SubjectDomainName"), f.get("SubjectUserName")),
              "server": server, "by": by, "event": row.id, "start": s.start_us}
     return "linked", (s.id, entry, f"{s.logon_id} on {shown.get(target, '')}")
+
+
+def _by_first_process(conn: Connection, target: int, user: str, ts: int,
+                      claimed: dict[int, int]) -> Any:
+    """The one session of ``user`` on ``target`` whose logon is not in the logs and whose
+    first process started within :data:`FIRST_PROCESS_US` of ``ts`` (None if none, or
+    several): its ``start_us`` is that first start."""
+    first = func.min(Process.start_us)
+    rows = conn.execute(
+        select(LogonSession.id, LogonSession.user, first.label("start_us"),
+               LogonSession.logon_id)
+        .join(Process, Process.session_id == LogonSession.id)
+        .where(LogonSession.host_id == target, LogonSession.start_us.is_(None))
+        .group_by(LogonSession.id, LogonSession.user, LogonSession.logon_id)
+        .having(first.between(ts - BEFORE_US, ts + FIRST_PROCESS_US))).all()
+    fits = [r for r in rows if user_key(r.user or "") == user and r.id not in claimed]
+    return fits[0] if len(fits) == 1 else None
 
 
 def _fields(data: str | None) -> dict[str, Any]:
