@@ -208,7 +208,8 @@ class LiveCase:
         for host, machine in self.machines.items():
             if groups.get(host) != machine.members:
                 raise Rebuild
-        hosts = set(conn.execute(select(EventRow.host_id).where(EventRow.id > self.through)
+        # (host_id + 0: the id range is walked, not the whole host index)
+        hosts = set(conn.execute(select(EventRow.host_id + 0).where(EventRow.id > self.through)
                                  .distinct()).scalars())
         return {h: m for h, m in groups.items() if hosts.intersection(m)}
 
@@ -295,8 +296,8 @@ class LiveCase:
         against the stored one before it); None if the clock jumped among them."""
         new = (select(EventRow.host_id, EventRow.channel_id, EventRow.source_id,
                       EventRow.record_id, EventRow.ts_us, EventRow.id)
-               .where(EventRow.host_id.in_(members), EventRow.id > self.through,
-                      EventRow.id <= latest))
+               .where(EventRow.id > self.through, EventRow.id <= latest,
+                      (EventRow.host_id + 0).in_(members)))
         rows = [tuple(r) for r in conn.execute(new)]
         before = []
         for host, channel, source in {(r[0], r[1], r[2]) for r in rows}:
@@ -318,8 +319,9 @@ class LiveCase:
         found = record_gaps(sorted(ordered, key=lambda r: (r[0], r[1], r[3])))  # type: ignore[arg-type]
         events = (select(EventRow.id, EventRow.host_id, EventRow.channel_id, EventRow.kind,
                          EventRow.ts_us, EventRow.data)
-                  .where(EventRow.host_id.in_(members), EventRow.id > self.through,
-                         EventRow.id <= latest, EventRow.kind.in_(EVENT_KINDS))
+                  .where(EventRow.id > self.through, EventRow.id <= latest,
+                         (EventRow.host_id + 0).in_(members),
+                         (EventRow.kind + "").in_(EVENT_KINDS))
                   .order_by(EventRow.host_id, EventRow.ts_us, EventRow.record_id))
         found += event_anomalies((r.id, r.host_id, r.channel_id, r.kind, r.ts_us,
                                   orjson.loads(r.data)) for r in conn.execute(events))

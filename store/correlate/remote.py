@@ -65,6 +65,7 @@ def link_explicit(conn: Connection) -> Counter[str]:
     """Link every stored 4648 to its target session: an ``explicit`` entry in that session's
     ``remote`` JSON, and the caller's activity row naming the session. Returns the 4648s
     that linked nothing, by why (and ``linked``)."""
+    _unlink(conn)
     by_name, shown, machine_of = _targets(conn)
     counts: Counter[str] = Counter()
     claimed: dict[int, int] = {}  # session id -> its start: taken by an earlier 4648
@@ -92,9 +93,35 @@ def link_explicit(conn: Connection) -> Counter[str]:
             session, entry, target = found
             claimed[session] = entry.pop("start")
             links.setdefault(session, []).append(entry)
-            notes.append({"b_event": row.id, "b_note": f" → session {target}"})
+            notes.append({"b_event": row.id, "b_note": f"{LINK_NOTE}{target}"})
         _write(conn, links, notes)
     return counts
+
+
+LINK_NOTE = " → session "
+
+
+def _unlink(conn: Connection) -> None:
+    """Forget the links an earlier run made (live correlation links again after each
+    update; a full one starts from empty tables), so that linking twice is linking once."""
+    changes = []
+    for sid, text in conn.execute(select(LogonSession.id, LogonSession.remote)
+                                  .where(LogonSession.remote.contains('"explicit"'))):
+        remote = _fields(text)
+        remote.pop("explicit", None)
+        remote.pop("explicit_more", None)
+        changes.append({"b_id": sid, "b_remote": orjson.dumps(remote).decode()})
+    if changes:
+        conn.execute(update(LogonSession).where(LogonSession.id == bindparam("b_id"))
+                     .values(remote=bindparam("b_remote")), changes)
+    notes = [{"b_id": aid, "b_detail": detail[:detail.index(LINK_NOTE)]}
+             for aid, detail in conn.execute(
+                 select(Activity.id, Activity.detail)
+                 .where(Activity.kind == "explicit_credentials",
+                        Activity.detail.contains(LINK_NOTE)))]
+    if notes:
+        conn.execute(update(Activity).where(Activity.id == bindparam("b_id"))
+                     .values(detail=bindparam("b_detail")), notes)
 
 
 def _link(conn: Connection, row: Any, by_name: dict[str, int], shown: dict[int, str],
