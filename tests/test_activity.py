@@ -156,7 +156,7 @@ PROCESS_COLUMNS = [  # export processes: the columns before issue 18's counts, i
     "end", "duration_s", "exit_status", "parent_id", "parent_pid", "parent_image", "flags",
     "token_changes", "sources"]
 COUNT_COLUMNS = ["activity", "connections", "dns", "files_written", "files_deleted",
-                 "registry", "process_access", "scripts"]
+                 "registry", "process_access", "scripts", "credentials"]
 
 
 def test_export_counts_what_each_process_did(samples: Path, case_of, tmp_path: Path) -> None:
@@ -173,7 +173,7 @@ def test_export_counts_what_each_process_did(samples: Path, case_of, tmp_path: P
     (dumpert,) = [r for r in records if r["image"].endswith("Outflank-Dumpert.exe")]
     assert {c: dumpert[c] for c in COUNT_COLUMNS} == {
         "activity": 6, "connections": 0, "dns": 0, "files_written": 1, "files_deleted": 0,
-        "registry": 0, "process_access": 2, "scripts": 0}
+        "registry": 0, "process_access": 2, "scripts": 0, "credentials": 0}
     attached = sum(c.attached for c in activity.activity_counts(engine))
     assert sum(r["activity"] for r in records) == attached  # every record it did, once
     assert [r["pid"] for r in export_processes(engine, host="workstation5")
@@ -192,11 +192,12 @@ def test_export_counts_what_each_process_did(samples: Path, case_of, tmp_path: P
 
 
 def test_demo_counts_and_no_lsass(demo_case) -> None:
-    """The demo: PowerShell's download (a lookup, a connection) and the implant's
-    connection back; nothing opens lsass."""
+    """The demo: PowerShell's download (a lookup, a connection), the implant's
+    connection back, mstsc's explicit credentials (4648) for WS02; nothing opens lsass."""
     from proctrail.store.queries import export_processes
 
     did = [r for r in export_processes(demo_case) if r["activity"]]
-    assert sorted((r["image"].rsplit("\\", 1)[-1], r["connections"], r["dns"])
-                  for r in did) == [("powershell.exe", 1, 1), ("updater.exe", 1, 0)]
+    assert sorted((r["image"].rsplit("\\", 1)[-1], r["activity"], r["connections"], r["dns"],
+                   r["credentials"]) for r in did) == [
+        ("mstsc.exe", 1, 0, 0, 1), ("powershell.exe", 2, 1, 1, 0), ("updater.exe", 1, 1, 0, 0)]
     assert activity.lsass_access(demo_case) == []

@@ -1,7 +1,8 @@
 """Stacking the files processes wrote by the writer's parent → child pair (the stacking
-screen's "files written" tab): a rare pair first, then a rarely written file; profile
-names folded; Sysmon 11 and 15 and auditd writes; the demo (which writes no file), two
-OTRF intrusions, and the tab at 80x24 (reverse, Enter lists the writers)."""
+screen's "files written" tab): a rare pair first, then a rarely written file, an unknown
+parent last; profile names folded; Sysmon 11 and 15 and auditd writes; the demo (which
+writes no file), two OTRF intrusions, and the tab at 80x24 (reverse, Enter lists the
+writers)."""
 
 from __future__ import annotations
 
@@ -97,18 +98,18 @@ def test_rare_pairs_first_then_rare_files(case_of, xml_log, tmp_path: Path) -> N
             pairs["? → explorer.exe"], pairs["? → curl"]) == (4, 1, 2, 1)
     rows = stack_written_files(engine)
     assert _short(rows) == [
-        ("? → curl", "/home/*/.x", 1, 1, 1, 1, 1),
         ("winword.exe → powershell.exe", "c:\\programdata\\evil.dll", 1, 1, 1, 1, 2),
         ("winword.exe → powershell.exe", "c:\\programdata\\evil.dll:zone.identifier",
          1, 1, 1, 1, 1),
         ("winword.exe → powershell.exe", x_tmp, 1, 3, 1, 1, 1),  # two cmd.exe wrote it too
         ("explorer.exe → cmd.exe", "c:\\windows\\temp\\common.log", 4, 2, 2, 2, 2),
-        ("explorer.exe → cmd.exe", x_tmp, 4, 3, 2, 1, 2)]  # alice's and BOB's
+        ("explorer.exe → cmd.exe", x_tmp, 4, 3, 2, 1, 2),  # alice's and BOB's
+        ("? → curl", "/home/*/.x", 1, 1, 1, 1, 1)]  # its parent unknown: last
     assert len({i for r in rows for i in r["process_ids"]}) == 6  # curl, PS, four cmd
     common = stack_written_files(engine, rarest_first=False)
-    assert _short(common)[:2] == [_short(rows)[5], _short(rows)[4]]
-    assert [r["pair"] for r in stack_written_files(engine, limit=2)] == \
-        ["? → curl", "winword.exe → powershell.exe"]
+    assert common == [rows[i] for i in (4, 3, 2, 0, 1, 5)]  # ties stay in name order
+    assert [r["path"] for r in stack_written_files(engine, limit=2)] == \
+        ["c:\\programdata\\evil.dll", "c:\\programdata\\evil.dll:zone.identifier"]
 
 
 def test_file_key_folds_profiles_only() -> None:

@@ -28,7 +28,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="write processes, sessions or findings as JSON lines "
                                       "or CSV; a timeline, a table, a process graph",
                        description="Write one record per process lifetime or logon session "
-                                   "to stdout (or --out). Times are ISO 8601 UTC. "
+                                   "to stdout (or --out); a process's record ends with "
+                                   "counts of what it did (activity, connections, dns, "
+                                   "files_written, files_deleted, registry, "
+                                   "process_access, scripts, credentials). Times are ISO "
+                                   "8601 UTC. "
                                    "'timeline': starts, ends, logons, logoffs and findings "
                                    "in time order for Timesketch (rows of unknown time left "
                                    "out); 'table NAME': a store table as plain rows; "

@@ -25,7 +25,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "report", help="the case in one document: scope, anomalies, findings with evidence",
         description="Write the case as one document: scope (sources with SHA-256, hosts, "
-                    "time span), integrity anomalies, and every finding, most severe first, "
+                    "time span), integrity anomalies, what processes did (records per "
+                    "kind, the rarest destinations, who opened lsass), and every finding, "
+                    "most severe first, "
                     "with its note, its process chain under its logon session and the raw "
                     "events behind it. Markdown goes to stdout unless --out; HTML (one "
                     "self-contained file that prints well) to --out or "

@@ -19,7 +19,7 @@ from sqlalchemy.orm import aliased
 
 from proctrail.store.correlate.access import reads_memory
 from proctrail.store.correlate.extract import Unplaced
-from proctrail.store.events import ACTIVITY_KINDS, SCRIPT_KINDS, TWO_ENDED_KINDS
+from proctrail.store.events import ACTIVITY_KINDS, SCRIPT_KINDS, TWO_ENDED_KINDS, Kind
 from proctrail.store.hosts import Machine, join_machine
 from proctrail.store.images import image_key
 from proctrail.store.models import Activity, Anomaly, EventRow, Host, Process
@@ -301,8 +301,10 @@ def stack_written_files(engine: Engine, rarest_first: bool = True, limit: int = 
     (records) and ``process_ids``.
 
     Rare means a rare pair first, then a rarely written file: rows in ascending
-    ``pair_count``, then ``file_count``, then ``processes``, pair and path (reversed
-    counts for commonest first)."""
+    ``pair_count``, then ``file_count``, then ``processes``, pair and path (the counts
+    descending for commonest first). Either way, pairs whose parent is unknown (``? →``:
+    started before the logs, or never logged) come after all others: they say nothing
+    of who started the writer."""
     parent = aliased(Process)
     parent_image = func.coalesce(parent.image, Process.parent_image, "")
     machine = func.coalesce(Host.alias_of, Host.id)
@@ -331,8 +333,9 @@ def stack_written_files(engine: Engine, rarest_first: bool = True, limit: int = 
             "hosts": len(r["machines"]), "count": r["count"],
             "process_ids": sorted(r["ids"])[:1000]} for r in rows.values()]
     sign = 1 if rarest_first else -1
-    out.sort(key=lambda r: (sign * r["pair_count"], sign * r["file_count"],
-                            sign * r["processes"], r["pair"], r["path"]))
+    out.sort(key=lambda r: (r["pair"].startswith("? "), sign * r["pair_count"],
+                            sign * r["file_count"], sign * r["processes"], r["pair"],
+                            r["path"]))
     return out[:limit]
 
 
@@ -345,6 +348,7 @@ COUNT_COLUMNS: dict[str, tuple[str, ...]] = {
     "registry": ("registry_key", "registry_set", "registry_rename"),
     "process_access": ("process_access", "remote_thread", "process_tampering"),
     "scripts": tuple(sorted(SCRIPT_KINDS)),
+    "credentials": (Kind.EXPLICIT_CREDENTIALS.value,),  # Security 4648 by this process
 }
 _COLUMN_OF = {kind: column for column, kinds in COUNT_COLUMNS.items() for kind in kinds}
 
