@@ -2,7 +2,7 @@
 
 A full correlation (:func:`proctrail.store.correlate.correlate`) reads every event of the
 case. A :class:`LiveCase` does that once and keeps each machine's state open (its
-running processes, sessions and the last :data:`~.pipeline.REORDER_US` of events, held
+running processes, sessions and the last :data:`HOLD_US` of events, held
 back as the stream reorders them); each :meth:`LiveCase.update` then feeds a machine only
 the events stored since, so it costs time in proportion to the new events, not to the
 case. What the state holds open is written as it stands (*provisional*) and replaced on
@@ -33,7 +33,6 @@ from proctrail.store.correlate.extract import Unplaced
 from proctrail.store.correlate.integrity import Found, event_anomalies, record_gaps
 from proctrail.store.correlate.lifetimes import Lifetime
 from proctrail.store.correlate.pipeline import (
-    REORDER_US,
     Event,
     MachineRun,
     StreamKey,
@@ -49,6 +48,11 @@ from proctrail.store.models import Activity, Anomaly, EventRow, LogonSession, Pr
 MACHINE_ANOMALIES = ("unplaced_event", "record_gap", "log_cleared", "clock_changed",
                      "audit_stopped", "clock_jump")
 EVENT_KINDS = ("log_cleared", "time_change", "audit_stop", "audit_start")
+# The newest events a machine holds back, unfed, in case later ones sort before them (a
+# copy of the state takes them at each snapshot, so this is what every update re-feeds).
+# Sysmon's header lags its UtcTime by seconds; news later than this behind the newest is
+# rarer, and correct anyway: its machine is correlated whole (as a full run would order it).
+HOLD_US = 10_000_000
 
 
 class Rebuild(Exception):
@@ -84,7 +88,7 @@ class LiveMachine:
         self._seq += 1
         heapq.heappush(self.pending, (key, self._seq, e))
         self.newest = max(self.newest, key[0] >> 4)
-        horizon = self.newest - REORDER_US
+        horizon = self.newest - HOLD_US
         while self.pending and self.pending[0][0][0] >> 4 < horizon:
             key, _seq, due = heapq.heappop(self.pending)
             self.fed = key
@@ -99,7 +103,8 @@ class LiveMachine:
         holding = [*lifetimes.open.values(), *lifetimes.unbound.values(),
                    *(lt for _end, lt in lifetimes.done)]
         final.activity([lt for lt in holding if lt.acts])  # a lifetime's id never changes
-        shadow, held = _copy_state(run, [e for _k, _s, e in sorted(self.pending)])
+        shadow = _copy_state(run)
+        held = [e for _k, _s, e in sorted(self.pending)]  # events are never changed: shared
         for e in held:
             shadow.feed(e, provisional)
         shadow.finish(provisional)
@@ -328,8 +333,8 @@ class LiveCase:
         return found
 
 
-def _copy_state(run: MachineRun, held: list[Event]) -> tuple[MachineRun, list[Event]]:
-    """A deep copy of a machine's state and its held-back events, sharing the lifetimes
+def _copy_state(run: MachineRun) -> MachineRun:
+    """A deep copy of a machine's state, sharing the lifetimes
     that are final (out of the state: a parent, a parent's parent...), which nothing can
     change: the copy stays as small as what is open, however long the parent chains.
     Through pickle: five times faster than :func:`copy.deepcopy`."""
@@ -355,7 +360,7 @@ def _copy_state(run: MachineRun, held: list[Event]) -> tuple[MachineRun, list[Ev
     depth = sys.getrecursionlimit()
     sys.setrecursionlimit(max(depth, 20_000))  # a chain of running parents, copied
     try:
-        Out(buffer, pickle.HIGHEST_PROTOCOL).dump((run, held))
+        Out(buffer, pickle.HIGHEST_PROTOCOL).dump(run)
         buffer.seek(0)
         return In(buffer).load()  # type: ignore[no-any-return]
     finally:
