@@ -17,6 +17,7 @@ machine, two spellings) rebuilds the case.
 
 from __future__ import annotations
 
+import gc
 import heapq
 import io
 import pickle
@@ -170,6 +171,11 @@ class LiveCase:
         if latest <= self.through:
             return None
         done = LiveUpdate()
+        collecting = gc.isenabled()
+        # The cyclic collector would walk the whole open state (and the copies) again and
+        # again as the copy allocates: off for the update; reference counting frees the
+        # rest, a later collection any cycles.
+        gc.disable()
         try:
             with case_lock(self.engine, "correlate"), self.engine.begin() as conn:
                 done.events = conn.execute(select(func.count()).where(
@@ -204,6 +210,9 @@ class LiveCase:
         except Rebuild:
             self.rebuild()
             done.rebuilt = True
+        finally:
+            if collecting:
+                gc.enable()
         done.seconds = time.perf_counter() - started
         return done
 
