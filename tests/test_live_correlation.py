@@ -49,8 +49,9 @@ def arrive(engine: Engine, rows: list[dict]) -> None:
 
 
 @pytest.fixture
-def demo_events(tmp_path: Path) -> Engine:
-    engine = open_engine(f"sqlite:///{tmp_path / 'live.db'}")
+def demo_events(db_url: str) -> Engine:
+    """The demo's events, stored and not correlated, on SQLite and on PostgreSQL."""
+    engine = open_engine(db_url)
     Ingestor(engine).run([str(ROOT / "sample_logs")])
     return engine
 

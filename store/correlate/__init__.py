@@ -96,7 +96,7 @@ def anomalies(engine: Engine, hosts: Iterable[int] | None = None,
         events_q = events_q.where(EventRow.host_id.in_(members))
     with contextlib.nullcontext(conn) if conn is not None else engine.connect() as c:
         found = record_gaps(tuple(r) for r in
-                            c.execution_options(yield_per=10_000).execute(gaps_q))
+                            c.execute(gaps_q.execution_options(yield_per=10_000)))
         found += event_anomalies((r.id, r.host_id, r.channel_id, r.kind, r.ts_us,
                                   orjson.loads(r.data)) for r in c.execute(events_q))
     return found

@@ -164,7 +164,9 @@ def keyed_events(conn: Connection, host_id: int | Iterable[int],
         .order_by(func.coalesce(EventRow.ts_us, -1), rank, EventRow.record_id, Channel.key,
                   EventRow.event_id, EventRow.id)
     )
-    rows = conn.execution_options(stream_results=True, yield_per=5000).execute(query)
+    # Options on the statement, not the connection: a caller's connection (live updates
+    # write on it) must not become a streaming one.
+    rows = conn.execute(query.execution_options(stream_results=True, yield_per=5000))
     whole = fixes is not None and any(m in fixes.hosts for m in members)
     pending: list[tuple[int, int, StreamKey, Event]] = []  # (time and rank, SQL order, ...)
     seq = 0
