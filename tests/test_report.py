@@ -481,3 +481,17 @@ def test_activity_section_keeps_log_text_as_text(xml_log, case_of, db_url: str,
     assert shown in cells
     assert f"{image.rsplit(chr(92), 1)[-1]} (77)" in cells and "0x1010" in cells
     assert "<script>alert(1)" not in body and "<b>x</b>" not in body
+
+
+def test_lsass_openers_are_listed_up_to_a_page() -> None:
+    """Past :data:`LSASS_SHOWN` openers the report says how many more there are."""
+    from proctrail.app.output import report
+
+    rows = [{"host": "h", "image": f"C:\\p{i}.exe", "pid": i, "user": "", "count": 1,
+             "masks": ["0x1000"], "memory": False, "first_us": None} for i in range(30)]
+    doc = report.Report("", "", {}, [], activity={"lsass": rows})
+    assert len(report._activity_rows(doc)[2]) == report.LSASS_SHOWN == 25
+    assert report._more_lsass(doc) == \
+        "…and 5 more, each with fewer records or not reading its memory."
+    doc.activity["lsass"] = rows[:25]
+    assert report._more_lsass(doc) == ""

@@ -209,6 +209,7 @@ def _technique_rows(report: Report) -> list[list[object]]:
 KIND_HEAD = ["kind", "records", "attached", "done to (8/10)", "doer not in logs", "note"]
 DEST_HEAD = ["destination", "records", "processes", "hosts"]
 LSASS_HEAD = ["host", "process", "user", "records", "access", "reads memory", "first"]
+LSASS_SHOWN = 25  # openers of lsass a report lists (those reading its memory first)
 ACTIVITY_NONE = ("No activity recorded (Sysmon 3/8/10/11-15/22-26, Security 5156/5158/4663, "
                  "PowerShell, auditd connect/bind/write).")
 
@@ -230,8 +231,15 @@ def _activity_rows(report: Report) -> tuple[list[list[object]], list[list[object
     lsass = [[r["host"], f"{image_name(r['image'] or '')} ({pid_text(r['pid'])})",
               r["user"] or "-", r["count"], ", ".join(r["masks"]),
               Plain("yes" if r["memory"] else "no"), _when(r["first_us"])]
-             for r in act.get("lsass", [])]
+             for r in act.get("lsass", [])[:LSASS_SHOWN]]
     return kinds, dests, lsass
+
+
+def _more_lsass(report: Report) -> str:
+    """How many openers of lsass the table leaves out, as a sentence (or ``""``)."""
+    more = len(report.activity.get("lsass", [])) - LSASS_SHOWN
+    return f"…and {more:,} more, each with fewer records or not reading its memory." \
+        if more > 0 else ""
 
 
 def _summary(report: Report) -> Plain:
@@ -286,6 +294,7 @@ def to_markdown(report: Report) -> str:
         lines += _table(DEST_HEAD, dests) if dests else ["None.", ""]
         lines += ["### Processes that opened lsass", ""]
         lines += _table(LSASS_HEAD, lsass) if lsass else ["None.", ""]
+        lines += [_more_lsass(report), ""] if _more_lsass(report) else []
     else:
         lines += [ACTIVITY_NONE, ""]
     lines += ["## Findings", ""]
@@ -456,6 +465,7 @@ def to_html(report: Report) -> str:
         out += (_htable(LSASS_HEAD, lsass, (3,),
                         ["15%", "21%", "16%", "9%", "14%", "10%", "15%"])
                 if lsass else ["<p>None.</p>"])
+        out += [f"<p>{_more_lsass(report)}</p>"] if _more_lsass(report) else []
     else:
         out.append(f"<p>{html.escape(ACTIVITY_NONE)}</p>")
     out += ["</section>", '<section id="findings"><h2>Findings</h2>']
