@@ -200,10 +200,11 @@ def assert_each_event_in_one_lifetime(events: list[ProcEvent], lts: list) -> Non
 def test_demo_case_lifetimes(demo_engine) -> None:
     lts, _sessions = correlated(demo_engine)
     assert_each_event_in_one_lifetime(process_events(demo_engine), lts)
-    # Sysmon's network connection and DNS query belong to the processes that made them.
+    # Sysmon's network connection and DNS query belong to the processes that made them,
+    # mstsc's 4648 (itadmin's credentials for WS02) to mstsc.
     talkers = {lt.image.rsplit("\\", 1)[-1].lower() for lt in lts if lt.activity_events}
-    assert sum(len(lt.activity_events) for lt in lts) == 3  # a DNS query, two connections
-    assert talkers == {"powershell.exe", "updater.exe"}
+    assert sum(len(lt.activity_events) for lt in lts) == 4  # DNS, two connections, a 4648
+    assert talkers == {"powershell.exe", "updater.exe", "mstsc.exe"}
     word = next(lt for lt in lts if lt.image.lower().endswith("winword.exe"))
     ps = next(lt for lt in lts if lt.image.lower().endswith("powershell.exe"))
     assert ps.parent is word and word.parent.image.lower().endswith("outlook.exe")
