@@ -21,6 +21,10 @@ from proctrail.app.redact import redact_record
 from proctrail.store.errors import UsageError
 
 GRAPH_FORMATS = ("graphml", "dot")
+# The fields of an activity record that may hold a command line or a script: masked by
+# --redact.
+ACTIVITY_TEXT = ("summary", "CommandLine", "ScriptBlockText", "Payload", "HostApplication",
+                 "ContextInfo", "command_line")
 ROW_FORMATS = ("jsonl", "csv")
 
 
@@ -39,11 +43,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "'graph': a --session's or --host's process tree as "
                                    "GraphML or DOT; 'attack': the findings' ATT&CK "
                                    "techniques as an ATT&CK Navigator layer (JSON).")
-    p.add_argument("what", choices=("processes", "sessions", "findings",
+    p.add_argument("what", choices=("processes", "sessions", "findings", "activity",
                                     "timeline", "table", "graph", "attack"),
-                   help="what to write: one record per process lifetime, logon session "
-                        "or finding; the timeline; a store table; a process graph; an "
-                        "ATT&CK Navigator layer")
+                   help="what to write: one record per process lifetime, logon session, "
+                        "finding or thing a process did (process_id, host, time, kind, "
+                        "direction, event_id, record_id, channel, summary, fields); the "
+                        "timeline; a store table; a process graph; an ATT&CK Navigator "
+                        "layer")
     p.add_argument("name", nargs="?", metavar="NAME", help="table: which table")
     add_db(p)
     p.add_argument("--format", choices=("jsonl", "csv", "graphml", "dot"), default=None,
@@ -64,6 +70,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from proctrail.store.db import open_engine
     from proctrail.store.queries import export_findings, export_processes, export_sessions
+    from proctrail.store.queries.export import export_activity
 
     engine = open_engine(args.db)
     if args.what == "attack":
@@ -76,11 +83,16 @@ def run(args: argparse.Namespace) -> int:
         records = export_processes(engine, host=args.host, session=args.session)
     elif args.what == "sessions":
         records = export_sessions(engine, host=args.host)
+    elif args.what == "activity":
+        records = export_activity(engine, host=args.host, session=args.session)
     else:
         records = (_with_attack(r) for r in export_findings(engine))
     masking = redactor(args)
     if masking is not None:
-        records = (redact_record(r, masking) for r in records)
+        # What a process did carries script text too (4104, 4103, 400/600 HostApplication)
+        fields = ACTIVITY_TEXT if args.what == "activity" else None
+        records = (redact_record(r, masking, *([fields] if fields else []))
+                   for r in records)
     with open_output(args.out, args.printable) as out:
         write_records(out, records, args.format or "jsonl")
     return EXIT_OK

@@ -96,7 +96,7 @@ class ActivityRow:
         return " ".join(p for p in parts if p)
 
 
-_COLUMNS = (Activity.process_id, Activity.event_pk, Activity.ts_us, Activity.kind,
+ACTIVITY_COLUMNS = (Activity.process_id, Activity.event_pk, Activity.ts_us, Activity.kind,
             Activity.direction, Activity.protocol, Activity.src_addr, Activity.src_port,
             Activity.dst_addr, Activity.dst_port, Activity.hostname, Activity.path,
             Activity.target_process_id, Activity.access, Activity.detail)
@@ -112,7 +112,7 @@ def process_activity(engine: Engine, process_id: int, limit: int = PAGE, offset:
     """A process's activity in time order, ``limit`` rows from ``offset``, and how many
     there are in all."""
     limit = max(0, min(limit, 10_000))
-    query = (select(*_COLUMNS).where(Activity.process_id == process_id)
+    query = (select(*ACTIVITY_COLUMNS).where(Activity.process_id == process_id)
              .order_by(Activity.ts_us, Activity.event_pk, Activity.direction)
              .limit(limit).offset(max(0, offset)))
     with engine.connect() as conn:

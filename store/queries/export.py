@@ -230,3 +230,43 @@ def uncorrelated_events(conn: Connection) -> int:
                            .where(CaseMeta.key == CORRELATED_THROUGH)).scalar()
     return conn.execute(select(func.count()).select_from(EventRow)
                         .where(EventRow.id > int(through or 0))).scalar_one()
+
+
+def export_activity(engine: Engine, host: str | None = None, session: int | None = None,
+                    page: int = 5000) -> Iterator[dict[str, Any]]:
+    """One record per thing a process did (an ``activity`` row: the target end of a
+    Sysmon 8/10 too, ``direction`` ``in``), in the order they were stored: ``process_id,
+    host, time, kind, direction, event_id, record_id, channel, summary, fields`` (the
+    record's event data as logged). Read a page at a time, so memory stays flat."""
+    from proctrail.store.models import Activity, Process
+    from proctrail.store.queries.activity import ACTIVITY_COLUMNS, ActivityRow
+
+    query = join_machine(
+        select(Activity.id, *ACTIVITY_COLUMNS, Machine.name.label("host_name"),
+               EventRow.event_id, EventRow.record_id, Channel.name.label("channel"),
+               EventRow.data)
+        .join(EventRow, EventRow.id == Activity.event_pk)
+        .join(Channel, Channel.id == EventRow.channel_id), Activity.host_id)
+    if host is not None:
+        query = query.where(on_host(Activity.host_id, host))
+    if session is not None:
+        query = query.where(Activity.process_id.in_(
+            select(Process.id).where(Process.session_id == session)))
+    after = 0
+    while True:
+        with engine.connect() as conn:
+            rows = conn.execute(query.where(Activity.id > after)
+                                .order_by(Activity.id).limit(page)).all()
+        if not rows:
+            return
+        after = rows[-1].id
+        for r in rows:
+            act = ActivityRow(*r[1:1 + len(ACTIVITY_COLUMNS)])
+            try:
+                fields = orjson.loads(r.data)
+            except orjson.JSONDecodeError:
+                fields = {}
+            yield {"process_id": act.process_id, "host": r.host_name, "time": _iso(act.ts_us),
+                   "kind": act.kind, "direction": act.direction, "event_id": r.event_id,
+                   "record_id": r.record_id, "channel": r.channel, "summary": act.summary(),
+                   "fields": fields}
