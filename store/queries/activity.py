@@ -28,6 +28,7 @@ from proctrail.store.text import glob_to_like
 PAGE = 200  # rows a screen asks for at once
 UNPLACED = "unplaced_event"
 IMAGE_LOAD = "image_load"
+EXPLICIT = "explicit_credentials"
 
 # What each kind is called where people read it.
 KIND_LABELS = {
@@ -218,10 +219,11 @@ def activity_counts(engine: Engine) -> list[KindCount]:
     """Per kind of activity: records stored, attached (doer, and target for 8/10) and
     unplaced (from correlation's ``unplaced_event`` anomalies); image loads (Sysmon 7) are
     stored but not attached."""
+    kinds = (*ACTIVITY_KINDS, EXPLICIT)  # a 4648 is what its caller did, too
     with engine.connect() as conn:
         stored = dict(conn.execute(
             select(EventRow.kind, func.count())
-            .where(EventRow.kind.in_((*ACTIVITY_KINDS, IMAGE_LOAD)))
+            .where(EventRow.kind.in_((*kinds, IMAGE_LOAD)))
             .group_by(EventRow.kind)).all())
         ends = {(k, d): n for k, d, n in conn.execute(
             select(Activity.kind, Activity.direction, func.count(func.distinct(
@@ -230,11 +232,11 @@ def activity_counts(engine: Engine) -> list[KindCount]:
         for (detail,) in conn.execute(select(Anomaly.detail).where(Anomaly.kind == UNPLACED)):
             reason, count = Unplaced.counted(detail)
             kind = reason.split(" ", 1)[0]
-            if kind in ACTIVITY_KINDS:
+            if kind in kinds:
                 key = kind + (" target" if " to a process" in reason else "")
                 unplaced[key] = unplaced.get(key, 0) + count
     out: list[KindCount] = []
-    for kind in (*ACTIVITY_KINDS, IMAGE_LOAD):
+    for kind in (*kinds, IMAGE_LOAD):
         n = stored.get(kind, 0)
         if not n:
             continue
