@@ -77,16 +77,21 @@ def test_filter_words_for_what_processes_did() -> None:
 def test_lsass_read_by_dumpert_attaches_with_its_mask(samples: Path, case_of) -> None:
     """Outflank-Dumpert (started in the log) opens lsass with PROCESS_ALL_ACCESS and writes
     C:\\Windows\\Temp\\dumpert.dmp; Security 4663 says it read lsass's memory. lsass started
-    before the log (no lifetime): that end is counted, not attached to anything else."""
+    before the log: a placeholder, holding the other end. cmd, its console host and csrss
+    open Dumpert as it is made (a few milliseconds before its start record): on it too."""
     engine = case_of(samples / "otrf" / DUMPERT)
     dumpert = _process(engine, "outflank-dumpert.exe")
+    lsass = _process(engine, "lsass.exe")
     rows, total = activity.process_activity(engine, dumpert)
-    assert total == len(rows) == 6
-    access = [r for r in rows if r.kind == "process_access"]
-    assert len(access) == 2 and all(r.direction == "out" and r.stands_out for r in access)
+    assert total == len(rows) == 9
+    access = [r for r in rows if r.kind == "process_access" and r.direction == "out"]
+    assert len(access) == 2 and all(r.stands_out for r in access)
     assert access[0].access == "0x1fffff PROCESS_ALL_ACCESS"
     assert access[0].detail == "to C:\\windows\\system32\\lsass.exe"
-    assert access[0].target_process_id is None  # lsass is not in the logs
+    assert access[0].target_process_id == lsass  # a placeholder: it started before the log
+    assert sorted(r.detail.rsplit("\\", 1)[-1] for r in rows
+                  if r.kind == "process_access" and r.direction == "in") \
+        == ["cmd.exe", "conhost.exe", "csrss.exe"]
     assert [r.path for r in rows if r.kind == "file_create"] == ["C:\\Windows\\Temp\\dumpert.dmp"]
     objects = [r for r in rows if r.kind == "object_access"]
     assert {r.access for r in objects} == {"0x10 VmRead", "0x1 QueryValue"}
@@ -96,8 +101,10 @@ def test_lsass_read_by_dumpert_attaches_with_its_mask(samples: Path, case_of) ->
     assert [r.ts_us for r in rows] == sorted(r.ts_us for r in rows)  # type: ignore[type-var]
     counts = {c.kind: c for c in activity.activity_counts(engine)}
     pa = counts["process_access"]
+    # Every target is a lifetime now (43 were unplaced before placeholders for targets);
+    # cmd and conhost, placeholders as targets first, are found as doers after (2 -> 4).
     assert (pa.events, pa.attached, pa.unplaced, pa.targets, pa.targets_unplaced) == \
-        (44, 2, 42, 1, 43)
+        (44, 4, 40, 44, 0)
     assert (counts["file_create"].attached, counts["file_create"].unplaced) == (1, 1)
     assert counts["image_load"].attached == 0 and counts["image_load"].events == 21
     for c in counts.values():  # nothing dropped silently
@@ -146,7 +153,7 @@ async def test_detail_shows_what_it_did_at_80x24(samples: Path, tmp_path: Path) 
         app.screen.query_one("#activity").scroll_visible(animate=False, top=True)
         await settle(pilot)
         shown = screen_text(app)
-        assert "What it did (6)" in shown
+        assert "What it did (9)" in shown
         assert "PROCESS_ALL_ACCESS" in shown and "dumpert.dmp" in shown
 
 

@@ -22,6 +22,13 @@ log can vouch: a boot of the host ends every process of the boot before
 (``ended_at_boot``), and a process last heard of before the host's log fell silent for
 :data:`SILENCE_US` is nobody's parent after it.
 
+The target of a remote thread or a process access (Sysmon 8, 10) that no lifetime is (lsass,
+csrss, svchost: running since boot) becomes a placeholder too, where the record names its
+image and its GUID or PID: found by both from then on, so every access to it is on it. It
+does not take a PID from a process vouched for in this stretch of the log; a start under
+its PID ends it, unless the start comes within :data:`MERGE_US` of the access that made it
+(a creator opens its child as it makes it): then it is that start's.
+
 Pure Python over :class:`ProcEvent` values: no database here, so it is easy to test and
 to feed from any store.
 """
@@ -95,6 +102,7 @@ class Lifetime:
     epoch: int = 0  # the host's quiet-period count at its last sign of life
     seen_us: int | None = None  # the stream's time at its last sign of life
     log: int = 0  # which stretch of its host's log (:data:`LOG_GAP_US`) it was last seen in
+    heard_us: int | None = None  # a target placeholder: the stream's time it was made at
 
     @property
     def source_is_auditd(self) -> bool:
@@ -320,12 +328,18 @@ class HostLifetimes:
     def start(self, e: ProcEvent) -> None:
         known = self.by_guid.get(e.guid) if e.guid else None
         if known is not None:
+            if known.heard_us is not None and not known.start_events:
+                self._fill(known, e)
+                return
             self._merge_start(known, e)
             self._learn_pid(known, e.pid)
             return
         current = self.open.get(e.pid) if e.pid is not None else None
         if current is not None and self._mergeable(current, e):
             self._merge_start(current, e)
+            return
+        if current is not None and self._revealed_early(current, e):
+            self._fill(current, e)
             return
         recent = self.closed.get(e.pid) if e.pid is not None else None
         if current is None and recent is not None and self._mergeable(recent, e) \
@@ -365,6 +379,25 @@ class HostLifetimes:
             self.pidless.append(lt)
         self.recent.append(lt)
         _prune(self.recent, e.ts_us)
+
+    def _revealed_early(self, lt: Lifetime, e: ProcEvent) -> bool:
+        """Whether ``lt`` is a target placeholder that ``e`` is the start of: made by an
+        access to the process just before its start record in stream order (its parent
+        opens it as it creates it; Security's whole-second times and Sysmon's own lag
+        put the start a few milliseconds after), of its image and, where both say, GUID.
+        Later than :data:`MERGE_US` after the access, a start under that PID is another
+        process."""
+        return (lt.heard_us is not None and not lt.start_events and e.ts_us is not None
+                and e.ts_us - lt.heard_us <= MERGE_US and same_image(lt.image, e.image)
+                and not (lt.guid and e.guid and lt.guid != e.guid))
+
+    def _fill(self, lt: Lifetime, e: ProcEvent) -> None:
+        """The start of a target placeholder, come after all: one lifetime, with its
+        parent found as any start's is."""
+        self._merge_start(lt, e)
+        self._learn_pid(lt, e.pid)
+        if lt.parent is None:
+            lt.parent = self._parent_of(lt, e)
 
     def _set_open(self, pid: int, lt: Lifetime) -> None:
         """``lt`` now runs under ``pid``; whatever ran there before ended unseen."""
@@ -535,7 +568,9 @@ class HostLifetimes:
     def activity(self, e: ProcEvent) -> bool:
         """Attach what a process did to its lifetime; a remote thread or a process access
         (Sysmon 8, 10) to both ends, each row naming the other. False (and counted per
-        end) where a process is not known."""
+        end) where a process is not known; an unknown target the record names well is
+        a placeholder (:meth:`_target_placeholder`), an unknown doer is not (as for
+        everything else processes do)."""
         if e.part is not None:
             return self._script_part(e)
         if e.pid is None and e.guid is None and e.command_line:
@@ -556,7 +591,14 @@ class HostLifetimes:
                 lt.acts.append((e.event_pk, e.ts_us, e.activity, *act[:8], None,
                                 act.access, act.detail))
             return lt is not None
-        target = self._find(e.target_guid, e.target_pid, e.target_image)
+        target = self._find(e.target_guid, e.target_pid, e.target_image) \
+            or self._just_ended(e)
+        if target is not None:
+            self._guid(target, e.target_guid)
+            if not target.image and named_image(e.target_image):
+                target.image = e.target_image  # (a creator known by its PID alone)
+        else:
+            target = self._target_placeholder(e)
         if target is None:
             self._unplaced(f"{e.activity} to a process not in the logs")
         else:
@@ -570,6 +612,48 @@ class HostLifetimes:
                             " ".join(p for p in (f"to {e.target_image or '?'}", act.detail)
                                      if p)))
         return lt is not None
+
+    def _just_ended(self, e: ProcEvent) -> Lifetime | None:
+        """The process whose end under the target's PID was logged just before ``e``
+        (Security's whole-second times put a short process's end before the accesses of
+        its last moments): of the target's image and, where both say, GUID."""
+        lt = self.closed.get(e.target_pid) if e.target_pid is not None else None
+        if lt is None or lt.end_us is None or e.ts_us is None \
+                or (e.target_guid and lt.guid and lt.guid != e.target_guid) \
+                or not same_image(lt.image, e.target_image):
+            return None
+        slack = SECOND_US if lt.end_us % SECOND_US == 0 else JITTER_US
+        return lt if e.ts_us <= lt.end_us + slack else None
+
+    def _target_placeholder(self, e: ProcEvent) -> Lifetime | None:
+        """The other end of a remote thread or process access (Sysmon 8, 10) that no known
+        lifetime is: a process running since before the log (lsass, csrss, svchost), made
+        a ``placeholder`` (``before_log`` or ``start_missing``) as a creator never seen
+        starting is, and registered under its GUID and PID so that later records about it
+        find it. Its id is derived from the record that revealed it. None where the record
+        names the target too poorly to tell it from another: no image (or Sysmon's
+        ``<unknown process>``), or neither GUID nor PID."""
+        if not named_image(e.target_image) or (e.target_guid is None
+                                                 and e.target_pid is None):
+            return None
+        held = self.open.get(e.target_pid) if e.target_pid is not None else None
+        if held is not None and held.log == self.log and held.epoch == self.epoch:
+            # Another process (another image or GUID, or :meth:`_find` would have found
+            # it) runs under that PID, vouched for in this stretch of the log: an access
+            # does not say that it ended, as a start would; the record stays unplaced.
+            # One last heard of in an earlier stretch is let go (``after_log``).
+            return None
+        holder = self.new(e.target_pid, f"tgt|{e.key or f'pk{e.event_pk}'}",
+                          image=e.target_image, guid=e.target_guid)
+        holder.flags.update((self._no_start(e), "placeholder"))
+        holder.heard_us = e.ts_us
+        if e.target_pid is not None:
+            self._set_open(e.target_pid, holder)
+        else:
+            self.unbound[id(holder)] = holder
+        if e.target_guid:
+            self.by_guid[e.target_guid] = holder
+        return holder
 
     def token(self, e: ProcEvent) -> bool:
         """Record a token change (600, 4703) on the running process; False (and counted)
@@ -667,6 +751,13 @@ class HostLifetimes:
         self.by_guid.clear()
         self.closed.clear()
         return out
+
+
+def named_image(image: str) -> bool:
+    """Whether a Sysmon image field names a program: not empty, not ``<unknown process>``
+    (which NXLog exports write escaped, ``&lt;unknown process&gt;``)."""
+    text = image.strip()
+    return bool(text) and not text.startswith(("<", "&lt;"))
 
 
 def _rank(lt: Lifetime) -> None:
