@@ -157,3 +157,27 @@ def _screen_text(app: object) -> str:
     screen = app.screen  # type: ignore[attr-defined]
     parts = [str(w.render()) for w in screen.query(Static)]
     return "\n".join(parts)
+
+
+def test_a_rotated_audit_log_is_read_on_without_doubles(tmp_path: Path) -> None:
+    """auditd rotates: audit.log (with lines written since the last look) becomes
+    audit.log.1, a new audit.log goes on. Both are read; nothing is stored twice."""
+    logs, follower = _start(tmp_path)
+    cut = HALF + 60
+    while "type=SYSCALL" not in AUDIT[cut]:  # rotate between two events
+        cut += 1
+    with open(logs / "audit.log", "a", encoding="utf-8") as out:
+        out.write("".join(AUDIT[HALF:cut]))
+    (logs / "audit.log").rename(logs / "audit.log.1")
+    (logs / "audit.log").write_text("".join(AUDIT[cut:]), encoding="utf-8")
+    step = follower.step()
+    assert sorted(Path(f).name for f in step.files) == ["audit.log", "audit.log.1"]
+    whole = tmp_path / "whole"
+    whole.mkdir()
+    (whole / "audit.log").write_text("".join(AUDIT), encoding="utf-8")
+    fresh = open_engine(f"sqlite:///{tmp_path / 'whole.db'}")
+    load_case(fresh, [str(whole)])
+    with follower.engine.connect() as a, fresh.connect() as b:
+        count = select(func.count()).select_from(EventRow)
+        assert a.execute(count).scalar_one() == b.execute(count).scalar_one() == 185
+        assert sorted(a.execute(select(Process.id))) == sorted(b.execute(select(Process.id)))
