@@ -54,11 +54,12 @@ class Follower:
     """Keeps a case up to date with files that grow and folders that fill."""
 
     def __init__(self, engine: Engine, paths: list[str], options: ReadOptions | None = None,
-                 tracked: Callable[[str], bool] | None = None) -> None:
+                 tracked: Callable[[str], bool] | None = None,
+                 image_loads: bool = False) -> None:
         self.engine = engine
         self.paths = list(paths)
         self.options = options
-        self.live = LiveCase(engine, tracked)
+        self.live = LiveCase(engine, tracked, image_loads=image_loads)
         self.seen: dict[str, tuple[int, int]] = {}  # path: (size, modification time)
         self._exclude = Ingestor(engine).store_files()
 

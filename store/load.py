@@ -85,7 +85,8 @@ def load_case(engine: Engine, paths: Iterable[str], *, options: ReadOptions | No
     elif _news(engine):
         _say(hear.step, "correlate")
         done.correlation = correlate(engine, progress=hear.correlating,
-                                     tracked=config.track_filter, workers=workers)
+                                     tracked=config.track_filter, workers=workers,
+                                     image_loads=config.image_loads)
     from proctrail.store.detect.run import detect, has_detections  # pySigma: 0.05 s
 
     if detection is Detect.ALWAYS or (detection is Detect.IF_NONE

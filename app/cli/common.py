@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,7 +17,7 @@ if TYPE_CHECKING:
 
 __all__ = ["EXIT_OK", "EXIT_SKIPPED", "EXIT_SPOOLED", "EXIT_USAGE", "add_config", "add_db",
            "add_json", "add_redact", "add_workers", "error", "json_text", "print_json",
-           "redactor", "settings", "track_filter"]
+           "redactor", "settings"]
 
 DB_HELP = (f"case store: a SQLite file or a SQLAlchemy URL (default ./{DEFAULT_DB}, or "
            "$PROCTRAIL_DB)")
@@ -92,11 +91,6 @@ def add_redact(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--redact-pattern", action="append", default=[], metavar="REGEX",
                         help="another secret to mask: a regular expression with two groups, "
                              "the prefix kept and the secret masked; implies --redact")
-
-
-def track_filter(args: argparse.Namespace) -> Callable[[str], bool] | None:
-    """The track/ignore lists of the settings (:func:`settings`), if any."""
-    return settings(args).track_filter
 
 
 def redactor(args: argparse.Namespace) -> Redactor | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from proctrail.app.cli.common import EXIT_OK, add_config, add_db, add_workers, track_filter
+from proctrail.app.cli.common import EXIT_OK, add_config, add_db, add_workers, settings
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -22,6 +22,7 @@ def run(args: argparse.Namespace) -> int:
     from proctrail.store.correlate import correlate
     from proctrail.store.db import open_engine
 
-    print_correlation(correlate(open_engine(args.db), tracked=track_filter(args),
-                                workers=args.workers))
+    config = settings(args)
+    print_correlation(correlate(open_engine(args.db), tracked=config.track_filter,
+                                workers=args.workers, image_loads=config.image_loads))
     return EXIT_OK

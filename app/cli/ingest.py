@@ -132,7 +132,8 @@ def run(args: argparse.Namespace) -> int:
     if args.follow:
         from proctrail.store.follow import Follower
 
-        follower = Follower(engine, args.paths, opts, config.track_filter)
+        follower = Follower(engine, args.paths, opts, config.track_filter,
+                            image_loads=config.image_loads)
     with ProgressBar(enabled=show) as bar:
         done = load_case(engine, args.paths, options=opts, force=args.force,
                          correlation=not args.no_correlate, workers=args.workers,

@@ -58,10 +58,12 @@ class LoadingScreen(CaseScreen):
                                        Text(f"{n:,} events correlated")))
         follower = None
         if self.case.follow:
+            from proctrail.store.detect.config import load_config
             from proctrail.store.follow import Follower
 
-            track = self.case.config.track_filter if self.case.config is not None else None
-            follower = Follower(self.engine, self.paths, tracked=track)
+            config = self.case.config or load_config(None)
+            follower = Follower(self.engine, self.paths, tracked=config.track_filter,
+                                image_loads=config.image_loads)
         try:
             done = load_case(self.engine, self.paths, detection=Detect.IF_NONE,
                              listener=listener, config=self.case.config, follower=follower)

@@ -23,7 +23,15 @@ from proctrail.store.correlate.damage import damage_anomalies
 from proctrail.store.correlate.extract import ProcEvent, Unplaced
 from proctrail.store.correlate.integrity import Found, event_anomalies, record_gaps
 from proctrail.store.correlate.lifetimes import Lifetime, build_lifetimes
-from proctrail.store.correlate.pipeline import Collect, clock_scan, host_events, machines, run
+from proctrail.store.correlate.pipeline import (
+    STREAM_KINDS,
+    Collect,
+    clock_scan,
+    host_events,
+    machines,
+    run,
+    stream_kinds,
+)
 from proctrail.store.correlate.remote import link_explicit
 from proctrail.store.correlate.rows import (
     ACTIVITY_COLUMNS,
@@ -196,22 +204,24 @@ class StoreWriter(RowSink):
 
 def correlate(engine: Engine, progress: Callable[[int], None] | None = None,
               tracked: Callable[[str], bool] | None = None,
-              workers: int | None = None, live: LiveCase | None = None) -> CorrelationReport:
+              workers: int | None = None, live: LiveCase | None = None,
+              image_loads: bool = False) -> CorrelationReport:
     """Rebuild the processes, sessions, activity and anomalies tables from the stored
     events, in one transaction; ``progress`` hears how many events have been read so far.
     Processes whose image ``tracked`` rejects (the track/ignore lists) are left out, their
     children hung under the nearest kept ancestor. Machines are correlated by ``workers`` processes
     (default: the cores) when the case is big enough, written here in machine order: the
     same rows as one process makes. Two correlations of one case take turns. With
-    ``live``, machines are correlated here and left open for its updates (:mod:`.live`)."""
+    ``live``, machines are correlated here and left open for its updates (:mod:`.live`).
+    ``image_loads`` attaches Sysmon 7 too (a row per DLL loaded: off by default)."""
     with case_lock(engine, "correlate"):
-        return _correlate(engine, progress, tracked, workers, live)
+        return _correlate(engine, progress, tracked, workers, live, stream_kinds(image_loads))
 
 
 def _correlate(engine: Engine, progress: Callable[[int], None] | None,
                tracked: Callable[[str], bool] | None,
-               workers: int | None = None, live: LiveCase | None = None
-               ) -> CorrelationReport:
+               workers: int | None = None, live: LiveCase | None = None,
+               kinds: tuple[str, ...] = STREAM_KINDS) -> CorrelationReport:
     with engine.connect() as conn:  # what this run sees: events stored later are news
         through = conn.execute(select(func.coalesce(func.max(EventRow.id), 0))).scalar_one()
     found = anomalies(engine)
@@ -242,7 +252,7 @@ def _correlate(engine: Engine, progress: Callable[[int], None] | None,
         try:
             if pool.workers > 1:
                 url = engine.url.render_as_string(hide_password=False)
-                tasks = (MachineTask(url, tuple(m), fixes, tracked) for m in groups)
+                tasks = (MachineTask(url, tuple(m), fixes, tracked, kinds) for m in groups)
                 seen = done = 0
                 try:
                     for rows in pool.map(correlate_machine, tasks):
@@ -251,11 +261,11 @@ def _correlate(engine: Engine, progress: Callable[[int], None] | None,
                         if progress is not None:
                             progress(seen)
                 except BrokenProcessPool:  # a worker died (killed, out of memory)
-                    run(engine, writer, fixes, progress, groups[done:])  # the rest here
+                    run(engine, writer, fixes, progress, groups[done:], kinds)  # the rest here
             elif live is not None:
                 live.start(conn, writer, groups, fixes, through)
             else:
-                run(engine, writer, fixes, progress, groups)
+                run(engine, writer, fixes, progress, groups, kinds)
         finally:
             pool.close()
         writer.flush()

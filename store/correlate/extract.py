@@ -25,6 +25,8 @@ from proctrail.store.events import ACTIVITY_KINDS, EXECUTION_PID, TWO_ENDED_KIND
 from proctrail.store.readers.auditd import AT_FDCWD, sockaddr, syscall_name
 from proctrail.store.readers.base import parse_time
 
+IMAGE_LOAD = "image_load"  # Sysmon 7: extracted when correlation streams it (see pipeline)
+
 SECURITY, SYSMON, AUDITD = "security", "sysmon", "auditd"
 UTC_TRUSTED_US = 86_400_000_000  # a UtcTime further than this from its header is garbage
 
@@ -190,7 +192,7 @@ def extract(event_pk: int, host_id: int, channel: str, event_id: int, record_id:
     start = kind == "process_start"
     if kind == "token_change":
         return _token(event_pk, host_id, event_id, record_id, ts_us, f)
-    if kind in ACTIVITY_KINDS:
+    if kind in ACTIVITY_KINDS or kind == IMAGE_LOAD:  # (7 only when asked: see pipeline)
         if channel == "auditd":
             return _audited(event_pk, host_id, event_id, record_id, ts_us, kind, f)
         return _did(event_pk, host_id, event_id, record_id, ts_us, kind, f)
@@ -341,6 +343,13 @@ def _did(event_pk: int, host_id: int, event_id: int, record_id: int, ts_us: int 
         act = Act(path=g("Image", ""), detail=g("Type", ""))
     elif kind == "file_stream":
         act = Act(path=g("TargetFilename", ""), detail=g("Contents") or g("Hash", ""))
+    elif kind == IMAGE_LOAD:  # Sysmon 7: the DLL, whether and by whom it is signed
+        signed = (g("Signed") or "").lower()
+        act = Act(path=g("ImageLoaded", ""), detail=" ".join(p for p in (
+            "signed" if signed == "true" else "unsigned" if signed == "false" else "",
+            (g("Signature") or "").strip("- "), (g("SignatureStatus") or "").strip("- ")
+            if (g("SignatureStatus") or "").lower() not in ("valid", "-", "") else "")
+            if p))
     elif kind == "file_delete":
         act = Act(path=g("TargetFilename", ""),
                   detail="archived" if (g("Archived") or "").lower() == "true" else "")

@@ -40,6 +40,7 @@ from proctrail.store.correlate.pipeline import (
     keyed_events,
     logged_clock_changes,
     machines,
+    stream_kinds,
 )
 from proctrail.store.correlate.remote import link_explicit
 from proctrail.store.correlate.rows import RowSink
@@ -126,9 +127,12 @@ class LiveCase:
     """A case's correlation kept open between updates; see the module's docstring."""
 
     def __init__(self, engine: Engine, tracked: Callable[[str], bool] | None = None,
-                 progress: Callable[[int], None] | None = None) -> None:
+                 progress: Callable[[int], None] | None = None,
+                 image_loads: bool = False) -> None:
         self.engine = engine
         self.tracked = tracked
+        self.image_loads = image_loads
+        self.kinds = stream_kinds(image_loads)
         self.progress = progress
         self.machines: dict[int, LiveMachine] = {}
         self.fixes: ClockFixes | None = None
@@ -141,7 +145,8 @@ class LiveCase:
         from proctrail.store.correlate import correlate
 
         self.machines = {}
-        return correlate(self.engine, self.progress, self.tracked, workers=1, live=self)
+        return correlate(self.engine, self.progress, self.tracked, workers=1, live=self,
+                         image_loads=self.image_loads)
 
     def start(self, conn: Connection, writer: RowSink, groups: list[list[int]],
               fixes: ClockFixes | None, through: int) -> Provisional:
@@ -191,7 +196,7 @@ class LiveCase:
                         self._retract(conn, machine)
                         news = list(keyed_events(conn, members, self.fixes,
                                                  machine.run.unplaced.append, self.through,
-                                                 latest))
+                                                 latest, self.kinds))
                         found = self._new_anomalies(conn, members, latest)
                     if machine is not None and found is not None \
                             and self._appendable(machine, news):
@@ -238,7 +243,7 @@ class LiveCase:
               upto: int) -> None:
         """All of a machine's events up to row ``upto``, fed (all but the held back)."""
         for key, e in keyed_events(conn, machine.members, self.fixes,
-                                   machine.run.unplaced.append, upto=upto):
+                                   machine.run.unplaced.append, upto=upto, kinds=self.kinds):
             machine.push(key, e, writer)
 
     def _again(self, conn: Connection, members: tuple[int, ...], writer: RowSink,

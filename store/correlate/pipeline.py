@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine, case, func, select
 from proctrail.store.correlate.access import port
 from proctrail.store.correlate.clock import ClockFixes, clock_fixes
 from proctrail.store.correlate.extract import (
+    IMAGE_LOAD,
     SECURITY,
     Act,
     ProcEvent,
@@ -47,7 +48,9 @@ from proctrail.store.readers.base import parse_time
 RANK = {"boot": -1, "audit_start": -1, "logon": 0, "special_privileges": 1,
         "remote_session": 1, "process_start": 2, "explicit_credentials": 4,
         "token_change": 3, **dict.fromkeys(ACTIVITY_KINDS, 4),
-        "process_end": 5, "logoff": 6}
+        "process_end": 5, "logoff": 6, "image_load": 4}
+# Sysmon 7 (IMAGE_LOAD) is streamed only when asked (``image_loads``: a row a DLL loaded).
+STREAM_KINDS = tuple(k for k in RANK if k != IMAGE_LOAD)
 SESSION_KINDS = ("logon", "logoff", "special_privileges", "remote_session")
 # audit_start events that are a boot of the machine: Windows is starting up (4608, 512),
 # the event log service started (System 6005).
@@ -131,11 +134,12 @@ def machines(conn: Connection) -> list[list[int]]:
 
 def host_events(conn: Connection, host_id: int | Iterable[int],
                 fixes: ClockFixes | None = None,
-                unplaced: Callable[[Unplaced], None] | None = None) -> Iterator[Event]:
+                unplaced: Callable[[Unplaced], None] | None = None,
+                kinds: tuple[str, ...] = STREAM_KINDS) -> Iterator[Event]:
     """One machine's process, session and boot events in stream order (``host_id`` may
     be every spelling of the machine). Sysmon events sit at their ``UtcTime``, which the
     header time can lag: they are reordered within :data:`REORDER_US`."""
-    return (e for _key, e in keyed_events(conn, host_id, fixes, unplaced))
+    return (e for _key, e in keyed_events(conn, host_id, fixes, unplaced, kinds=kinds))
 
 
 StreamKey = tuple[int, int, int, int]  # time and rank, header time, record id, row id
@@ -144,8 +148,8 @@ StreamKey = tuple[int, int, int, int]  # time and rank, header time, record id, 
 def keyed_events(conn: Connection, host_id: int | Iterable[int],
                  fixes: ClockFixes | None = None,
                  unplaced: Callable[[Unplaced], None] | None = None,
-                 after_id: int = 0, upto: int | None = None
-                 ) -> Iterator[tuple[StreamKey, Event]]:
+                 after_id: int = 0, upto: int | None = None,
+                 kinds: tuple[str, ...] = STREAM_KINDS) -> Iterator[tuple[StreamKey, Event]]:
     """:func:`host_events` with each event's place in the stream, of the rows stored
     after row ``after_id`` (up to row ``upto``): events that come later sort among them
     by the key alone."""
@@ -159,7 +163,7 @@ def keyed_events(conn: Connection, host_id: int | Iterable[int],
                EventRow.record_id, EventRow.ts_us, EventRow.ts_key, EventRow.kind,
                EventRow.data)
         .join(Channel, Channel.id == EventRow.channel_id)
-        .where(*_in_range(members, tuple(RANK), after_id),
+        .where(*_in_range(members, kinds, after_id),
                EventRow.id <= (upto if upto is not None else 1 << 62))
         .order_by(func.coalesce(EventRow.ts_us, -1), rank, EventRow.record_id, Channel.key,
                   EventRow.event_id, EventRow.id)
@@ -273,25 +277,27 @@ def _explicit(event_pk: int, host_id: int, record_id: int, ts: int | None,
 
 def run(engine: Engine, sink: Sink, fixes: ClockFixes | None = None,
         progress: Callable[[int], None] | None = None,
-        groups: list[list[int]] | None = None) -> None:
+        groups: list[list[int]] | None = None,
+        kinds: tuple[str, ...] = STREAM_KINDS) -> None:
     """Correlate every machine of the store into ``sink``, each under its canonical host
     id: ``groups`` are the host ids of each machine (:func:`machines` by default)."""
     seen = 0
     with engine.connect() as conn:
         for members in groups if groups is not None else machines(conn):
-            seen = run_machine(conn, members, sink, fixes, progress, seen)
+            seen = run_machine(conn, members, sink, fixes, progress, seen, kinds)
     if progress is not None:
         progress(seen)
 
 
 def run_machine(conn: Connection, members: list[int], sink: Sink,
                 fixes: ClockFixes | None = None,
-                progress: Callable[[int], None] | None = None, seen: int = 0) -> int:
+                progress: Callable[[int], None] | None = None, seen: int = 0,
+                kinds: tuple[str, ...] = STREAM_KINDS) -> int:
     """Correlate one machine (``members``: its host ids, the canonical first) into
     ``sink``; a machine's ids and state depend on nothing outside it, so machines can run
     in any order or at once. Returns ``seen`` plus the events it read."""
     machine = MachineRun(members[0], seen)
-    for e in host_events(conn, members, fixes, machine.unplaced.append):
+    for e in host_events(conn, members, fixes, machine.unplaced.append, kinds):
         machine.feed(e, sink, progress)
     machine.finish(sink)
     return machine.seen
@@ -375,3 +381,8 @@ class Collect:
 
     def activity(self, running: list[Lifetime]) -> None:
         """Left on the lifetimes: everything stays in memory here."""
+
+
+def stream_kinds(image_loads: bool = False) -> tuple[str, ...]:
+    """The event kinds correlation reads: with ``image_loads``, Sysmon 7 too."""
+    return (*STREAM_KINDS, IMAGE_LOAD) if image_loads else STREAM_KINDS

@@ -12,7 +12,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.pool import NullPool
 
 from proctrail.store.correlate.clock import ClockFixes
-from proctrail.store.correlate.pipeline import run_machine
+from proctrail.store.correlate.pipeline import STREAM_KINDS, run_machine
 from proctrail.store.correlate.rows import Rows, RowSink
 
 
@@ -24,6 +24,7 @@ class MachineTask:
     members: tuple[int, ...]
     fixes: ClockFixes | None
     tracked: Callable[[str], bool] | None = None
+    kinds: tuple[str, ...] = STREAM_KINDS
 
 
 def correlate_machine(task: MachineTask) -> Rows:
@@ -32,7 +33,8 @@ def correlate_machine(task: MachineTask) -> Rows:
     sink = RowSink(task.tracked)
     try:
         with engine.connect() as conn:
-            sink.rows.events = run_machine(conn, list(task.members), sink, task.fixes)
+            sink.rows.events = run_machine(conn, list(task.members), sink, task.fixes,
+                                           kinds=task.kinds)
     finally:
         engine.dispose()
     return sink.rows

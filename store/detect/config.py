@@ -9,6 +9,7 @@
     [track]                      # globs on the image path, case-insensitive
     include = []                 # if any: only these processes are matched
     exclude = ['*\\postgres.exe', 'C:\\Program Files\\Backup\\*']
+    image_loads = false          # attach Sysmon 7 (a DLL loaded) to its process: volume
 
     [redact]
     enabled = false
@@ -60,6 +61,7 @@ class Config:
     baselines: list[str] = field(default_factory=list)
     include: list[str] = field(default_factory=list)
     exclude: list[str] = field(default_factory=list)
+    image_loads: bool = False  # correlation attaches Sysmon 7 ([track] image_loads)
     redact: bool = False
     redact_patterns: list[str] = field(default_factory=list)
     anomalies: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_ANOMALIES))
@@ -114,8 +116,16 @@ def load_config(path: Path | None) -> Config:
             baselines=[str(b) for b in detect.get("baselines", [])],
             include=[str(g) for g in track.get("include", [])],
             exclude=[str(g) for g in track.get("exclude", [])],
+            image_loads=_flag(track.get("image_loads", False), path, "[track] image_loads"),
             redact=bool(redact.get("enabled", False)),
             redact_patterns=[str(p) for p in redact.get("patterns", [])],
             anomalies={k: v for k, v in anomalies.items() if v != "off"})
     except TypeError as exc:
         raise ConfigError(f"{path}: a setting has the wrong type: {exc}") from exc
+
+
+def _flag(value: object, path: Path, name: str) -> bool:
+    """A true/false setting, refused with its name when it is anything else."""
+    if not isinstance(value, bool):
+        raise ConfigError(f"{path}: {name} = {value!r}: use true or false")
+    return value

@@ -38,7 +38,8 @@ KIND_LABELS = {
     "process_access": "access", "process_tampering": "tamper", "wfp_connect": "wfp",
     "wfp_bind": "wfp bind", "object_access": "object", "script_block": "script",
     "pipeline": "pipeline", "ps_engine": "ps engine", "ps_provider": "ps provider",
-    "network_bind": "bind", "file_write": "write",
+    "network_bind": "bind", "file_write": "write", "image_load": "dll",
+    "explicit_credentials": "creds",
 }
 SHOWN = 2000  # characters of a script a summary shows (the store keeps it whole)
 
@@ -219,11 +220,11 @@ def activity_counts(engine: Engine) -> list[KindCount]:
     """Per kind of activity: records stored, attached (doer, and target for 8/10) and
     unplaced (from correlation's ``unplaced_event`` anomalies); image loads (Sysmon 7) are
     stored but not attached."""
-    kinds = (*ACTIVITY_KINDS, EXPLICIT)  # a 4648 is what its caller did, too
+    kinds = (*ACTIVITY_KINDS, EXPLICIT, IMAGE_LOAD)  # a 4648 is what its caller did, too
     with engine.connect() as conn:
         stored = dict(conn.execute(
             select(EventRow.kind, func.count())
-            .where(EventRow.kind.in_((*kinds, IMAGE_LOAD)))
+            .where(EventRow.kind.in_(kinds))
             .group_by(EventRow.kind)).all())
         ends = {(k, d): n for k, d, n in conn.execute(
             select(Activity.kind, Activity.direction, func.count(func.distinct(
@@ -236,12 +237,13 @@ def activity_counts(engine: Engine) -> list[KindCount]:
                 key = kind + (" target" if " to a process" in reason else "")
                 unplaced[key] = unplaced.get(key, 0) + count
     out: list[KindCount] = []
-    for kind in (*kinds, IMAGE_LOAD):
+    for kind in kinds:
         n = stored.get(kind, 0)
         if not n:
             continue
-        if kind == IMAGE_LOAD:
-            out.append(KindCount(kind, n, 0, 0, 0, 0, "not attached: one row a DLL loaded"))
+        if kind == IMAGE_LOAD and not any(k == IMAGE_LOAD for k, _d in ends):
+            out.append(KindCount(kind, n, 0, 0, 0, 0, "not attached: one row a DLL loaded "
+                                 "([track] image_loads = true attaches them)"))
             continue
         two = kind in TWO_ENDED_KINDS
         doer = ends.get((kind, "out"), 0) if two else sum(
