@@ -72,7 +72,8 @@ def _rows(rows: list[browse.ProcRow], empty: str) -> RenderableType:
 
 def _sources(sources: list[dict[str, Any]]) -> RenderableType:
     if not sources:
-        return Text("none: a placeholder, known only from its children", style="dim")
+        return Text("none: a placeholder, known only from its children or from what "
+                    "others did to it (Sysmon 8/10)", style="dim")
     parts: list[RenderableType] = []
     for s in sources:
         head = Text.assemble((f"{s['role']:<8}", "bold"), safe(s["channel"]),

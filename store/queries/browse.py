@@ -277,7 +277,7 @@ class RootGroup:
 
 ROOT_GROUPS = {
     "started": "roots: boot chain and starts in the logs",
-    "placeholder": "placeholders: parents known from their children",
+    "placeholder": "placeholders: known from their children or others' access",
     "orphan": "orphans: start not in the logs",
 }
 
