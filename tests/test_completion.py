@@ -52,7 +52,7 @@ def test_the_spec_is_the_parser() -> None:
     ("proctrail ingest --par", ["--parser"]),
     ("proctrail ingest --parser ", ["evtx", "python-evtx"]),
     ("proctrail --db case.db ex", ["export"]),
-    ("proctrail export ", ["processes", "sessions", "findings", "timeline", "table",
+    ("proctrail export ", ["processes", "sessions", "findings", "activity", "timeline", "table",
                            "graph", "attack"]),
     ("proctrail export timeline --format c", ["csv"]),
     ("proctrail tree --process 12 --cmd", ["--cmdline"]),
