@@ -32,7 +32,7 @@ from proctrail.store.readers.base import ReaderError, ReadOptions
 from proctrail.store.readers.sniff import Input, iter_inputs
 from proctrail.store.reading import ReadResult, ReadTask, Row, read_input, read_rows
 from proctrail.store.spool import SpooledSource, SpoolLock, SpoolWriter, pending, read_spool
-from proctrail.store.tasks import Executor, default_workers, local_executor
+from proctrail.store.tasks import Executor, default_workers, executor
 from proctrail.store.text import first_line
 
 BATCH = 5000
@@ -71,6 +71,7 @@ class IngestReport:
     spool: Path | None = None  # where what could not be stored was kept
     spool_reason: str = ""  # why: the database's own words
     replayed: list[SourceReport] = field(default_factory=list)  # from earlier spools
+    cluster_tasks: int = 0  # inputs read on a Dask cluster's workers
 
     def total(self, attr: str) -> int:
         return sum(getattr(s, attr) for s in self.sources)
@@ -129,8 +130,12 @@ class Ingestor:
         progress: ProgressCallback | None = None,
         workers: int | None = 1,
         follow: bool = False,
+        cluster: str | None = None,
     ) -> None:
         self.engine = engine
+        # A Dask scheduler's address: inputs are read on its workers (:mod:`.cluster`).
+        self.cluster = cluster
+        self.cluster_tasks = 0  # inputs the cluster read
         # A followed file grows: its new content is read into the source row its path
         # already has (the events it held are there, not doubled), not into a new one.
         self.follow = follow
@@ -196,6 +201,7 @@ class Ingestor:
                                                        ahead.result(index - 1)))
         finally:
             ahead.close()
+            report.cluster_tasks = self.cluster_tasks
             self._writer.shutdown(wait=True)
             if self._spool is not None:
                 self._spool.close()
@@ -560,9 +566,11 @@ class _ReadAhead:
         self.ingestor = ingestor
         workers = ingestor.workers if ingestor.workers is not None else default_workers()
         biggest = min(PARALLEL_MAX_INPUT, READ_AHEAD_BUDGET // (3 * (workers + 1)))
+        # Asked for a cluster: every input it can take goes there, small ones too.
+        least = 0 if ingestor.cluster else PARALLEL_MIN_INPUT
         self.wanted = [i for i, item in enumerate(items)
                        if isinstance(item, Input) and item.kind != "gzip"
-                       and PARALLEL_MIN_INPUT <= item.size <= biggest]
+                       and least <= item.size <= biggest]
         total = sum(items[i].size for i in self.wanted)  # type: ignore[union-attr]
         self.wanted_set = set(self.wanted)
         self.pool: Executor | None = None
@@ -570,10 +578,12 @@ class _ReadAhead:
         self.buffer: dict[int, ReadResult] = {}
         self.decided = -1  # the last input the pool's task list has passed
         self.results: Iterator[ReadResult] = iter(())
-        if len(self.wanted) < 2 or total < PARALLEL_MIN_BYTES:
+        if not ingestor.cluster and (len(self.wanted) < 2 or total < PARALLEL_MIN_BYTES):
             return
-        pool = local_executor(workers)
-        if pool.workers < 2:
+        if not self.wanted:
+            return
+        pool = executor(workers, ingestor.cluster)
+        if pool.workers < 2 and not ingestor.cluster:
             pool.close()
             return
         self.pool = pool
@@ -620,4 +630,6 @@ class _ReadAhead:
 
     def close(self) -> None:
         if self.pool is not None:
+            self.ingestor.cluster_tasks += getattr(self.pool, "submitted", 0)
             self.pool.close()
+            self.pool = None

@@ -63,18 +63,20 @@ class CaseLoad:
 def load_case(engine: Engine, paths: Iterable[str], *, options: ReadOptions | None = None,
               force: bool = False, correlation: bool = True, detection: Detect = Detect.NEVER,
               config: Config | None = None, listener: Listener | None = None,
-              workers: int | None = None, follower: Follower | None = None) -> CaseLoad:
+              workers: int | None = None, follower: Follower | None = None,
+              cluster: str | None = None) -> CaseLoad:
     """Read ``paths`` (and any spool left by an earlier run) into the case, then correlate
     (when something new was stored) and detect as asked, with ``config`` (default
     ./proctrail.toml if present) giving the track/ignore lists and the detections'
-    settings; ``workers`` processes read and correlate (default: the cores). With a
+    settings; ``workers`` processes read and correlate (default: the cores), or the Dask
+    cluster whose scheduler is at ``cluster``. With a
     ``follower``, the case is correlated by it, always, and left open for what comes."""
     hear = listener or Listener()
     config = config if config is not None else load_config(None)
     done = CaseLoad()
     _say(hear.step, "read")
     done.ingest = Ingestor(engine, options, force=force, progress=hear.reading,
-                           workers=workers).run(paths)
+                           workers=workers, cluster=cluster).run(paths)
     _say(hear.read, done.ingest)
     if done.spooled or not correlation:
         return done
@@ -86,7 +88,7 @@ def load_case(engine: Engine, paths: Iterable[str], *, options: ReadOptions | No
         _say(hear.step, "correlate")
         done.correlation = correlate(engine, progress=hear.correlating,
                                      tracked=config.track_filter, workers=workers,
-                                     image_loads=config.image_loads)
+                                     image_loads=config.image_loads, cluster=cluster)
     from proctrail.store.detect.run import detect, has_detections  # pySigma: 0.05 s
 
     if detection is Detect.ALWAYS or (detection is Detect.IF_NONE

@@ -5,8 +5,8 @@ or chunk range to read) whose results come back **in task order**, so the single
 stores them exactly as a serial run would. :class:`Inline` runs them here, one after
 another (``--workers 1``: the serial path, and the one small cases take); :class:`Processes`
 runs them in a pool of worker processes on this machine, a few tasks ahead of the writer
-so memory stays bounded. A later step can hand the same tasks to a cluster behind the same
-two methods.
+so memory stays bounded; :class:`~proctrail.store.cluster.Cluster` hands the same tasks
+to a Dask cluster behind the same two methods (:func:`executor`).
 """
 
 from __future__ import annotations
@@ -88,3 +88,13 @@ def local_executor(workers: int | None = None) -> Executor:
     """:class:`Processes` for more than one worker, else :class:`Inline`."""
     n = workers if workers is not None else default_workers()
     return Processes(n) if n > 1 else Inline()
+
+
+def executor(workers: int | None = None, cluster: str | None = None) -> Executor:
+    """The Dask cluster at ``cluster`` if given (:mod:`proctrail.store.cluster`), else
+    :func:`local_executor`."""
+    if cluster:
+        from proctrail.store.cluster import Cluster
+
+        return Cluster(cluster)
+    return local_executor(workers)

@@ -65,7 +65,7 @@ def test_workers_store_what_the_writer_stores(inputs: Path, tmp_path: Path,
     one, two = f"sqlite:///{tmp_path / 'one.db'}", f"sqlite:///{tmp_path / 'two.db'}"
     serial = ingest_with(one, 1, inputs)
     monkeypatch.setattr(ingest, "read_input", counted)
-    monkeypatch.setattr(ingest, "local_executor", lambda workers: _InProcess())
+    monkeypatch.setattr(ingest, "executor", lambda workers, cluster=None: _InProcess())
     parallel = ingest_with(two, 2, inputs)
     assert len(read_by_workers) >= 8  # every small input went through the task
     assert digest(one) == digest(two)
@@ -132,7 +132,7 @@ def test_a_dead_worker_loses_nothing(inputs: Path, tmp_path: Path,
     one, two = f"sqlite:///{tmp_path / 'one.db'}", f"sqlite:///{tmp_path / 'two.db'}"
     ingest_with(one, 1, inputs)
     correlate(open_engine(one), workers=1)
-    monkeypatch.setattr(ingest, "local_executor", lambda workers: _DiesAfterOne())
+    monkeypatch.setattr(ingest, "executor", lambda workers, cluster=None: _DiesAfterOne())
     monkeypatch.setattr(correlation, "local_executor", lambda workers: _DiesAfterOne())
     report = ingest_with(two, 2, inputs)
     assert not report.spool
@@ -151,7 +151,7 @@ def test_the_rows_in_flight_stay_within_a_budget(tmp_path: Path,
     inputs of 64 MiB."""
     from proctrail.store.readers.sniff import Input
 
-    monkeypatch.setattr(ingest, "local_executor", lambda workers: _InProcess())
+    monkeypatch.setattr(ingest, "executor", lambda workers, cluster=None: _InProcess())
     items: list = [Input(str(tmp_path / f"{n}.evtx"), size=n << 20) for n in (10, 30, 60, 90)]
     engine = open_engine(f"sqlite:///{tmp_path / 'c.db'}")
     two = ingest._ReadAhead(Ingestor(engine, workers=2), items)
@@ -167,7 +167,7 @@ def test_small_inputs_stay_with_the_writer(tmp_path: Path,
     the small ones read by the writer."""
     from proctrail.store.readers.sniff import Input
 
-    monkeypatch.setattr(ingest, "local_executor", lambda workers: _InProcess())
+    monkeypatch.setattr(ingest, "executor", lambda workers, cluster=None: _InProcess())
     small = [Input(str(tmp_path / f"s{n}.evtx"), size=68 << 10) for n in range(600)]
     big = [Input(str(tmp_path / f"b{n}.evtx"), size=20 << 20) for n in range(2)]
     engine = open_engine(f"sqlite:///{tmp_path / 'c.db'}")

@@ -40,6 +40,12 @@ def add_workers(parser: argparse.ArgumentParser) -> None:
                              "(default: the cores, or "
                              "$PROCTRAIL_WORKERS; 1 runs everything in this process). "
                              "Small cases and single machines always run in one")
+    parser.add_argument("--cluster", metavar="ADDRESS", default=None,
+                        help="a Dask scheduler (tcp://HOST:8786, or tls:// with Dask's "
+                             "security settings): its workers read the inputs and correlate "
+                             "the machines, this process stores what they return (needs "
+                             "'proctrail[cluster]' here and on the workers, the evidence "
+                             "at the same path there, and the case database reachable)")
 
 
 def add_json(parser: argparse.ArgumentParser, what: str = "one JSON object") -> None:

@@ -24,5 +24,6 @@ def run(args: argparse.Namespace) -> int:
 
     config = settings(args)
     print_correlation(correlate(open_engine(args.db), tracked=config.track_filter,
-                                workers=args.workers, image_loads=config.image_loads))
+                                workers=args.workers, image_loads=config.image_loads,
+                                cluster=args.cluster))
     return EXIT_OK

@@ -138,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
         done = load_case(engine, args.paths, options=opts, force=args.force,
                          correlation=not args.no_correlate, workers=args.workers,
                          config=config, listener=Listener(reading=bar.update, read=read),
-                         follower=follower)
+                         follower=follower, cluster=args.cluster)
     report = done.ingest
     assert report is not None
     if done.spooled:
@@ -147,6 +147,9 @@ def run(args: argparse.Namespace) -> int:
               f"{report.total('records_read'):,} records read are safe, those not stored "
               f"are kept in {report.spool}; run 'proctrail ingest --resume' when it is back")
         return EXIT_SPOOLED
+    if args.cluster and not args.quiet:
+        print(f"cluster {args.cluster}: {report.cluster_tasks:,} of "
+              f"{len(report.sources):,} inputs read there")
     if follower is not None:
         from proctrail.app.cli.follow import follow
 

@@ -57,7 +57,7 @@ from proctrail.store.models import (
     Process,
     ProcessSource,
 )
-from proctrail.store.tasks import Inline, local_executor
+from proctrail.store.tasks import Inline, executor, local_executor
 
 if TYPE_CHECKING:
     from proctrail.store.correlate.live import LiveCase
@@ -205,7 +205,7 @@ class StoreWriter(RowSink):
 def correlate(engine: Engine, progress: Callable[[int], None] | None = None,
               tracked: Callable[[str], bool] | None = None,
               workers: int | None = None, live: LiveCase | None = None,
-              image_loads: bool = False) -> CorrelationReport:
+              image_loads: bool = False, cluster: str | None = None) -> CorrelationReport:
     """Rebuild the processes, sessions, activity and anomalies tables from the stored
     events, in one transaction; ``progress`` hears how many events have been read so far.
     Processes whose image ``tracked`` rejects (the track/ignore lists) are left out, their
@@ -213,15 +213,19 @@ def correlate(engine: Engine, progress: Callable[[int], None] | None = None,
     (default: the cores) when the case is big enough, written here in machine order: the
     same rows as one process makes. Two correlations of one case take turns. With
     ``live``, machines are correlated here and left open for its updates (:mod:`.live`).
-    ``image_loads`` attaches Sysmon 7 too (a row per DLL loaded: off by default)."""
+    ``image_loads`` attaches Sysmon 7 too (a row per DLL loaded: off by default). With
+    ``cluster`` (a Dask scheduler's address), the machines are correlated there, each on
+    a connection of its own to the store (:mod:`proctrail.store.cluster`)."""
     with case_lock(engine, "correlate"):
-        return _correlate(engine, progress, tracked, workers, live, stream_kinds(image_loads))
+        return _correlate(engine, progress, tracked, workers, live, stream_kinds(image_loads),
+                          cluster)
 
 
 def _correlate(engine: Engine, progress: Callable[[int], None] | None,
                tracked: Callable[[str], bool] | None,
                workers: int | None = None, live: LiveCase | None = None,
-               kinds: tuple[str, ...] = STREAM_KINDS) -> CorrelationReport:
+               kinds: tuple[str, ...] = STREAM_KINDS, cluster: str | None = None
+               ) -> CorrelationReport:
     with engine.connect() as conn:  # what this run sees: events stored later are news
         through = conn.execute(select(func.coalesce(func.max(EventRow.id), 0))).scalar_one()
     found = anomalies(engine)
@@ -244,13 +248,14 @@ def _correlate(engine: Engine, progress: Callable[[int], None] | None,
                  "detail": a.detail} for a in found])
         writer = StoreWriter(engine, conn, tracked)
         groups = machines(conn)
-        pool = (local_executor(workers)
+        pool = (executor(workers, cluster) if cluster and live is None and _shareable(engine)
+                else local_executor(workers)
                 if live is None and len(groups) > 1 and through >= PARALLEL_MIN_EVENTS
                 and _shareable(engine)
                 and _largest_machine(conn, groups) <= PARALLEL_MAX_MACHINE_EVENTS
                 else Inline())
         try:
-            if pool.workers > 1:
+            if pool.workers > 1 or (cluster and not isinstance(pool, Inline)):
                 url = engine.url.render_as_string(hide_password=False)
                 tasks = (MachineTask(url, tuple(m), fixes, tracked, kinds) for m in groups)
                 seen = done = 0
