@@ -1,6 +1,6 @@
 """Every core: ingest + correlate of one case with 1, 2 and all workers, beside the bare parse.
 
-    python bench/workers_bench.py PATH... [--workers 1,2,0] [--repeat N]
+    python bench/workers_bench.py PATH... [--workers 1,2,0] [--repeat N] [--cluster N]
 
 Each measurement is a fresh child process (so peak memory is its own) into a fresh SQLite
 store: ``Ingestor(..., workers=N).run(PATHS)`` then ``correlate(..., workers=N)``, timed
@@ -8,6 +8,9 @@ apart. The bare parse (the Rust parser's ``records_json()`` iterated over every 
 under PATHS, single-threaded and with the parser's own threads) runs in the same session;
 the ratios are records/s over the bare single-thread parse's. ``0`` in ``--workers`` means
 all the cores. Best of ``--repeat`` (default 1) runs, peak memory the highest.
+``--cluster N`` adds a row through a Dask cluster started here for the run (a scheduler
+and N one-thread worker processes on 127.0.0.1): ``--cluster`` as a team would use it,
+minus the network (peak memory is the command's, not the workers').
 """
 
 from __future__ import annotations
@@ -31,9 +34,10 @@ if __name__ == "__main__":
     from proctrail.store.ingest import Ingestor
     engine = open_engine(spec["url"])
     t0 = time.perf_counter()
-    report = Ingestor(engine, workers=spec["workers"]).run(spec["paths"])
+    report = Ingestor(engine, workers=spec["workers"], cluster=spec.get("cluster")).run(
+        spec["paths"])
     t1 = time.perf_counter()
-    result = correlate(engine, workers=spec["workers"])
+    result = correlate(engine, workers=spec["workers"], cluster=spec.get("cluster"))
     t2 = time.perf_counter()
     peak = next(int(line.split()[1]) / 1024 for line in
                 Path("/proc/self/status").read_text().splitlines()
@@ -56,9 +60,10 @@ def bare(paths: list[str], threads: int) -> tuple[int, float]:
     return n, time.perf_counter() - t0
 
 
-def run(paths: list[str], workers: int, tmp: Path, i: int) -> dict[str, float]:
-    url = f"sqlite:///{tmp / f'case{workers}-{i}.db'}"
-    spec = {"url": url, "paths": paths, "workers": workers or None}
+def run(paths: list[str], workers: int, tmp: Path, i: int,
+        cluster: str | None = None) -> dict[str, float]:
+    url = f"sqlite:///{tmp / f'case{workers}-{i}-{bool(cluster)}.db'}"
+    spec = {"url": url, "paths": paths, "workers": workers or None, "cluster": cluster}
     done = subprocess.run([sys.executable, "-c", CHILD, json.dumps(spec)], check=True,
                           capture_output=True, text=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -69,6 +74,8 @@ def main() -> int:
     parser.add_argument("paths", nargs="+")
     parser.add_argument("--workers", default="1,2,0", help="worker counts (0: all cores)")
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--cluster", type=int, default=0, metavar="N",
+                        help="also through a local Dask cluster of N workers")
     args = parser.parse_args()
     counts = [int(w) for w in args.workers.split(",")]
     n, single = bare(args.paths, 1)
@@ -79,18 +86,55 @@ def main() -> int:
     print(f"{'workers':>8} {'read s':>7} {'correlate s':>12} {'total s':>8} {'rec/s':>9} "
           f"{'× bare':>7} {'peak MB':>8}")
     line = []
+    rows: list[tuple[int, str | None]] = [(w, None) for w in counts]
+    cluster = _start_cluster(args.cluster) if args.cluster else None
+    if cluster is not None:
+        rows.append((args.cluster, cluster[0]))
     with tempfile.TemporaryDirectory() as folder:
-        for workers in counts:
-            runs = [run(args.paths, workers, Path(folder), i) for i in range(args.repeat)]
+        for workers, address in rows:
+            runs = [run(args.paths, workers, Path(folder), i, address)
+                    for i in range(args.repeat)]
             best = min(runs, key=lambda r: r["read_s"] + r["correlate_s"])
             total = best["read_s"] + best["correlate_s"]
             rate = best["records"] / total
-            print(f"{workers or 'all':>8} {best['read_s']:>7.1f} {best['correlate_s']:>12.1f} "
+            name = f"dask {workers}" if address else str(workers or "all")
+            print(f"{name:>8} {best['read_s']:>7.1f} {best['correlate_s']:>12.1f} "
                   f"{total:>8.1f} {rate:>9,.0f} {rate / (n / single):>7.3f} "
                   f"{max(r['peak_mb'] for r in runs):>8.0f}")
-            line.append(f"{workers or 'all'}: {total:.1f} s")
+            line.append(f"{name}: {total:.1f} s")
+    if cluster is not None:
+        for proc in cluster[1]:
+            proc.kill()
     print("scaling: " + ", ".join(line))
     return 0
+
+
+def _start_cluster(n: int) -> tuple[str, list[subprocess.Popen[bytes]]]:
+    """A scheduler and ``n`` one-thread workers on 127.0.0.1, up and registered."""
+    import socket
+
+    from distributed import Client
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    procs = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler",
+                               "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    procs += [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address,
+                                "--nworkers", "1", "--nthreads", "1", "--no-dashboard"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+              for _ in range(n)]
+    for _ in range(120):
+        try:
+            with Client(address, timeout=5) as client:
+                if len(client.nthreads()) >= n:
+                    return address, procs
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit(f"the local Dask cluster at {address} did not come up")
 
 
 if __name__ == "__main__":

@@ -8,8 +8,14 @@ run does: dedup, counters, the spool, stable ids and the case locks hold unchang
 worker that dies mid-task is Dask's to handle (the scheduler runs the task again on
 another; a task is a function of its data, so running it twice is harmless). If the
 cluster itself goes away, :class:`BrokenProcessPool` is raised, as a local pool's death
-is: the writer does the rest here. ``dask`` and ``distributed`` are an optional extra
-(``pip install 'proctrail[cluster]'``).
+is: the writer does the rest here.
+
+Into a PostgreSQL case the workers store what they read themselves
+(:func:`ingest_on_cluster`: a task is one file, ingested as ``proctrail ingest FILE`` would
+on that worker; ingests of different files into one PostgreSQL case may run at once, and
+a task run again after its worker died finds its source row and stores nothing twice):
+the command only schedules and gathers the per-file reports. ``dask`` and
+``distributed`` are an optional extra (``pip install 'proctrail[cluster]'``).
 """
 
 from __future__ import annotations
@@ -18,9 +24,15 @@ import contextlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from proctrail.store.errors import UsageError
+
+if TYPE_CHECKING:
+    from proctrail.store.ingest import Ingestor, IngestReport
+    from proctrail.store.readers.base import ReaderError, ReadOptions
+    from proctrail.store.readers.sniff import Input
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -86,3 +98,60 @@ class Cluster:
     def close(self) -> None:
         with contextlib.suppress(OSError, TimeoutError, RuntimeError):  # already gone
             self.client.close()
+
+
+@dataclass(frozen=True)
+class IngestTask:
+    """One file for a worker to ingest into the case at ``url``."""
+
+    url: str
+    path: str
+    options: ReadOptions
+    force: bool
+
+
+def ingest_file(task: IngestTask) -> IngestReport:
+    """A worker's ingest of one file (its archive members too) into the case."""
+    from proctrail.store.db import open_engine
+    from proctrail.store.ingest import Ingestor
+
+    engine = open_engine(task.url)
+    try:
+        return Ingestor(engine, task.options, force=task.force, workers=1).run([task.path])
+    finally:
+        engine.dispose()
+
+
+def ingest_on_cluster(ingestor: Ingestor, items: list[Input | ReaderError],
+                      report: IngestReport) -> None:
+    """Every file of ``items`` ingested by the cluster's workers, their reports gathered
+    into ``report`` in file order; a file the cluster could not do (it went away) is
+    ingested here."""
+    from proctrail.store.readers.base import ReaderError
+
+    url = ingestor.engine.url.render_as_string(hide_password=False)
+    files: list[str] = []
+    for item in items:
+        if isinstance(item, ReaderError):
+            from proctrail.store.ingest import SourceReport
+
+            report.sources.append(SourceReport(item.path, status="failed", error=item.reason))
+        elif item.path not in files:
+            files.append(item.path)
+    cluster = Cluster(ingestor.cluster or "")
+    done = 0
+    try:
+        for part in cluster.map(ingest_file, (IngestTask(url, f, ingestor.opts, ingestor.force)
+                                               for f in files)):
+            report.sources += part.sources
+            if part.spool is not None:  # the database went away under that worker
+                report.spool, report.spool_reason = part.spool, part.spool_reason
+            done += 1
+    except BrokenProcessPool:
+        rest = ingestor.__class__(ingestor.engine, ingestor.opts, force=ingestor.force,
+                                  workers=1).run(files[done:])
+        report.sources += rest.sources
+        report.spool = report.spool or rest.spool
+    finally:
+        report.cluster_tasks = cluster.submitted
+        cluster.close()

@@ -189,6 +189,14 @@ class Ingestor:
         report = IngestReport()
         report.replayed = self.replay_spools()
         items = list(iter_inputs(list(paths), self.store_files()))
+        if self.cluster and self.engine.dialect.name == "postgresql":
+            # A team case: the cluster's workers store straight into it (ingests of
+            # different files into one PostgreSQL case may run at once), this only schedules.
+            from proctrail.store.cluster import ingest_on_cluster
+
+            ingest_on_cluster(self, items, report)
+            report.seconds = time.perf_counter() - started
+            return report
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="proctrail-store")
         ahead = _ReadAhead(self, items)
         try:
