@@ -128,3 +128,30 @@ def test_unplaced_records_after_the_first_drain_are_all_kept(xml_log, tmp_path: 
                               .where(Anomaly.kind == "unplaced_event")).scalar_one()
     assert report.unplaced.get("4648 without ProcessId") == n
     assert report.unplaced_total() == stored
+
+
+def test_an_update_that_fails_half_way_leaves_nothing_wrong(demo_events: Engine,
+                                                            monkeypatch) -> None:
+    """The update's transaction is undone; the machines it had fed are forgotten and the
+    next update correlates them whole: the same tables as a full correlation."""
+    from proctrail.store.correlate import live as live_module
+
+    times = _times(demo_events)
+    rest = held_back(demo_events, times[len(times) // 2])
+    live = LiveCase(demo_events)
+    live.rebuild()
+    arrive(demo_events, rest)
+    real = live_module.link_explicit
+
+    def broken(conn):  # type: ignore[no-untyped-def]
+        raise OSError("the database went away")
+
+    monkeypatch.setattr(live_module, "link_explicit", broken)
+    with pytest.raises(OSError):
+        live.update()
+    monkeypatch.setattr(live_module, "link_explicit", real)
+    step = live.update()
+    assert step is not None and step.again and not step.appended
+    got = tables(demo_events)
+    correlate(demo_events)
+    assert got == tables(demo_events)

@@ -176,6 +176,7 @@ class LiveCase:
         if latest <= self.through:
             return None
         done = LiveUpdate()
+        changed_hosts: set[int] = set()
         collecting = gc.isenabled()
         # The cyclic collector would walk the whole open state (and the copies) again and
         # again as the copy allocates: off for the update; reference counting frees the
@@ -187,6 +188,7 @@ class LiveCase:
                     EventRow.id > self.through, EventRow.id <= latest)).scalar_one()
                 groups = {g[0]: tuple(g) for g in machines(conn)}
                 changed = self._changed(conn, groups)
+                changed_hosts.update(changed)
                 writer = StoreWriter(self.engine, conn, self.tracked)
                 for host, members in changed.items():
                     machine = self.machines.get(host)
@@ -215,6 +217,12 @@ class LiveCase:
         except Rebuild:
             self.rebuild()
             done.rebuilt = True
+        except BaseException:
+            # The transaction is undone, the machines' states are not: those it touched
+            # are forgotten, and the next update correlates them whole, from the store.
+            for host in done.appended + done.again + list(changed_hosts):
+                self.machines.pop(host, None)
+            raise
         finally:
             if collecting:
                 gc.enable()
