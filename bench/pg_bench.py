@@ -1,6 +1,6 @@
 """Team-case benchmark: ingest and correlate a generated case into PostgreSQL.
 
-    python bench/pg_bench.py [--events N] [--db URL] [--sqlite] [--fast] [--json]
+    python bench/pg_bench.py [--events N] [--db URL] [--sqlite] [--repeat K] [--fast] [--json]
 
 Writes a scale case of about N events (default 10,000,000; EVTX, Security and Sysmon of
 several hosts) into ``bench/out/scale-N/`` once, starts a throwaway PostgreSQL server from
@@ -8,14 +8,18 @@ Debian's packages (``tests/pg_server.py``; with ``--db``, uses that database ins
 then measures, each in a fresh child process that reports its own peak RSS (VmHWM):
 
 - ``bare``: the Rust EVTX parser alone over the same files (records_json to the end);
-- ``ingest``: ``Ingestor.run`` into PostgreSQL (COPY through a staging table, a writer
-  thread overlapping the server's work with parsing);
+- ``ingest``: ``Ingestor.run`` into PostgreSQL (binary COPY straight into ``events``, or
+  through a staging table when rows already exist; a writer thread overlapping the
+  server's work with parsing);
 - ``correlate``: ``correlate()`` over everything stored (lifetimes, sessions, anomalies).
 
 It prints records/s, seconds and peak memory per phase and the ingest's ratio to the bare
 parser. ``--sqlite`` runs the same ingest and correlation into a SQLite file beside it, for
-comparison. The server runs with PostgreSQL's durable defaults (fsync on) unless ``--fast``
-(the test suite's settings: fsync and synchronous_commit off).
+comparison, and prints PostgreSQL's ingest rate over SQLite's. ``--repeat K`` runs each
+ingest K times into a fresh database (PostgreSQL and SQLite taking turns, so a busy
+machine slows both alike) and reports the median run. The server runs with PostgreSQL's
+durable defaults (fsync on) unless ``--fast`` (the test suite's settings: fsync and
+synchronous_commit off).
 """
 
 from __future__ import annotations
@@ -118,14 +122,26 @@ def _server_db(args: argparse.Namespace) -> tuple[str, Any]:
         return args.db, None
     sys.path.insert(0, str(REPO / "tests"))
     from pg_server import PgServer
-    from sqlalchemy import create_engine, text
 
     server = PgServer(port=55450, fast=args.fast).start()
-    admin = create_engine(server.url(), isolation_level="AUTOCOMMIT")
+    return server.url(), server
+
+
+def _fresh_pg(server_url: str, name: str) -> str:
+    """A new empty database ``name`` on the benchmark's own server (its URL)."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text('CREATE DATABASE "bench"'))
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
-    return server.url("bench"), server
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    return sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]
 
 
 def _row(name: str, run: dict[str, Any], bare_rate: float | None) -> dict[str, Any]:
@@ -141,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", help="an empty PostgreSQL database (default: a throwaway "
                                      "server of Debian's packages)")
     parser.add_argument("--sqlite", action="store_true", help="also into a SQLite file")
+    parser.add_argument("--repeat", type=int, default=1, metavar="K",
+                        help="each ingest K times, taking turns; the median is shown")
     parser.add_argument("--fast", action="store_true",
                         help="throwaway server with fsync and synchronous_commit off")
     parser.add_argument("--json", action="store_true")
@@ -157,27 +175,44 @@ def main(argv: list[str] | None = None) -> int:
     bare_rate = bare["records"] / bare["seconds"]
     rows = [_row("bare evtx parser", bare, None)]
     url, server = _server_db(args)
-    try:
-        say(f"ingest into PostgreSQL ({'fast' if args.fast else 'durable'} settings) ...")
-        rows.append(_row("ingest, PostgreSQL", _spawn(
-            {"mode": "ingest", "db": url, "paths": paths}), bare_rate))
-        say("correlate, PostgreSQL ...")
-        rows.append(_row("correlate, PostgreSQL (lifetimes)",
-                         _spawn({"mode": "correlate", "db": url}), None))
-    finally:
-        if server is not None:
-            server.remove()
-    if args.sqlite:
-        with tempfile.TemporaryDirectory(dir=OUT) as tmp:
-            db = f"sqlite:///{Path(tmp) / 'bench.db'}"
-            say("ingest into SQLite ...")
-            rows.append(_row("ingest, SQLite", _spawn(
-                {"mode": "ingest", "db": db, "paths": paths}), bare_rate))
+    pg_runs: list[dict[str, Any]] = []
+    lite_runs: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(dir=OUT) as tmp:
+        try:
+            for k in range(args.repeat):
+                # The last PostgreSQL database is the one correlated (the given one with
+                # --db, which is used once).
+                db = url if server is None else _fresh_pg(url, f"bench{k}")
+                say(f"ingest into PostgreSQL ({'fast' if args.fast else 'durable'} "
+                    f"settings) {k + 1}/{args.repeat} ...")
+                pg_runs.append(_spawn({"mode": "ingest", "db": db, "paths": paths}))
+                if args.sqlite:
+                    lite = f"sqlite:///{Path(tmp) / f'bench{k}.db'}"
+                    say(f"ingest into SQLite {k + 1}/{args.repeat} ...")
+                    lite_runs.append(_spawn({"mode": "ingest", "db": lite, "paths": paths}))
+                if server is None:
+                    break
+            rows.append(_row("ingest, PostgreSQL", _median(pg_runs), bare_rate))
+            say("correlate, PostgreSQL ...")
+            rows.append(_row("correlate, PostgreSQL (lifetimes)",
+                             _spawn({"mode": "correlate", "db": db}), None))
+        finally:
+            if server is not None:
+                server.remove()
+        if args.sqlite:
+            rows.append(_row("ingest, SQLite", _median(lite_runs), bare_rate))
             say("correlate, SQLite ...")
             rows.append(_row("correlate, SQLite (lifetimes)",
-                             _spawn({"mode": "correlate", "db": db}), None))
-    result = {"events": bare["records"], "files": len(files), "cpus": os.cpu_count(),
-              "rows": rows}
+                             _spawn({"mode": "correlate", "db": lite}), None))
+    result: dict[str, Any] = {"events": bare["records"], "files": len(files),
+                               "cpus": os.cpu_count(), "repeat": len(pg_runs), "rows": rows}
+    if lite_runs:
+        rate = {r["phase"]: r["per_s"] for r in rows}
+        result["pg_over_sqlite"] = round(rate["ingest, PostgreSQL"]
+                                         / rate["ingest, SQLite"], 3)
+        result["runs_per_s"] = {
+            "postgresql": [round(r["records"] / r["seconds"]) for r in pg_runs],
+            "sqlite": [round(r["records"] / r["seconds"]) for r in lite_runs]}
     if args.json:
         print(json.dumps(result))
         return 0
@@ -188,6 +223,11 @@ def main(argv: list[str] | None = None) -> int:
         ratio = f"{r['ratio_to_bare']:.3f}" if r["ratio_to_bare"] is not None else ""
         print(f"{r['phase']:36} {r['records']:>11,} {r['seconds']:>8} {r['per_s']:>9,} "
               f"{r['peak_rss_mb']:>8} {ratio:>7}")
+    if "pg_over_sqlite" in result:
+        runs = result["runs_per_s"]
+        print(f"ingest PostgreSQL / SQLite: {result['pg_over_sqlite']:.2f} (median of "
+              f"{len(pg_runs)}; runs, records/s: PostgreSQL {runs['postgresql']}, SQLite "
+              f"{runs['sqlite']})")
     return 0
 
 
