@@ -28,6 +28,7 @@ from proctrail.store.failures import server_unreachable, store_failure
 from proctrail.store.hosts import named_id
 from proctrail.store.locks import LOCK_NAMES
 from proctrail.store.models import Channel, EventRow, Host, Source
+from proctrail.store.pg_load import events_load, restore_event_keys
 from proctrail.store.readers.base import ReaderError, ReadOptions
 from proctrail.store.readers.sniff import Input, iter_inputs
 from proctrail.store.reading import ReadResult, ReadTask, Row, read_input, read_rows
@@ -187,6 +188,8 @@ class Ingestor:
         # the whole run: out of the collector's way, it stops rescanning them every batch.
         gc.freeze()
         report = IngestReport()
+        with contextlib.suppress(SQLAlchemyError):  # (away: the spool takes over below)
+            restore_event_keys(self.engine)  # a load that died left them out: back first
         report.replayed = self.replay_spools()
         items = list(iter_inputs(list(paths), self.store_files()))
         if self.cluster and self.engine.dialect.name == "postgresql":
@@ -199,21 +202,23 @@ class Ingestor:
             return report
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="proctrail-store")
         ahead = _ReadAhead(self, items)
-        try:
-            for index, item in enumerate(items, 1):
-                if isinstance(item, ReaderError):
-                    report.sources.append(SourceReport(item.path, status="failed",
-                                                       error=item.reason))
-                    continue
-                report.sources.append(self._ingest_one(item, index, len(items),
-                                                       ahead.result(index - 1)))
-        finally:
-            ahead.close()
-            report.cluster_tasks = self.cluster_tasks
-            self._writer.shutdown(wait=True)
-            if self._spool is not None:
-                self._spool.close()
-                report.spool, report.spool_reason = self._spool.path, self._spool_reason
+        # A fresh PostgreSQL case: the events' foreign keys checked once, at the end.
+        with events_load(self.engine):
+            try:
+                for index, item in enumerate(items, 1):
+                    if isinstance(item, ReaderError):
+                        report.sources.append(SourceReport(item.path, status="failed",
+                                                           error=item.reason))
+                        continue
+                    report.sources.append(self._ingest_one(item, index, len(items),
+                                                           ahead.result(index - 1)))
+            finally:
+                ahead.close()
+                report.cluster_tasks = self.cluster_tasks
+                self._writer.shutdown(wait=True)
+                if self._spool is not None:
+                    self._spool.close()
+                    report.spool, report.spool_reason = self._spool.path, self._spool_reason
         report.seconds = time.perf_counter() - started
         return report
 
