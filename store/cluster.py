@@ -110,11 +110,16 @@ class IngestTask:
     force: bool
 
 
-def ingest_file(task: IngestTask) -> IngestReport:
-    """A worker's ingest of one file (its archive members too) into the case."""
+def ingest_file(task: IngestTask) -> IngestReport | None:
+    """A worker's ingest of one file (its archive members too) into the case; None when
+    the file is not there for this worker (not on its shares): the command reads it."""
+    import os
+
     from proctrail.store.db import open_engine
     from proctrail.store.ingest import Ingestor
 
+    if not os.path.exists(task.path):
+        return None
     engine = open_engine(task.url)
     try:
         return Ingestor(engine, task.options, force=task.force, workers=1).run([task.path])
@@ -140,18 +145,25 @@ def ingest_on_cluster(ingestor: Ingestor, items: list[Input | ReaderError],
             files.append(item.path)
     cluster = Cluster(ingestor.cluster or "")
     done = 0
+    here = type(ingestor)(ingestor.engine, ingestor.opts, force=ingestor.force, workers=1)
+
+    def gather(part: IngestReport) -> None:
+        report.sources += part.sources
+        if part.spool is not None:  # the database went away under that worker
+            report.spool, report.spool_reason = part.spool, part.spool_reason
+
     try:
         for part in cluster.map(ingest_file, (IngestTask(url, f, ingestor.opts, ingestor.force)
                                                for f in files)):
-            report.sources += part.sources
-            if part.spool is not None:  # the database went away under that worker
-                report.spool, report.spool_reason = part.spool, part.spool_reason
+            if part is None:  # the worker does not see the file: read here
+                gather(here.run([files[done]]))
+                report.here += 1
+            else:
+                gather(part)
             done += 1
-    except BrokenProcessPool:
-        rest = ingestor.__class__(ingestor.engine, ingestor.opts, force=ingestor.force,
-                                  workers=1).run(files[done:])
-        report.sources += rest.sources
-        report.spool = report.spool or rest.spool
+    except BrokenProcessPool:  # the cluster went away: the rest here
+        gather(here.run(files[done:]))
+        report.here += len(files) - done
     finally:
-        report.cluster_tasks = cluster.submitted
+        report.cluster_tasks = cluster.submitted - report.here
         cluster.close()

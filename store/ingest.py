@@ -73,6 +73,7 @@ class IngestReport:
     spool_reason: str = ""  # why: the database's own words
     replayed: list[SourceReport] = field(default_factory=list)  # from earlier spools
     cluster_tasks: int = 0  # inputs read on a Dask cluster's workers
+    here: int = 0  # files a cluster could not take (not on its shares, or it went away)
 
     def total(self, attr: str) -> int:
         return sum(getattr(s, attr) for s in self.sources)
@@ -569,6 +570,12 @@ PARALLEL_MIN_BYTES = 32 << 20
 READ_AHEAD_BUDGET = 768 << 20
 
 
+def _seen(read: ReadResult) -> ReadResult | None:
+    """A worker's read, or None when the file was not there for it (a cluster worker
+    without the share): the writer reads it itself."""
+    return None if read.missing else read
+
+
 class _ReadAhead:
     """Inputs read into rows by a pool of workers, a few ahead of the writer, in input
     order. An input whose content the store already holds complete (and ``--force`` is
@@ -632,10 +639,10 @@ class _ReadAhead:
                     break
                 self.buffer[self.order.popleft()] = read
             if i in self.buffer:
-                return self.buffer.pop(i)
+                return _seen(self.buffer.pop(i))
             if self.order and self.order[0] == i:
                 self.order.popleft()
-                return next(self.results)
+                return _seen(next(self.results))
         except BrokenProcessPool:  # a worker died (killed, out of memory): read the rest here
             self.close()
             self.pool = None

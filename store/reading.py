@@ -113,6 +113,7 @@ class ReadResult:
     tally: DamageTally = field(default_factory=DamageTally)
     error: str | None = None
     opened: bool = False
+    missing: bool = False  # the file is not where the reader looked: the writer reads it
 
 
 def read_rows(item: Input, stream: IO[bytes], opts: ReadOptions, tally: DamageTally
@@ -151,6 +152,8 @@ def read_input(task: ReadTask) -> ReadResult:
                 result.items.append(row)
     except ReaderError as exc:
         result.error = exc.reason
+    except FileNotFoundError as exc:  # not here (a cluster worker without the share)
+        result.error, result.missing = f"read error ({exc})", True
     except (OSError, EOFError, ValueError) as exc:
         result.error = f"read error ({exc})"
     return result

@@ -173,3 +173,22 @@ def test_an_unreachable_scheduler_is_one_clear_line(tmp_path: Path, samples: Pat
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"proctrail: error: {address}: no Dask "
                                                    "scheduler answers"), done.stderr
+
+
+def test_a_file_a_worker_does_not_see_is_left_to_the_command(tmp_path: Path) -> None:
+    """Workers read the evidence where they see it; one without the share says so (a
+    PostgreSQL task returns None, a read task marks its result missing) and the command
+    reads that file itself."""
+    from proctrail.store.cluster import IngestTask, ingest_file
+    from proctrail.store.readers.base import ReadOptions
+    from proctrail.store.readers.sniff import Input
+    from proctrail.store.reading import ReadTask, read_input
+
+    gone = tmp_path / "not-on-this-worker.evtx"
+    assert ingest_file(IngestTask("postgresql+psycopg://nobody@/x", str(gone),
+                                  ReadOptions(), False)) is None
+    gone.write_bytes(b"ElfFile\x00")
+    item = Input(str(gone), "", gone.stat().st_size)
+    gone.unlink()
+    read = read_input(ReadTask(item, ReadOptions()))
+    assert read.missing and not read.opened

@@ -149,7 +149,9 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_SPOOLED
     if args.cluster and not args.quiet:
         print(f"cluster {args.cluster}: {report.cluster_tasks:,} of "
-              f"{len(report.sources):,} inputs read there")
+              f"{len(report.sources):,} inputs read there" + (
+                  f"; {report.here:,} files read here (not on the workers' shares, or the "
+                  "cluster went away)" if report.here else ""))
     if follower is not None:
         from proctrail.app.cli.follow import follow
 
