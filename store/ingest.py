@@ -198,7 +198,8 @@ class Ingestor:
             # different files into one PostgreSQL case may run at once), this only schedules.
             from proctrail.store.cluster import ingest_on_cluster
 
-            ingest_on_cluster(self, items, report)
+            with events_load(self.engine):  # the keys back once every worker is done
+                ingest_on_cluster(self, items, report)
             report.seconds = time.perf_counter() - started
             return report
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="proctrail-store")
