@@ -122,7 +122,8 @@ def ingest_file(task: IngestTask) -> IngestReport | None:
         return None
     engine = open_engine(task.url)
     try:
-        return Ingestor(engine, task.options, force=task.force, workers=1).run([task.path])
+        return Ingestor(engine, task.options, force=task.force, workers=1,
+                        keys=False).run([task.path])  # the command has the keys
     finally:
         engine.dispose()
 
@@ -145,7 +146,8 @@ def ingest_on_cluster(ingestor: Ingestor, items: list[Input | ReaderError],
             files.append(item.path)
     cluster = Cluster(ingestor.cluster or "")
     done = 0
-    here = type(ingestor)(ingestor.engine, ingestor.opts, force=ingestor.force, workers=1)
+    here = type(ingestor)(ingestor.engine, ingestor.opts, force=ingestor.force, workers=1,
+                          keys=False)
 
     def gather(part: IngestReport) -> None:
         report.sources += part.sources

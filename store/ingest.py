@@ -133,11 +133,15 @@ class Ingestor:
         workers: int | None = 1,
         follow: bool = False,
         cluster: str | None = None,
+        keys: bool = True,
     ) -> None:
         self.engine = engine
         # A Dask scheduler's address: inputs are read on its workers (:mod:`.cluster`).
         self.cluster = cluster
         self.cluster_tasks = 0  # inputs the cluster read
+        # Whether this run drops and restores a fresh PostgreSQL case's foreign keys
+        # (:mod:`.pg_load`); a cluster worker's run leaves them to the command.
+        self.keys = keys
         # A followed file grows: its new content is read into the source row its path
         # already has (the events it held are there, not doubled), not into a new one.
         self.follow = follow
@@ -189,8 +193,9 @@ class Ingestor:
         # the whole run: out of the collector's way, it stops rescanning them every batch.
         gc.freeze()
         report = IngestReport()
-        with contextlib.suppress(SQLAlchemyError):  # (away: the spool takes over below)
-            restore_event_keys(self.engine)  # a load that died left them out: back first
+        if self.keys:
+            with contextlib.suppress(SQLAlchemyError):  # (away: the spool takes over below)
+                restore_event_keys(self.engine)  # a load that died left them out: back first
         report.replayed = self.replay_spools()
         items = list(iter_inputs(list(paths), self.store_files()))
         if self.cluster and self.engine.dialect.name == "postgresql":
@@ -205,7 +210,7 @@ class Ingestor:
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="proctrail-store")
         ahead = _ReadAhead(self, items)
         # A fresh PostgreSQL case: the events' foreign keys checked once, at the end.
-        with events_load(self.engine):
+        with events_load(self.engine) if self.keys else contextlib.nullcontext():
             try:
                 for index, item in enumerate(items, 1):
                     if isinstance(item, ReaderError):

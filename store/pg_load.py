@@ -6,8 +6,11 @@ the case's events table empty, :func:`events_load` drops those keys for the load
 their definitions in ``case_meta``, and adds them back at its end, which checks every row
 in one pass (0.1 s for 200k events): the same guarantee, once. A load that dies before
 its end leaves the definitions behind: :func:`restore_event_keys` (run by every ingest
-first) puts them back. A second ingest that starts meanwhile finds the marker, drops
-nothing and restores nothing: the first one does. SQLite is untouched.
+first) puts them back. A second ingest that starts meanwhile cannot tell a running load
+from one that died: it puts the keys back at its start, and the first load's remaining
+batches are checked as usual (slower, never wrong). The workers of a cluster load leave
+the keys to the command, which drops and restores them around the whole load. SQLite is
+untouched.
 """
 
 from __future__ import annotations
