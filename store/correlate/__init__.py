@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
@@ -94,20 +94,38 @@ def anomalies(engine: Engine, hosts: Iterable[int] | None = None,
                      EventRow.record_id, EventRow.ts_us, EventRow.id)
               .order_by(EventRow.host_id, EventRow.channel_id, EventRow.record_id,
                         EventRow.ts_key, EventRow.event_id))  # the unique index: no sort
-    events_q = (select(EventRow.id, EventRow.host_id, EventRow.channel_id, EventRow.kind,
-                       EventRow.ts_us, EventRow.data)
-                .where(EventRow.kind.in_(LOGGED_ANOMALY_KINDS))
-                .order_by(EventRow.host_id, EventRow.ts_us, EventRow.record_id))
-    if hosts is not None:
-        members = sorted(hosts)
-        gaps_q = gaps_q.where(EventRow.host_id.in_(members))
-        events_q = events_q.where(EventRow.host_id.in_(members))
+    where = [] if hosts is None else [EventRow.host_id.in_(sorted(hosts))]
     with contextlib.nullcontext(conn) if conn is not None else engine.connect() as c:
         found = record_gaps(tuple(r) for r in
-                            c.execute(gaps_q.execution_options(yield_per=10_000)))
-        found += event_anomalies((r.id, r.host_id, r.channel_id, r.kind, r.ts_us,
-                                  orjson.loads(r.data)) for r in c.execute(events_q))
+                            c.execute(gaps_q.where(*where)
+                                      .execution_options(yield_per=10_000)))
+        found += logged_anomalies(c, *where)
     return found
+
+
+def logged_anomalies(conn: Connection, *where: Any, kind: Any = EventRow.kind) -> list[Found]:
+    """Cleared logs, audit stops and clock changes among the events ``where`` says
+    (``kind``: the column as the caller wants it matched)."""
+    query = (select(EventRow.id, EventRow.host_id, EventRow.channel_id, EventRow.kind,
+                    EventRow.ts_us, EventRow.data)
+             .where(kind.in_(LOGGED_ANOMALY_KINDS), *where)
+             .order_by(EventRow.host_id, EventRow.ts_us, EventRow.record_id))
+    return event_anomalies((r.id, r.host_id, r.channel_id, r.kind, r.ts_us,
+                            orjson.loads(r.data)) for r in conn.execute(query))
+
+
+def store_found(conn: Connection, found: list[Found],
+                machine: int | dict[int, int] | None = None) -> None:
+    """The anomalies ``found``, each under its machine: ``machine`` the one host of them
+    all, or what each aliased host is (:func:`~proctrail.store.hosts.assign_aliases`)."""
+    def host_of(host: int) -> int:
+        return machine if isinstance(machine, int) else (machine or {}).get(host, host)
+
+    if found:
+        conn.execute(insert(Anomaly), [
+            {"host_id": host_of(a.host_id), "channel_id": a.channel_id, "kind": a.kind,
+             "start_us": a.start_us, "end_us": a.end_us, "event_pk": a.event_pk,
+             "detail": a.detail} for a in found])
 
 
 def process_events(engine: Engine) -> list[ProcEvent]:
@@ -240,12 +258,7 @@ def _correlate(engine: Engine, progress: Callable[[int], None] | None,
             conn.execute(update(Finding).where(Finding.host_id == host_id)
                          .values(host_id=machine))
         found += damage_anomalies(conn)  # damage ingest kept: made again on every run
-        if found:
-            conn.execute(insert(Anomaly), [
-                {"host_id": alias.get(a.host_id, a.host_id), "channel_id": a.channel_id,
-                 "kind": a.kind,
-                 "start_us": a.start_us, "end_us": a.end_us, "event_pk": a.event_pk,
-                 "detail": a.detail} for a in found])
+        store_found(conn, found, alias)
         writer = StoreWriter(engine, conn, tracked)
         groups = machines(conn)
         pool = (executor(workers, cluster) if cluster and live is None and _shareable(engine)

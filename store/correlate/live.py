@@ -26,12 +26,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import orjson
-from sqlalchemy import Connection, Engine, delete, func, insert, select
+from sqlalchemy import Connection, Engine, delete, func, select
 
+from proctrail.store.correlate import (
+    StoreWriter,
+    anomalies,
+    bump_generation,
+    correlate,
+    logged_anomalies,
+    store_found,
+)
 from proctrail.store.correlate.clock import ClockFixes, clock_fixes
-from proctrail.store.correlate.extract import Unplaced
-from proctrail.store.correlate.integrity import Found, event_anomalies, record_gaps
+from proctrail.store.correlate.integrity import Found, record_gaps
 from proctrail.store.correlate.lifetimes import Lifetime
 from proctrail.store.correlate.pipeline import (
     Event,
@@ -40,6 +46,7 @@ from proctrail.store.correlate.pipeline import (
     keyed_events,
     logged_clock_changes,
     machines,
+    record_order,
     stream_kinds,
 )
 from proctrail.store.correlate.remote import link_explicit
@@ -49,7 +56,6 @@ from proctrail.store.models import Activity, Anomaly, EventRow, LogonSession, Pr
 # What a machine's full correlation puts in the anomalies table, made again when it runs again.
 MACHINE_ANOMALIES = ("unplaced_event", "record_gap", "log_cleared", "clock_changed",
                      "audit_stopped", "clock_jump")
-EVENT_KINDS = ("log_cleared", "time_change", "audit_stop", "audit_start")
 # The newest events a machine holds back, unfed, in case later ones sort before them (a
 # copy of the state takes them at each snapshot, so this is what every update re-feeds).
 # Sysmon's header lags its UtcTime by seconds; news later than this behind the newest is
@@ -142,14 +148,12 @@ class LiveCase:
 
     def rebuild(self) -> object:
         """Correlate the case whole, keeping every machine open; the correlation report."""
-        from proctrail.store.correlate import correlate
-
         self.machines = {}
         return correlate(self.engine, self.progress, self.tracked, workers=1, live=self,
                          image_loads=self.image_loads)
 
     def start(self, conn: Connection, writer: RowSink, groups: list[list[int]],
-              fixes: ClockFixes | None, through: int) -> Provisional:
+              fixes: ClockFixes | None, through: int) -> None:
         """Called by a full correlation in place of its streaming run: every machine fed
         and snapshotted; their provisional rows go to ``writer``."""
         self.fixes, self.through = fixes, through
@@ -161,13 +165,11 @@ class LiveCase:
                 self.progress(machine.run.seen)
         for machine in self.machines.values():
             self._snapshot(conn, machine, writer)
-        return Provisional()
 
     # -- what came since -------------------------------------------------------------------
 
     def update(self) -> LiveUpdate | None:
         """Take the events stored since the last update (or rebuild); None if none."""
-        from proctrail.store.correlate import StoreWriter, bump_generation
         from proctrail.store.locks import case_lock
 
         started = time.perf_counter()
@@ -204,7 +206,7 @@ class LiveCase:
                             and self._appendable(machine, news):
                         for key, e in news:
                             machine.push(key, e, writer)
-                        _store_found(conn, found, host)
+                        store_found(conn, found, host)
                         done.appended.append(host)
                     else:  # new, or its news came early, or its clock jumped
                         machine = self._again(conn, members, writer, latest)
@@ -265,22 +267,16 @@ class LiveCase:
         conn.execute(delete(LogonSession).where(LogonSession.host_id == host))
         conn.execute(delete(Anomaly).where(Anomaly.host_id.in_(members),
                                            Anomaly.kind.in_(MACHINE_ANOMALIES)))
-        from proctrail.store.correlate import anomalies
-
         found = anomalies(self.engine, members, conn) + self._clock_again(conn, members)
         machine = self.machines[host] = LiveMachine(members)
         self._feed(conn, machine, writer, latest)
-        _store_found(conn, found, host)
+        store_found(conn, found, host)
         return machine
 
     def _clock_again(self, conn: Connection, members: tuple[int, ...]) -> list[Found]:
         """The machine's clock jumps found again from all its records (the rest of the
         case's fixes, and the collectors' offsets, kept)."""
-        query = (select(EventRow.host_id, EventRow.channel_id, EventRow.source_id,
-                        EventRow.record_id, EventRow.ts_us)
-                 .where(EventRow.record_id > 0, EventRow.host_id.in_(members))
-                 .order_by(EventRow.host_id, EventRow.channel_id, EventRow.source_id,
-                           EventRow.record_id))
+        query = record_order(EventRow.host_id.in_(members))
         fixes, found = clock_fixes((tuple(r) for r in conn.execute(query)),  # type: ignore[misc]
                                    logged_clock_changes(conn))
         kept = self.fixes if self.fixes is not None else ClockFixes()
@@ -344,14 +340,9 @@ class LiveCase:
         if jumps:
             return None
         found = record_gaps(sorted(ordered, key=lambda r: (r[0], r[1], r[3])))  # type: ignore[arg-type]
-        events = (select(EventRow.id, EventRow.host_id, EventRow.channel_id, EventRow.kind,
-                         EventRow.ts_us, EventRow.data)
-                  .where(EventRow.id > self.through, EventRow.id <= latest,
-                         (EventRow.host_id + 0).in_(members),
-                         (EventRow.kind + "").in_(EVENT_KINDS))
-                  .order_by(EventRow.host_id, EventRow.ts_us, EventRow.record_id))
-        found += event_anomalies((r.id, r.host_id, r.channel_id, r.kind, r.ts_us,
-                                  orjson.loads(r.data)) for r in conn.execute(events))
+        found += logged_anomalies(conn, EventRow.id > self.through, EventRow.id <= latest,
+                                  (EventRow.host_id + 0).in_(members),
+                                  kind=EventRow.kind + "")  # (the id range walked)
         return found
 
 
@@ -389,17 +380,9 @@ def _copy_state(run: MachineRun) -> MachineRun:
         sys.setrecursionlimit(depth)
 
 
-def _store_found(conn: Connection, found: list[Found], host: int | None = None) -> None:
-    if found:
-        conn.execute(insert(Anomaly), [
-            {"host_id": host if host is not None else a.host_id, "channel_id": a.channel_id,
-             "kind": a.kind, "start_us": a.start_us, "end_us": a.end_us,
-             "event_pk": a.event_pk, "detail": a.detail} for a in found])
-
-
 def _parts(ids: set[int], size: int = 500) -> list[list[int]]:
     items = sorted(ids)
     return [items[i:i + size] for i in range(0, len(items), size)]
 
 
-__all__ = ["LiveCase", "LiveUpdate", "Unplaced"]
+__all__ = ["LiveCase", "LiveUpdate"]

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
 import orjson
-from sqlalchemy import Connection, Engine, case, func, select
+from sqlalchemy import Connection, Engine, Select, case, func, select
 
 from proctrail.store.correlate.access import port
 from proctrail.store.correlate.clock import ClockFixes, clock_fixes
@@ -103,18 +103,22 @@ def logged_clock_changes(conn: Connection) -> dict[int, list[int]]:
     return out
 
 
+def record_order(*where: Any) -> Select[Any]:
+    """(host, channel, source, record id, time) of the records with a record id (of those
+    ``where`` says), in that order: what :func:`~.clock.clock_fixes` reads."""
+    return (select(EventRow.host_id, EventRow.channel_id, EventRow.source_id,
+                   EventRow.record_id, EventRow.ts_us)
+            .where(EventRow.record_id > 0, *where)
+            .order_by(EventRow.host_id, EventRow.channel_id, EventRow.source_id,
+                      EventRow.record_id))
+
+
 def clock_scan(engine: Engine) -> tuple[ClockFixes, list[Found]]:
     """Clock jumps of every channel, from record numbers, times and logged changes."""
-    query = (select(EventRow.host_id, EventRow.channel_id, EventRow.source_id,
-                    EventRow.record_id, EventRow.ts_us)
-             .where(EventRow.record_id > 0)
-             .order_by(EventRow.host_id, EventRow.channel_id, EventRow.source_id,
-                       EventRow.record_id))
     with engine.connect() as conn:
         changes = logged_clock_changes(conn)
-        fixes, found = clock_fixes((tuple(r) for r in
-                                    conn.execution_options(yield_per=10_000).execute(query)),
-                                   changes)
+        fixes, found = clock_fixes((tuple(r) for r in conn.execute(
+            record_order().execution_options(yield_per=10_000))), changes)
     fixes.sources = collector_offsets(engine)
     source_hosts(engine, fixes.sources)
     return fixes, found + offset_anomalies(engine, fixes.sources)
