@@ -133,14 +133,13 @@ def ingest_on_cluster(ingestor: Ingestor, items: list[Input | ReaderError],
     """Every file of ``items`` ingested by the cluster's workers, their reports gathered
     into ``report`` in file order; a file the cluster could not do (it went away) is
     ingested here."""
+    from proctrail.store.ingest import SourceReport
     from proctrail.store.readers.base import ReaderError
 
     url = ingestor.engine.url.render_as_string(hide_password=False)
     files: list[str] = []
     for item in items:
         if isinstance(item, ReaderError):
-            from proctrail.store.ingest import SourceReport
-
             report.sources.append(SourceReport(item.path, status="failed", error=item.reason))
         elif item.path not in files:
             files.append(item.path)

@@ -13,12 +13,10 @@ reads what is still new.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
@@ -26,6 +24,7 @@ from sqlalchemy import Engine
 from proctrail.store.correlate.live import LiveCase, LiveUpdate
 from proctrail.store.ingest import Ingestor, IngestReport
 from proctrail.store.readers.base import ReadOptions
+from proctrail.store.readers.sniff import files_below
 
 if TYPE_CHECKING:
     from proctrail.store.correlate import CorrelationReport
@@ -107,20 +106,9 @@ class Follower:
             each(FollowStep(detection=detect()))
 
     def _files(self) -> Iterator[tuple[str, tuple[int, int]]]:
-        for raw in self.paths:
-            path = Path(raw)
-            if path.is_dir():
-                for root, dirs, files in os.walk(path):
-                    dirs.sort()
-                    for name in sorted(files):
-                        yield from self._stat(Path(root) / name)
-            else:
-                yield from self._stat(path)
-
-    def _stat(self, path: Path) -> Iterator[tuple[str, tuple[int, int]]]:
-        try:
-            info = path.stat()
-        except OSError:  # gone between listing and looking (rotated away)
-            return
-        if path.resolve() not in self._exclude:
+        for path in files_below(self.paths, self._exclude):
+            try:
+                info = path.stat()
+            except OSError:  # gone between listing and looking (rotated away)
+                continue
             yield str(path), (info.st_size, info.st_mtime_ns)

@@ -155,6 +155,13 @@ def iter_inputs(paths: list[str], exclude: frozenset[Path] = frozenset()
     listed or opened comes out as a :class:`ReaderError`, so the caller reports it and
     goes on.
     """
+    for file in files_below(paths, exclude):
+        yield from _file_inputs(file)
+
+
+def files_below(paths: list[str], exclude: frozenset[Path] = frozenset()) -> Iterator[Path]:
+    """Every file below ``paths`` (folders recursively, in name order; a path that is not
+    a folder as given), but those in ``exclude``."""
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
@@ -163,9 +170,9 @@ def iter_inputs(paths: list[str], exclude: frozenset[Path] = frozenset()
                 for name in sorted(files):
                     file = Path(root) / name
                     if file.resolve() not in exclude:
-                        yield from _file_inputs(file)
+                        yield file
         else:
-            yield from _file_inputs(path)
+            yield path
 
 
 def _file_inputs(path: Path) -> Iterator[Input | ReaderError]:
