@@ -1,12 +1,14 @@
 """Detection benchmark: Sigma rules over stored process starts.
 
-    python bench/detect_bench.py [--events N] [--rules DIR]...
+    python bench/detect_bench.py [--events N] [--rules DIR]... [--workers 1,2]
 
 Writes a generated ``scale`` case with about N process-start events (4688 and Sysmon 1,
 every command line distinct, so no repeat is free), ingests and correlates it (not
 timed), then times ``detect()`` in a fresh child process with the built-in rules and the
-given rule folders (default: every SigmaHQ process_creation rule in ../shared/samples).
-Prints process starts per second, rules, findings and the child's peak memory.
+given rule folders (default: every SigmaHQ process_creation rule in ../shared/samples),
+once per ``--workers`` count (machine slices matched by that many worker processes).
+Prints process starts per second, the speed-up over the first count, rules, findings,
+and the peak memory of the child and of its biggest worker.
 """
 
 from __future__ import annotations
@@ -30,27 +32,32 @@ def _peak_mb() -> float:
     return float("nan")
 
 
-def child(db: str, rules: list[str]) -> dict:
+def child(db: str, rules: list[str], workers: int) -> dict:
+    import resource
+
     from proctrail.store.db import open_engine
     from proctrail.store.detect.run import detect
 
     started = time.perf_counter()
-    report = detect(open_engine(db), [Path(r) for r in rules])
+    report = detect(open_engine(db), [Path(r) for r in rules], workers=workers)
     seconds = time.perf_counter() - started
     return {"events": report.events, "rules": report.rules, "refused": len(report.refused),
-            "findings": report.findings, "seconds": seconds,
-            "per_s": report.events / seconds, "peak_mb": _peak_mb()}
+            "findings": report.findings, "seconds": seconds, "slices": report.slices,
+            "per_s": report.events / seconds, "peak_mb": _peak_mb(),
+            "worker_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--rules", action="append", default=None)
-    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--workers", default="1,2", help="worker counts to time, e.g. 1,2")
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     rules = args.rules if args.rules is not None else [str(SIGMA)]
     if args.child:
-        print(json.dumps(child(args.child[0], json.loads(args.child[1]))))
+        print(json.dumps(child(args.child[0], json.loads(args.child[1]),
+                               int(args.child[2]))))
         return
     from proctrail.generate.scale import write_scale
     from proctrail.store.correlate import correlate
@@ -67,14 +74,18 @@ def main() -> None:
         print("ingesting and correlating ...", file=sys.stderr)
         Ingestor(engine).run([str(f) for f in files])
         correlate(engine)
-        done = subprocess.run([sys.executable, __file__, "--child", db, json.dumps(rules)],
-                              capture_output=True, text=True, check=True)
-        r = json.loads(done.stdout)
-    print(f"{'process starts':>15} {'rules':>6} {'refused':>8} {'findings':>9} {'seconds':>8} "
-          f"{'starts/s':>9} {'rules x starts/s':>17} {'peak MB':>8}")
-    print(f"{r['events']:>15,} {r['rules']:>6,} {r['refused']:>8,} {r['findings']:>9,} "
-          f"{r['seconds']:>8.1f} {r['per_s']:>9,.0f} {r['per_s'] * r['rules']:>17,.0f} "
-          f"{r['peak_mb']:>8,.0f}")
+        runs = []
+        for workers in [int(w) for w in args.workers.split(",")]:
+            done = subprocess.run([sys.executable, __file__, "--child", db, json.dumps(rules),
+                                   str(workers)], capture_output=True, text=True, check=True)
+            runs.append((workers, json.loads(done.stdout)))
+    print(f"{'workers':>7} {'slices':>6} {'process starts':>15} {'rules':>6} {'findings':>9} "
+          f"{'seconds':>8} {'starts/s':>9} {'x first':>7} {'peak MB':>8} {'worker MB':>9}")
+    first = runs[0][1]["per_s"]
+    for workers, r in runs:
+        print(f"{workers:>7} {r['slices']:>6} {r['events']:>15,} {r['rules']:>6,} "
+              f"{r['findings']:>9,} {r['seconds']:>8.1f} {r['per_s']:>9,.0f} "
+              f"{r['per_s'] / first:>7.2f} {r['peak_mb']:>8,.0f} {r['worker_mb']:>9,.0f}")
 
 
 if __name__ == "__main__":

@@ -91,6 +91,13 @@ def open_engine(value: str | None = None, create: bool = True, check: bool = Tru
     return engine
 
 
+def shareable(engine: Engine) -> bool:
+    """Whether another process can open this store (not an in-memory SQLite)."""
+    database = engine.url.database
+    return engine.dialect.name != "sqlite" or (bool(database) and database != ":memory:"
+                                               and not database.startswith("file::memory:"))
+
+
 def schema_state(engine: Engine) -> SchemaState:
     """The store's schema revision, stamped or judged from its tables."""
     with _reading(engine) as conn:

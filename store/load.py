@@ -94,7 +94,7 @@ def load_case(engine: Engine, paths: Iterable[str], *, options: ReadOptions | No
     if detection is Detect.ALWAYS or (detection is Detect.IF_NONE
                                       and not has_detections(engine)):
         _say(hear.step, "detect")
-        done.detection = detect(engine, config=config)
+        done.detection = detect(engine, config=config, workers=workers, cluster=cluster)
     return done
 
 

@@ -53,7 +53,8 @@ class Processes:
         self.workers = workers
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["proctrail.store.correlate.tasks",
-                                         "proctrail.store.reading"])
+                                         "proctrail.store.reading",
+                                         "proctrail.store.detect.matching"])
         self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
 
     def map(self, fn: Callable[[T], R], tasks: Iterable[T]) -> Iterator[R]:

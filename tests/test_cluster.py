@@ -135,6 +135,7 @@ def test_a_cluster_ingest_equals_a_local_one(cluster: LocalCluster, samples: Pat
     # (what the load said, should this ever fail again: CI once saw 0 lifetimes here)
     said = (done.correlation, done.ingest.spool, [(r.name, r.status, r.error)
                                                   for r in done.ingest.sources])
+    assert done.detection is not None and done.detection.slices >= 3  # matched there too
     assert got["events"] == 12_022, said
     assert len(got["processes"]) == 251, said  # type: ignore[arg-type]
     assert got == _local(paths, tmp_path)

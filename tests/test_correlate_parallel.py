@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 import proctrail.store.correlate as correlation
 from proctrail.store.correlate import correlate
-from proctrail.store.db import open_engine
+from proctrail.store.db import open_engine, shareable
 from proctrail.store.ingest import Ingestor
 from proctrail.store.tasks import Inline, Processes, local_executor
 
@@ -72,5 +72,5 @@ def test_small_cases_and_memory_stores_stay_in_this_process(tmp_path: Path) -> N
         assert isinstance(pool, Processes) and list(pool.map(abs, [-3, 2, -1])) == [3, 2, 1]
     finally:
         pool.close()
-    assert not correlation._shareable(open_engine("sqlite://"))
-    assert correlation._shareable(open_engine(f"sqlite:///{tmp_path / 'c.db'}"))
+    assert not shareable(open_engine("sqlite://"))
+    assert shareable(open_engine(f"sqlite:///{tmp_path / 'c.db'}"))

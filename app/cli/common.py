@@ -36,16 +36,19 @@ def add_db(parser: argparse.ArgumentParser) -> None:
 def add_workers(parser: argparse.ArgumentParser) -> None:
     """``--workers N``: processes for the parallel steps."""
     parser.add_argument("--workers", type=int, default=None, metavar="N",
-                        help="worker processes that read inputs and correlate machines "
+                        help="worker processes that read inputs, correlate machines and "
+                             "match the rules "
                              "(default: the cores, or "
                              "$PROCTRAIL_WORKERS; 1 runs everything in this process). "
                              "Small cases and single machines always run in one")
     parser.add_argument("--cluster", metavar="ADDRESS", default=None,
                         help="a Dask scheduler (tcp://HOST:8786, or tls:// with Dask's "
-                             "security settings): its workers read the inputs and correlate "
-                             "the machines, this process stores what they return (needs "
+                             "security settings): its workers read the inputs, correlate "
+                             "the machines and match the rules; this process stores what "
+                             "they return (into a PostgreSQL case they store what they "
+                             "read themselves). Needs "
                              "'proctrail[cluster]' here and on the workers, the evidence "
-                             "at the same path there, and the case database reachable)")
+                             "at the same path there, and the case database reachable")
 
 
 def add_json(parser: argparse.ArgumentParser, what: str = "one JSON object") -> None:

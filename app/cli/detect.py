@@ -6,7 +6,15 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from proctrail.app.cli.common import EXIT_OK, add_config, add_db, add_json, print_json, settings
+from proctrail.app.cli.common import (
+    EXIT_OK,
+    add_config,
+    add_db,
+    add_json,
+    add_workers,
+    print_json,
+    settings,
+)
 from proctrail.store.errors import UsageError
 from proctrail.store.text import printable
 
@@ -31,6 +39,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="a folder (or file) of Sigma rules; may be repeated")
     p.add_argument("--no-builtin", action="store_true", help="skip the built-in rules")
     add_config(p)
+    add_workers(p)
     p.add_argument("--baseline", action="append", default=[], metavar="NAME",
                    help="report the first run of every executable this baseline does not "
                         "know; may be repeated")
@@ -46,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
     from proctrail.store.db import open_engine
 
     report = detections(open_engine(args.db), settings(args), rules=args.rules,
-                        iocs=args.ioc, baselines=args.baseline, builtin=not args.no_builtin)
+                        iocs=args.ioc, baselines=args.baseline, builtin=not args.no_builtin,
+                        workers=args.workers, cluster=args.cluster)
     if args.json:
         print_json(report_json(report))
         return EXIT_OK
@@ -64,9 +74,11 @@ def run(args: argparse.Namespace) -> int:
 
 def detections(engine: Engine, config: Config, *, rules: list[Path] | None = None,
                iocs: list[Path] | None = None, baselines: list[str] | None = None,
-               builtin: bool = True) -> DetectReport:
+               builtin: bool = True, workers: int | None = None,
+               cluster: str | None = None) -> DetectReport:
     """One detection pass as ``proctrail detect`` runs it: the settings' rule folders, IOC
-    lists and baselines, and those given beside them."""
+    lists and baselines, and those given beside them; ``workers`` / ``cluster`` as
+    :func:`~proctrail.store.detect.run.detect` takes them."""
     from proctrail.store.detect.baseline import BaselineError
     from proctrail.store.detect.ioc import load_iocs
     from proctrail.store.detect.run import detect
@@ -79,7 +91,8 @@ def detections(engine: Engine, config: Config, *, rules: list[Path] | None = Non
     try:
         return detect(engine, paths, builtin=config.builtin and builtin,
                       iocs=load_iocs(ioc_files) if ioc_files else None,
-                      baselines=[*config.baselines, *(baselines or [])], config=config)
+                      baselines=[*config.baselines, *(baselines or [])], config=config,
+                      workers=workers, cluster=cluster)
     except BaselineError as exc:  # a baseline the case does not have: the command line
         raise UsageError(str(exc)) from exc
 
@@ -87,14 +100,15 @@ def detections(engine: Engine, config: Config, *, rules: list[Path] | None = Non
 def summary_line(report: DetectReport) -> str:
     """``rules: 40 loaded, 0 refused; 120 process starts in 0.1s; 7 findings``."""
     return (f"rules: {report.rules:,} loaded, {len(report.refused):,} refused; "
-            f"{report.events:,} process starts in {report.seconds:.1f}s; "
+            f"{report.events:,} process starts in {report.seconds:.1f}s"
+            f"{f' ({report.slices:,} machine slices in parallel)' if report.slices else ''}; "
             f"{report.findings:,} findings")
 
 
 def report_json(report: DetectReport) -> dict[str, object]:
     """The pass as ``detect --json`` prints it (see the README's CLI section)."""
     return {"rules": report.rules, "events": report.events, "findings": report.findings,
-            "seconds": round(report.seconds, 3),
+            "seconds": round(report.seconds, 3), "slices": report.slices,
             "refused": [{"rule": str(r.path), "reason": r.reason} for r in report.refused],
             "by_rule": [{"rule": title, "findings": n}
                         for title, n in sorted(report.by_rule.items(),

@@ -179,6 +179,6 @@ def detect_after(engine: Engine, args: argparse.Namespace, fresh: bool) -> None:
         if not args.quiet:
             print("nothing new to detect on: findings kept ('proctrail detect' reruns them)")
         return
-    report = detections(engine, settings(args))
+    report = detections(engine, settings(args), workers=args.workers, cluster=args.cluster)
     if not args.quiet:
         print("detect: " + summary_line(report))

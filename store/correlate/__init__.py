@@ -43,6 +43,7 @@ from proctrail.store.correlate.rows import (
 )
 from proctrail.store.correlate.sessions import Session
 from proctrail.store.correlate.tasks import MachineTask, correlate_machine
+from proctrail.store.db import shareable
 from proctrail.store.hosts import assign_aliases
 from proctrail.store.locks import case_lock
 from proctrail.store.models import (
@@ -261,10 +262,10 @@ def _correlate(engine: Engine, progress: Callable[[int], None] | None,
         store_found(conn, found, alias)
         writer = StoreWriter(engine, conn, tracked)
         groups = machines(conn)
-        pool = (executor(workers, cluster) if cluster and live is None and _shareable(engine)
+        pool = (executor(workers, cluster) if cluster and live is None and shareable(engine)
                 else local_executor(workers)
                 if live is None and len(groups) > 1 and through >= PARALLEL_MIN_EVENTS
-                and _shareable(engine)
+                and shareable(engine)
                 and _largest_machine(conn, groups) <= PARALLEL_MAX_MACHINE_EVENTS
                 else Inline())
         try:
@@ -315,13 +316,6 @@ def _largest_machine(conn: Connection, groups: list[list[int]]) -> int:
     per_host = dict(conn.execute(select(EventRow.host_id, func.count())
                                  .group_by(EventRow.host_id)).all())
     return max((sum(per_host.get(h, 0) for h in members) for members in groups), default=0)
-
-
-def _shareable(engine: Engine) -> bool:
-    """Whether another process can open this store (not an in-memory SQLite)."""
-    database = engine.url.database
-    return engine.dialect.name != "sqlite" or (bool(database) and database != ":memory:" \
-        and not database.startswith("file::memory:"))
 
 
 def _first(row: tuple[object, ...]) -> int:

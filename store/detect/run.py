@@ -11,41 +11,42 @@ rule findings and keeps bookmarks.
 from __future__ import annotations
 
 import time
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Callable
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import orjson
-from sqlalchemy import Connection, Engine, delete, select
-from sqlalchemy.orm import aliased
+from sqlalchemy import Connection, Engine, delete, func, select
 
 from proctrail.store.bulk import BulkInsert
+from proctrail.store.db import shareable
 from proctrail.store.detect import bursts
-from proctrail.store.detect.attack import finding_tags, fixed_tags
+from proctrail.store.detect.attack import fixed_tags
 from proctrail.store.detect.baseline import first_seen
 from proctrail.store.detect.config import LOG_ANOMALIES, PROCESS_FLAGS, Config
-from proctrail.store.detect.fields import sigma_fields
-from proctrail.store.detect.index import RuleIndex
-from proctrail.store.detect.ioc import hashes_of
-from proctrail.store.detect.sigma import Refused, Rule, load_rules
-from proctrail.store.locks import case_lock
-from proctrail.store.models import (
-    Anomaly,
-    Channel,
-    EventRow,
-    Finding,
-    Process,
-    ProcessSource,
+from proctrail.store.detect.matching import (
+    PLATFORMS,
+    Matcher,
+    MatchTask,
+    RuleSet,
+    match_slice,
 )
+from proctrail.store.detect.sigma import Refused, compile_rules, read_rules
+from proctrail.store.locks import case_lock
+from proctrail.store.models import Anomaly, Finding, Process, ProcessSource
+from proctrail.store.tasks import Executor, default_workers, executor
 
 BUILTIN = Path(__file__).with_name("rules")
-LEVELS = {"informational": "info", "low": "low", "medium": "medium", "high": "high",
-          "critical": "critical"}
 FINDING_COLUMNS = ("target", "host_id", "anchor_event", "pid", "logon_id", "image",
                    "severity", "note", "source", "author", "created_us", "kind", "rule_id",
                    "tags", "time_us")
-CACHE = 20_000  # distinct field sets remembered (repeats are common, memory is not free)
+# A parallel pass (:mod:`.matching`) pays from this many lifetimes (starting the workers
+# and compiling the rules there take about 2 s); a few slices a worker, of at least
+# MIN_SLICE lifetimes each.
+PARALLEL_MIN_PROCESSES = 50_000
+SLICES_A_WORKER = 3
+MIN_SLICE = 5_000
 
 
 @dataclass
@@ -58,6 +59,7 @@ class DetectReport:
     findings: int = 0
     by_rule: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
+    slices: int = 0  # machine slices matched by worker processes or a cluster (0: here)
 
 
 def has_detections(engine: Engine) -> bool:
@@ -67,110 +69,66 @@ def has_detections(engine: Engine) -> bool:
                             .limit(1)).first() is not None
 
 
-def _platform(channel: str) -> str:
-    return "linux" if channel in ("auditd", "Linux-Sysmon/Operational") else "windows"
-
-
 def detect(engine: Engine, rule_paths: list[Path] | None = None, builtin: bool = True,
            progress: Callable[[int], None] | None = None,
            iocs: dict[str, str] | None = None,
            baselines: list[str] | None = None,
-           config: Config | None = None) -> DetectReport:
+           config: Config | None = None, workers: int | None = None,
+           cluster: str | None = None) -> DetectReport:
     """Run the built-in rules and those under ``rule_paths`` over the store, match the
     processes' hashes against ``iocs`` (digest -> the list it came from), and report the
     first run of every image the named ``baselines`` do not know. ``config`` adds its
-    track/ignore lists and turns the integrity anomalies it names into findings. Two
-    detection passes over one case take turns."""
+    track/ignore lists and turns the integrity anomalies it names into findings. A big
+    case's machines are matched by ``workers`` processes (default: the cores), or on the
+    Dask cluster whose scheduler is at ``cluster`` (:mod:`.matching`). Two detection
+    passes over one case take turns."""
     with case_lock(engine, "detect"):
-        return _detect(engine, rule_paths, builtin, progress, iocs, baselines, config)
+        return _detect(engine, rule_paths, builtin, progress, iocs, baselines, config,
+                       workers, cluster)
 
 
 def _detect(engine: Engine, rule_paths: list[Path] | None, builtin: bool,
             progress: Callable[[int], None] | None, iocs: dict[str, str] | None,
-            baselines: list[str] | None, config: Config | None) -> DetectReport:
+            baselines: list[str] | None, config: Config | None,
+            workers: int | None = None, cluster: str | None = None) -> DetectReport:
     started = time.perf_counter()
     config = config or Config()
-    rules, refused = load_rules(([BUILTIN] if builtin else []) + list(rule_paths or []))
-    by_platform: dict[str, list[Rule]] = {"windows": [], "linux": []}
+    texts, refused = read_rules(([BUILTIN] if builtin else []) + list(rule_paths or []))
+    rules, not_compiled = compile_rules(texts)
+    refused += not_compiled
+    kept = []
     for rule in rules:
-        if rule.product in by_platform:
-            by_platform[rule.product].append(rule)
-        elif not rule.product:
-            by_platform["windows"].append(rule)
-            by_platform["linux"].append(rule)
+        if not rule.product or rule.product in PLATFORMS:
+            kept.append(rule)
         else:
             refused.append(Refused(rule.path, f"product {rule.product!r} is not logged here"))
-    report = DetectReport(rules=sum(map(len, by_platform.values())), refused=refused)
-    indexes = {name: RuleIndex(rules) for name, rules in by_platform.items()}
-    parent = aliased(Process)
-    query = (select(EventRow.id, EventRow.host_id, Channel.name, EventRow.event_id,
-                    EventRow.ts_us, EventRow.data, Process.id.label("process_id"),
-                    Process.pid, Process.image,
-                    Process.logon_id, parent.image.label("p_image"),
-                    parent.command_line.label("p_cmd"))
-             .join(Channel, Channel.id == EventRow.channel_id)
-             # Only what is the start of a lifetime: a finding always names a process.
-             .join(ProcessSource, (ProcessSource.event_pk == EventRow.id)
-                   & (ProcessSource.role == "start"))
-             .join(Process, Process.id == ProcessSource.process_id)
-             .outerjoin(parent, parent.id == Process.parent_id)
-             .where(EventRow.kind == "process_start"))
-    cache: OrderedDict[tuple[str, tuple[object, ...]], list[Rule]] = OrderedDict()
-    insert = BulkInsert(engine, Finding, FINDING_COLUMNS)
-    rows: list[tuple[object, ...]] = []
-    seen: set[tuple[str, int]] = set()  # (rule, lifetime): 4688 and Sysmon 1 are one process
-    tags = {id(rule): finding_tags(rule.tags) for rule in rules}  # ATT&CK, as stored
+    rule_set = RuleSet(kept)
+    report = DetectReport(rules=rule_set.count, refused=refused)
     now = time.time_ns() // 1000
+    insert = BulkInsert(engine, Finding, FINDING_COLUMNS)
     with engine.begin() as out, engine.connect() as conn:
         out.execute(delete(Finding).where(Finding.kind.in_(("rule", "ioc", "baseline",
                                                             "anomaly", "burst"))))
-        for r in conn.execution_options(stream_results=True, yield_per=5000).execute(query):
-            report.events += 1
-            fields = sigma_fields(r.name, r.event_id, orjson.loads(r.data))
-            if (config.include or config.exclude) and not config.tracked(
-                    r.image or fields.get("Image", "")):
-                continue
-            if not fields.get("ParentImage") and r.p_image:
-                fields["ParentImage"] = r.p_image
-            if not fields.get("ParentCommandLine") and r.p_cmd:
-                fields["ParentCommandLine"] = r.p_cmd
-            platform = _platform(r.name)
-            key = (platform, indexes[platform].cache_key(fields))
-            hits = cache.get(key)
-            if hits is None:
-                hits = indexes[platform].matches(fields)
-                cache[key] = hits
-                if len(cache) > CACHE:
-                    cache.popitem(last=False)
-            for rule in hits:
-                marked = (rule.id or rule.path, r.process_id)
-                if marked in seen:
-                    continue
-                seen.add(marked)
-                report.by_rule[rule.title] += 1
-                rows.append(("process", r.host_id, r.id, r.pid, r.logon_id or "",
-                             r.image or fields.get("Image", ""),
-                             LEVELS.get(rule.level, "medium"), rule.title, rule.path,
-                             "proctrail detect", now, "rule", rule.id, tags[id(rule)],
-                             r.ts_us))
-            for algorithm, digest in hashes_of(fields.get("Hashes", "")) if iocs else ():
-                listed = iocs.get(digest) if iocs else None
-                marked = (f"ioc:{digest}", r.process_id)
-                if listed is None or marked in seen:
-                    continue
-                seen.add(marked)
-                report.by_rule[f"IOC {algorithm} {digest}"] += 1
-                rows.append(("process", r.host_id, r.id, r.pid, r.logon_id or "",
-                             r.image or fields.get("Image", ""), "high",
-                             f"{algorithm} {digest} is on the IOC list {Path(listed).name}",
-                             listed, "proctrail detect", now, "ioc", digest, "", r.ts_us))
-            if len(rows) >= 5000:
-                report.findings += insert.execute(out, rows)
-                rows.clear()
-            if progress is not None and report.events % 10_000 == 0:
-                progress(report.events)
-        report.findings += insert.execute(out, rows)
-        rows.clear()
+        pool = _pool(conn, engine, workers, cluster)
+        if pool is not None:
+            accepted = {rule.path for rule in kept}
+            shipped = tuple(t for t in texts if t[0] in accepted)
+            try:
+                _match_elsewhere(pool, conn, out, insert, report, progress, Matcher(
+                    rule_set, iocs, config.track_filter, now), shipped)
+            finally:
+                pool.close()
+        else:
+            matcher = Matcher(rule_set, iocs, config.track_filter, now)
+            rows: list[tuple[object, ...]] = []
+            for row in matcher.rows(conn, progress=progress):
+                rows.append(row)
+                if len(rows) >= 5000:
+                    report.findings += insert.execute(out, rows)
+                    rows.clear()
+            report.findings += insert.execute(out, rows)
+            report.events, report.by_rule = matcher.events, matcher.by_rule
+        rows = []
         for name in baselines or []:
             for item in first_seen(engine, name):
                 anchor = conn.execute(
@@ -190,6 +148,69 @@ def _detect(engine: Engine, rule_paths: list[Path] | None, builtin: bool,
         report.findings += insert.execute(out, rows)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _pool(conn: Connection, engine: Engine, workers: int | None,
+          cluster: str | None) -> Executor | None:
+    """The worker processes or cluster a pass matches on; None when it runs here (a small
+    case, one worker, or a store no other process can open)."""
+    if not shareable(engine):
+        return None
+    if not cluster:
+        if (workers or default_workers()) < 2:
+            return None
+        if conn.execute(select(func.count()).select_from(Process)).scalar_one() \
+                < PARALLEL_MIN_PROCESSES:
+            return None
+    return executor(workers, cluster)
+
+
+def machine_slices(per_machine: list[tuple[int, int]],
+                   workers: int) -> list[tuple[int, tuple[int, int] | None]]:
+    """``(machine, part)`` slices for ``workers`` out of lifetimes counted by machine: a
+    few slices a worker (so one big machine does not leave the others idle), a machine
+    cut in equal parts no bigger than the slice size (never under :data:`MIN_SLICE`
+    lifetimes); biggest first."""
+    total = sum(n for _host, n in per_machine)
+    size = max(MIN_SLICE, -(-total // (SLICES_A_WORKER * workers)))
+    slices: list[tuple[int, int, tuple[int, int] | None]] = []
+    for host, n in per_machine:
+        parts = max(1, -(-n // size))
+        slices += [(n // parts, host, (i, parts) if parts > 1 else None) for i in range(parts)]
+    return [(host, part) for _n, host, part in sorted(slices, key=lambda s: (-s[0], s[1]))]
+
+
+def _match_elsewhere(pool: Executor, conn: Connection, out: Connection, insert: BulkInsert,
+                     report: DetectReport, progress: Callable[[int], None] | None,
+                     here: Matcher, rules: tuple[tuple[str, str], ...]) -> None:
+    """Every machine slice matched by ``pool``'s workers, written here in slice order;
+    if the pool or cluster goes away, the rest matched ``here``."""
+    per_machine = [(h, n) for h, n in conn.execute(
+        select(Process.host_id, func.count()).group_by(Process.host_id).order_by(
+            Process.host_id))]
+    slices = machine_slices(per_machine, pool.workers)
+    report.slices = len(slices)
+    url = conn.engine.url.render_as_string(hide_password=False)
+    iocs = tuple(here.iocs.items()) if here.iocs else None
+    tasks = (MatchTask(url, host, part, rules, iocs, here.tracked, here.now)
+             for host, part in slices)
+    done = 0
+    try:
+        for matched in pool.map(match_slice, tasks):
+            report.events += matched.events
+            report.by_rule.update(matched.by_rule)
+            report.findings += insert.execute(out, matched.rows)
+            done += 1
+            if progress is not None:
+                progress(report.events)
+    except BrokenProcessPool:  # a worker died, or the cluster went away: the rest here
+        for host, part in slices[done:]:
+            report.findings += insert.execute(out, list(here.rows(conn, host, part)))
+        report.events += here.events
+        report.by_rule.update(here.by_rule)
+        report.slices = done
+        if progress is not None:
+            progress(report.events)
 
 
 def _burst_rows(conn: Connection, config: Config, now: int,

@@ -294,7 +294,15 @@ def compile_rule(text: str, path: str = "") -> Rule:
 
 def load_rules(paths: Iterable[Path]) -> tuple[list[Rule], list[Refused]]:
     """Every ``*.yml``/``*.yaml`` rule under the given files and folders."""
-    rules: list[Rule] = []
+    texts, refused = read_rules(paths)
+    rules, not_compiled = compile_rules(texts)
+    return rules, refused + not_compiled
+
+
+def read_rules(paths: Iterable[Path]) -> tuple[list[tuple[str, str]], list[Refused]]:
+    """The ``(path, YAML)`` of every rule file under the given files and folders, and
+    those that cannot be read: what a worker elsewhere compiles (:func:`compile_rules`)."""
+    texts: list[tuple[str, str]] = []
     refused: list[Refused] = []
     files: list[Path] = []
     for path in paths:
@@ -304,9 +312,19 @@ def load_rules(paths: Iterable[Path]) -> tuple[list[Rule], list[Refused]]:
             files.append(path)
     for file in files:
         try:
-            rules.append(compile_rule(file.read_text(encoding="utf-8"), str(file)))
-        except RuleRefused as exc:
-            refused.append(Refused(str(file), str(exc)))
+            texts.append((str(file), file.read_text(encoding="utf-8")))
         except (OSError, UnicodeDecodeError) as exc:
             refused.append(Refused(str(file), f"cannot read: {exc}"))
+    return texts, refused
+
+
+def compile_rules(texts: Iterable[tuple[str, str]]) -> tuple[list[Rule], list[Refused]]:
+    """The rules of ``(path, YAML)`` pairs, and those refused with the reason."""
+    rules: list[Rule] = []
+    refused: list[Refused] = []
+    for path, text in texts:
+        try:
+            rules.append(compile_rule(text, path))
+        except RuleRefused as exc:
+            refused.append(Refused(path, str(exc)))
     return rules, refused
