@@ -28,7 +28,7 @@ from proctrail.store.failures import server_unreachable, store_failure
 from proctrail.store.hosts import named_id
 from proctrail.store.locks import LOCK_NAMES
 from proctrail.store.models import Channel, EventRow, Host, Source
-from proctrail.store.pg_load import events_load, restore_event_keys
+from proctrail.store.pg_load import events_load, restore_events_table
 from proctrail.store.readers.base import ReaderError, ReadOptions
 from proctrail.store.readers.sniff import Input, iter_inputs
 from proctrail.store.reading import ReadResult, ReadTask, Row, read_input, read_rows
@@ -195,7 +195,7 @@ class Ingestor:
         report = IngestReport()
         if self.keys:
             with contextlib.suppress(SQLAlchemyError):  # (away: the spool takes over below)
-                restore_event_keys(self.engine)  # a load that died left them out: back first
+                restore_events_table(self.engine)  # what a load that died dropped: back first
         report.replayed = self.replay_spools()
         items = list(iter_inputs(list(paths), self.store_files()))
         if self.cluster and self.engine.dialect.name == "postgresql":
@@ -203,13 +203,13 @@ class Ingestor:
             # different files into one PostgreSQL case may run at once), this only schedules.
             from proctrail.store.cluster import ingest_on_cluster
 
-            with events_load(self.engine):  # the keys back once every worker is done
+            with events_load(self.engine):  # keys and indexes back once every worker is done
                 ingest_on_cluster(self, items, report)
             report.seconds = time.perf_counter() - started
             return report
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="proctrail-store")
         ahead = _ReadAhead(self, items)
-        # A fresh PostgreSQL case: the events' foreign keys checked once, at the end.
+        # A fresh PostgreSQL case: the events' keys checked and indexes built once, at the end.
         with events_load(self.engine) if self.keys else contextlib.nullcontext():
             try:
                 for index, item in enumerate(items, 1):
