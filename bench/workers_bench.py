@@ -1,6 +1,6 @@
 """Every core: ingest + correlate of one case with 1, 2 and all workers, beside the bare parse.
 
-    python bench/workers_bench.py PATH... [--workers 1,2,0] [--repeat N] [--cluster N]
+    python bench/workers_bench.py PATH... [--workers 1,2,0] [--repeat N] [--cluster N] [--pg]
 
 Each measurement is a fresh child process (so peak memory is its own) into a fresh SQLite
 store: ``Ingestor(..., workers=N).run(PATHS)`` then ``correlate(..., workers=N)``, timed
@@ -10,7 +10,10 @@ the ratios are records/s over the bare single-thread parse's. ``0`` in ``--worke
 all the cores. Best of ``--repeat`` (default 1) runs, peak memory the highest.
 ``--cluster N`` adds a row through a Dask cluster started here for the run (a scheduler
 and N one-thread worker processes on 127.0.0.1): ``--cluster`` as a team would use it,
-minus the network (peak memory is the command's, not the workers').
+minus the network (peak memory is the command's, not the workers'). ``--pg`` runs every
+row into a fresh PostgreSQL database too (a throwaway server from Debian's packages with
+its durable defaults, ``tests/pg_server.py``), SQLite and PostgreSQL taking turns so a
+busy machine slows both alike, and prints PostgreSQL's ingest rate over SQLite's per row.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 CHILD = """
 import json, sys, time
@@ -61,8 +65,9 @@ def bare(paths: list[str], threads: int) -> tuple[int, float]:
 
 
 def run(paths: list[str], workers: int, tmp: Path, i: int,
-        cluster: str | None = None) -> dict[str, float]:
-    url = f"sqlite:///{tmp / f'case{workers}-{i}-{bool(cluster)}.db'}"
+        cluster: str | None = None, pg: str | None = None) -> dict[str, float]:
+    name = f"case{workers}-{i}-{bool(cluster)}"
+    url = _fresh_pg(pg, name) if pg else f"sqlite:///{tmp / f'{name}.db'}"
     spec = {"url": url, "paths": paths, "workers": workers or None, "cluster": cluster}
     done = subprocess.run([sys.executable, "-c", CHILD, json.dumps(spec)], check=True,
                           capture_output=True, text=True)
@@ -76,6 +81,8 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--cluster", type=int, default=0, metavar="N",
                         help="also through a local Dask cluster of N workers")
+    parser.add_argument("--pg", action="store_true",
+                        help="every row into PostgreSQL too (a throwaway server)")
     args = parser.parse_args()
     counts = [int(w) for w in args.workers.split(",")]
     n, single = bare(args.paths, 1)
@@ -83,30 +90,65 @@ def main() -> int:
     print(f"bare parse: {n:,} records, single-threaded {single:.1f} s ({n / single:,.0f}/s),"
           f" parser threads {threaded:.1f} s ({n / threaded:,.0f}/s); cores "
           f"{os.cpu_count()}")
-    print(f"{'workers':>8} {'read s':>7} {'correlate s':>12} {'total s':>8} {'rec/s':>9} "
-          f"{'× bare':>7} {'peak MB':>8}")
+    print(f"{'workers':>10} {'read s':>7} {'correlate s':>12} {'total s':>8} {'rec/s':>9} "
+          f"{'× bare':>7} {'peak MB':>8} {'read PG/SQLite':>15}")
     line = []
     rows: list[tuple[int, str | None]] = [(w, None) for w in counts]
     cluster = _start_cluster(args.cluster) if args.cluster else None
     if cluster is not None:
         rows.append((args.cluster, cluster[0]))
-    with tempfile.TemporaryDirectory() as folder:
-        for workers, address in rows:
-            runs = [run(args.paths, workers, Path(folder), i, address)
-                    for i in range(args.repeat)]
-            best = min(runs, key=lambda r: r["read_s"] + r["correlate_s"])
-            total = best["read_s"] + best["correlate_s"]
-            rate = best["records"] / total
-            name = f"dask {workers}" if address else str(workers or "all")
-            print(f"{name:>8} {best['read_s']:>7.1f} {best['correlate_s']:>12.1f} "
-                  f"{total:>8.1f} {rate:>9,.0f} {rate / (n / single):>7.3f} "
-                  f"{max(r['peak_mb'] for r in runs):>8.0f}")
-            line.append(f"{name}: {total:.1f} s")
+    server = _pg_server() if args.pg else None
+    stores: list[str | None] = [None, server.url()] if server is not None else [None]
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            for workers, address in rows:
+                best: dict[str | None, dict[str, float]] = {}
+                for store in stores:
+                    runs = [run(args.paths, workers, Path(folder), i, address, store)
+                            for i in range(args.repeat)]
+                    best[store] = min(runs, key=lambda r: r["read_s"] + r["correlate_s"])
+                    best[store]["peak_mb"] = max(r["peak_mb"] for r in runs)
+                for store, got in best.items():
+                    total = got["read_s"] + got["correlate_s"]
+                    rate = got["records"] / total
+                    name = (f"dask {workers}" if address else str(workers or "all")) + (
+                        " PG" if store else "")
+                    ratio = (f"{best[None]['read_s'] / got['read_s']:>15.2f}" if store
+                             else "")
+                    print(f"{name:>10} {got['read_s']:>7.1f} {got['correlate_s']:>12.1f} "
+                          f"{total:>8.1f} {rate:>9,.0f} {rate / (n / single):>7.3f} "
+                          f"{got['peak_mb']:>8.0f} {ratio}")
+                    line.append(f"{name}: {total:.1f} s")
+    finally:
+        if server is not None:
+            server.stop()
+            server.remove()
     if cluster is not None:
         for proc in cluster[1]:
             proc.kill()
     print("scaling: " + ", ".join(line))
     return 0
+
+
+def _pg_server() -> Any:
+    """A throwaway PostgreSQL server (durable defaults) for the run."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from pg_server import PgServer
+
+    return PgServer(port=55451, fast=False).start()
+
+
+def _fresh_pg(server_url: str, name: str) -> str:
+    """A new empty database ``name`` on that server, its URL."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
 
 
 def _start_cluster(n: int) -> tuple[str, list[subprocess.Popen[bytes]]]:

@@ -122,6 +122,32 @@ def correlated_case(url: str, *paths: Path):
     return engine
 
 
+@pytest.fixture(scope="session")
+def otrf_case(samples: Path, tmp_path_factory: pytest.TempPathFactory):
+    """Every OTRF dataset (NXLog, multi-host Security + Sysmon) ingested and correlated
+    into one SQLite file, once a run: ``(path, correlation report)``. The biggest real
+    case here (about 40 s): tests read it, or copy it (:func:`sqlite_copy`) to change it."""
+    from proctrail.store.correlate import correlate
+    from proctrail.store.db import open_engine
+    from proctrail.store.ingest import Ingestor
+
+    path = tmp_path_factory.mktemp("otrf") / "case.db"
+    engine = open_engine(f"sqlite:///{path}")
+    Ingestor(engine).run([str(samples / "otrf")])
+    report = correlate(engine)
+    engine.dispose()
+    return path, report
+
+
+def sqlite_copy(source: Path, target: Path) -> Path:
+    """A consistent copy of a SQLite store (its WAL too), by SQLite's backup."""
+    import sqlite3
+
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+    return target
+
+
 @pytest.fixture
 def case_of(db_url: str):
     """``case_of(*paths)``: :func:`correlated_case` in a fresh store."""

@@ -365,7 +365,8 @@ def test_detect_and_report_json(case: str) -> None:
     code, out, _ = cli("detect", "--db", case, "--json")
     found = json.loads(out)
     assert code == 0 and out.count("\n") == 1
-    assert set(found) == {"rules", "events", "findings", "seconds", "slices", "refused", "by_rule"}
+    assert set(found) == {"rules", "events", "findings", "seconds", "slices", "refused",
+                          "by_rule"}
     assert found["findings"] == sum(r["findings"] for r in found["by_rule"]) > 0
     code, out, _ = cli("report", "--db", case, "--json")
     summary = json.loads(out)

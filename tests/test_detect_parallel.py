@@ -61,7 +61,7 @@ def test_slices_cut_big_machines_a_few_a_worker() -> None:
     # 51,000 lifetimes, 3 slices a worker: parts of at most 8,500, biggest first
     assert slices == [(1, (0, 5)), (1, (1, 5)), (1, (2, 5)), (1, (3, 5)), (1, (4, 5)),
                       (3, (0, 2)), (3, (1, 2)), (2, None)]
-    assert detection.machine_slices([(7, 300)], 8) == [(7, None)]  # a slice size never under MIN_SLICE
+    assert detection.machine_slices([(7, 300)], 8) == [(7, None)]  # 300 < MIN_SLICE: uncut
 
 
 def test_small_cases_one_worker_and_memory_stores_match_here(tmp_path: Path) -> None:

@@ -13,8 +13,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_wheel_installs_under_proctrail_only(tmp_path: Path) -> None:
-    wheel = built_wheel(tmp_path)
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The project's wheel, built once for the tests here."""
+    return built_wheel(tmp_path_factory.mktemp("dist"))
+
+
+def test_wheel_installs_under_proctrail_only(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     tops = {n.split("/", 1)[0] for n in names if not n.split("/", 1)[0].endswith(".dist-info")}
     assert tops == {"proctrail"}
@@ -58,10 +63,9 @@ asyncio.run(main())
 '''
 
 
-def test_the_built_wheel_opens_the_tui(tmp_path: Path) -> None:
+def test_the_built_wheel_opens_the_tui(wheel: Path, tmp_path: Path) -> None:
     """The wheel as pip installs it (its files only, the venv's dependencies): the TUI
     opens on sample_logs/ with its styles, from the installed copy."""
-    wheel = built_wheel(tmp_path / "dist")
     assert "proctrail/app/tui.tcss" in zipfile.ZipFile(wheel).namelist()
     site = tmp_path / "site"
     installed = subprocess.run(
@@ -80,11 +84,11 @@ def test_the_built_wheel_opens_the_tui(tmp_path: Path) -> None:
     assert where.startswith(str(site)) and screen == "OverviewScreen" and code == "None"
 
 
-def test_a_fresh_venv_installs_the_wheel_and_opens_the_tui(tmp_path: Path) -> None:
+def test_a_fresh_venv_installs_the_wheel_and_opens_the_tui(wheel: Path, tmp_path: Path
+                                                           ) -> None:
     """As ``pip install proctrail`` or ``pipx`` would: a new venv, the wheel and its
     dependencies from the package index (or pip's cache), then the TUI headless on
     sample_logs/ and the ``proctrail`` command, from that install only."""
-    wheel = built_wheel(tmp_path / "dist")
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"

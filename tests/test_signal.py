@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select
 
-from proctrail.store.correlate import CorrelationReport, correlate
+from proctrail.store.correlate import CorrelationReport
 from proctrail.store.correlate.signal import EXPECTED, ROUTINE, expected_user_change, shown
 from proctrail.store.db import open_engine
 from proctrail.store.detect.config import PROCESS_FLAGS, Config
 from proctrail.store.detect.run import detect
-from proctrail.store.ingest import Ingestor
 from proctrail.store.models import Anomaly, Finding, Host, Process
 from proctrail.widgets.labels import expected_flags, flag_marks
+from tests.conftest import sqlite_copy
 
 SYS = "C:\\Windows\\System32\\"
 SVCHOST, SERVICES = SYS + "svchost.exe", SYS + "services.exe"
@@ -57,11 +57,12 @@ def test_routine_flags_are_no_findings_and_no_marks() -> None:
 
 
 @pytest.fixture(scope="module")
-def otrf(tmp_path_factory: pytest.TempPathFactory, samples: Path
+def otrf(otrf_case: tuple[Path, CorrelationReport], tmp_path_factory: pytest.TempPathFactory
          ) -> tuple[Engine, CorrelationReport]:
-    engine = open_engine(f"sqlite:///{tmp_path_factory.mktemp('otrf') / 'case.db'}")
-    Ingestor(engine).run([str(samples / "otrf")])
-    return engine, correlate(engine)
+    """The session's OTRF case, copied: a test here runs detections on it."""
+    path, report = otrf_case
+    copy = sqlite_copy(path, tmp_path_factory.mktemp("signal") / "case.db")
+    return open_engine(f"sqlite:///{copy}"), report
 
 
 def _flags(engine: Engine) -> list[tuple[str, str, set[str]]]:
