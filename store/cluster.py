@@ -10,11 +10,9 @@ another; a task is a function of its data, so running it twice is harmless). If 
 cluster itself goes away, :class:`BrokenProcessPool` is raised, as a local pool's death
 is: the writer does the rest here.
 
-Into a PostgreSQL case the workers store what they read themselves
-(:func:`ingest_on_cluster`: a task is one file, ingested as ``proctrail ingest FILE`` would
-on that worker; ingests of different files into one PostgreSQL case may run at once, and
-a task run again after its worker died finds its source row and stores nothing twice):
-the command only schedules and gathers the per-file reports. ``dask`` and
+Into a PostgreSQL case the workers store what they read themselves, each file on a
+connection of its own (:mod:`.file_writers`, as local worker processes do): the command
+only schedules and gathers the per-file reports. ``dask`` and
 ``distributed`` are an optional extra (``pip install 'proctrail[cluster]'``).
 """
 
@@ -24,15 +22,9 @@ import contextlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from proctrail.store.errors import UsageError
-
-if TYPE_CHECKING:
-    from proctrail.store.ingest import Ingestor, IngestReport
-    from proctrail.store.readers.base import ReaderError, ReadOptions
-    from proctrail.store.readers.sniff import Input
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -98,73 +90,3 @@ class Cluster:
     def close(self) -> None:
         with contextlib.suppress(OSError, TimeoutError, RuntimeError):  # already gone
             self.client.close()
-
-
-@dataclass(frozen=True)
-class IngestTask:
-    """One file for a worker to ingest into the case at ``url``."""
-
-    url: str
-    path: str
-    options: ReadOptions
-    force: bool
-
-
-def ingest_file(task: IngestTask) -> IngestReport | None:
-    """A worker's ingest of one file (its archive members too) into the case; None when
-    the file is not there for this worker (not on its shares): the command reads it."""
-    import os
-
-    from proctrail.store.db import open_engine
-    from proctrail.store.ingest import Ingestor
-
-    if not os.path.exists(task.path):
-        return None
-    engine = open_engine(task.url)
-    try:
-        return Ingestor(engine, task.options, force=task.force, workers=1,
-                        keys=False).run([task.path])  # the command has the keys
-    finally:
-        engine.dispose()
-
-
-def ingest_on_cluster(ingestor: Ingestor, items: list[Input | ReaderError],
-                      report: IngestReport) -> None:
-    """Every file of ``items`` ingested by the cluster's workers, their reports gathered
-    into ``report`` in file order; a file the cluster could not do (it went away) is
-    ingested here."""
-    from proctrail.store.ingest import SourceReport
-    from proctrail.store.readers.base import ReaderError
-
-    url = ingestor.engine.url.render_as_string(hide_password=False)
-    files: list[str] = []
-    for item in items:
-        if isinstance(item, ReaderError):
-            report.sources.append(SourceReport(item.path, status="failed", error=item.reason))
-        elif item.path not in files:
-            files.append(item.path)
-    cluster = Cluster(ingestor.cluster or "")
-    done = 0
-    here = type(ingestor)(ingestor.engine, ingestor.opts, force=ingestor.force, workers=1,
-                          keys=False)
-
-    def gather(part: IngestReport) -> None:
-        report.sources += part.sources
-        if part.spool is not None:  # the database went away under that worker
-            report.spool, report.spool_reason = part.spool, part.spool_reason
-
-    try:
-        for part in cluster.map(ingest_file, (IngestTask(url, f, ingestor.opts, ingestor.force)
-                                               for f in files)):
-            if part is None:  # the worker does not see the file: read here
-                gather(here.run([files[done]]))
-                report.here += 1
-            else:
-                gather(part)
-            done += 1
-    except BrokenProcessPool:  # the cluster went away: the rest here
-        gather(here.run(files[done:]))
-        report.here += len(files) - done
-    finally:
-        report.cluster_tasks = cluster.submitted - report.here
-        cluster.close()

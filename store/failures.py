@@ -31,10 +31,24 @@ _PLAIN = (
 
 def server_unreachable(exc: SQLAlchemyError, backend: str) -> bool:
     """The database server cannot be reached (stopped, network gone, out of disk): what
-    is read can wait in the spool. A SQLite file's errors are never of that kind."""
-    return backend != "sqlite" and isinstance(exc, DBAPIError) and (
+    is read can wait in the spool. A SQLite file's errors are never of that kind, nor is
+    a transaction the server rolled back for another's locks (:func:`transient`)."""
+    return backend != "sqlite" and isinstance(exc, DBAPIError) and not transient(exc) and (
         exc.connection_invalidated
         or type(exc).__name__ in ("OperationalError", "InterfaceError"))
+
+
+# SQLSTATEs of a transaction PostgreSQL rolled back because of another's: a serialization
+# failure, a deadlock detected (it picks one of the two to abort).
+RETRY_STATES = frozenset({"40001", "40P01"})
+
+
+def transient(exc: BaseException) -> bool:
+    """Whether ``exc`` (the driver's, or SQLAlchemy's wrapping it) is a transaction the
+    server rolled back for another one's locks: run again, it goes through."""
+    state = getattr(exc, "sqlstate", None) or getattr(getattr(exc, "orig", None),
+                                                      "sqlstate", None)
+    return state in RETRY_STATES
 
 
 def store_failure(exc: SQLAlchemyError, store: Engine | str, doing: str) -> StoreError:

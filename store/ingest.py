@@ -24,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from proctrail.store.bulk import BulkInsert, dialect_insert
 from proctrail.store.damage import DamageTally, damage_of, store_damage
 from proctrail.store.events import Damage, Skip
-from proctrail.store.failures import server_unreachable, store_failure
+from proctrail.store.failures import server_unreachable, store_failure, transient
 from proctrail.store.hosts import named_id
 from proctrail.store.locks import LOCK_NAMES
 from proctrail.store.models import Channel, EventRow, Host, Source
@@ -33,10 +33,11 @@ from proctrail.store.readers.base import ReaderError, ReadOptions
 from proctrail.store.readers.sniff import Input, iter_inputs
 from proctrail.store.reading import ReadResult, ReadTask, Row, read_input, read_rows
 from proctrail.store.spool import SpooledSource, SpoolLock, SpoolWriter, pending, read_spool
-from proctrail.store.tasks import Executor, default_workers, executor
+from proctrail.store.tasks import Executor, default_workers, executor, local_executor
 from proctrail.store.text import first_line
 
 BATCH = 5000
+STORE_ATTEMPTS = 5  # a batch the server rolled back for another's locks, run again
 # The event columns an ingest writes, in the order of each row's parameters.
 ROW_COLUMNS = ("source_id", "host_id", "channel_id", "provider", "event_id", "record_id",
                "ts_us", "ts_key", "received_us", "kind", "data")
@@ -73,6 +74,7 @@ class IngestReport:
     spool_reason: str = ""  # why: the database's own words
     replayed: list[SourceReport] = field(default_factory=list)  # from earlier spools
     cluster_tasks: int = 0  # inputs read on a Dask cluster's workers
+    stored_by_workers: int = 0  # files workers ingested into PostgreSQL themselves
     here: int = 0  # files a cluster could not take (not on its shares, or it went away)
 
     def total(self, attr: str) -> int:
@@ -198,13 +200,15 @@ class Ingestor:
                 restore_events_table(self.engine)  # what a load that died dropped: back first
         report.replayed = self.replay_spools()
         items = list(iter_inputs(list(paths), self.store_files()))
-        if self.cluster and self.engine.dialect.name == "postgresql":
-            # A team case: the cluster's workers store straight into it (ingests of
-            # different files into one PostgreSQL case may run at once), this only schedules.
-            from proctrail.store.cluster import ingest_on_cluster
+        pool = self._file_writers(items)
+        if pool is not None:
+            # Into PostgreSQL, workers (local, or a cluster's) ingest whole files each on a
+            # connection of its own (ingests of different files into one case may run at
+            # once): this only schedules.
+            from proctrail.store.file_writers import ingest_in_workers
 
             with events_load(self.engine):  # keys and indexes back once every worker is done
-                ingest_on_cluster(self, items, report)
+                ingest_in_workers(self, items, report, pool)
             report.seconds = time.perf_counter() - started
             return report
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="proctrail-store")
@@ -228,6 +232,21 @@ class Ingestor:
                     report.spool, report.spool_reason = self._spool.path, self._spool_reason
         report.seconds = time.perf_counter() - started
         return report
+
+    def _file_writers(self, items: list[Input | ReaderError]) -> Executor | None:
+        """The workers that ingest whole files into a PostgreSQL case themselves: the
+        cluster's, or local processes when several inputs add up to a parallel run (as
+        :class:`_ReadAhead` decides); None: one writer here."""
+        if self.engine.dialect.name != "postgresql" or not self.keys:  # (or a worker's run)
+            return None
+        if self.cluster:
+            return executor(None, self.cluster)
+        inputs = [i for i in items if isinstance(i, Input)]
+        files = len({i.path for i in inputs})
+        workers = self.workers if self.workers is not None else default_workers()
+        if workers < 2 or files < 2 or sum(i.size for i in inputs) < PARALLEL_MIN_BYTES:
+            return None
+        return local_executor(min(workers, files))
 
     def store_files(self) -> frozenset[Path]:
         """The SQLite store's own files, never read as logs when a folder holds them."""
@@ -427,7 +446,26 @@ class Ingestor:
 
     def _store(self, batch: list[Row], source_id: int, counters: dict[str, Any],
                final: bool) -> int:
-        """The writer thread's transaction: a batch and its source's counters."""
+        """The writer thread's transaction: a batch and its source's counters; run again
+        when the server rolled it back for another transaction's locks (two ingests, one
+        of them putting a fresh case's keys back: :mod:`.pg_load`)."""
+        attempt = 1
+        while True:
+            hosts, channels = set(self._hosts), set(self._channels)
+            try:
+                return self._store_once(batch, source_id, counters, final)
+            except Exception as exc:
+                if not transient(exc) or attempt == STORE_ATTEMPTS:
+                    raise
+                # Ids learned in the rolled-back transaction were rolled back with it.
+                for cache, before in ((self._hosts, hosts), (self._channels, channels)):
+                    for name in set(cache) - before:
+                        del cache[name]
+                time.sleep(0.1 * attempt)
+                attempt += 1
+
+    def _store_once(self, batch: list[Row], source_id: int, counters: dict[str, Any],
+                    final: bool) -> int:
         with self.engine.begin() as conn:
             stored = self._events_insert.execute(
                 conn, [self._db_row(conn, row, source_id) for row in batch])

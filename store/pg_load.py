@@ -19,6 +19,7 @@ drops and restores them around the whole load. SQLite is untouched.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -26,8 +27,10 @@ import orjson
 from sqlalchemy import Connection, Engine, delete, insert, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from proctrail.store.failures import transient
 from proctrail.store.models import CaseMeta, EventRow
 
+RESTORE_ATTEMPTS = 5
 # case_meta: what a load dropped, name -> definition (a key's, or an index's CREATE)
 MARKER = "events_foreign_keys"
 LOCK = "SELECT pg_advisory_xact_lock(hashtext('proctrail-events-foreign-keys'))"
@@ -57,7 +60,14 @@ def events_load(engine: Engine) -> Iterator[bool]:
     finally:
         if dropped:  # (the database away now: the marker stays, the next ingest restores)
             with contextlib.suppress(SQLAlchemyError):
-                restore_events_table(engine)
+                for attempt in range(1, RESTORE_ATTEMPTS + 1):
+                    try:
+                        restore_events_table(engine)
+                        break
+                    except SQLAlchemyError as exc:  # a deadlock with another ingest's batch
+                        if not transient(exc) or attempt == RESTORE_ATTEMPTS:
+                            raise
+                        time.sleep(0.1 * attempt)
 
 
 def _drop(conn: Connection) -> bool:

@@ -8,7 +8,9 @@ import re
 import sys
 from pathlib import Path
 
+import orjson
 import pytest
+from sqlalchemy import Engine
 from sqlalchemy.pool import NullPool
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -146,6 +148,40 @@ def sqlite_copy(source: Path, target: Path) -> Path:
     with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
         src.backup(dst)
     return target
+
+
+def case_rows(engine: Engine) -> dict[str, object]:
+    """What two loads of the same files must agree on: events, lifetimes, sessions, their
+    ids, findings (event row ids aside: parallel writers number rows in another order)."""
+    from sqlalchemy import func, select
+
+    from proctrail.store.models import EventRow, Finding, LogonSession, Process
+
+    with engine.connect() as conn:
+        return {
+            "events": conn.execute(select(func.count()).select_from(EventRow)).scalar_one(),
+            "processes": sorted(conn.execute(select(
+                Process.id, Process.pid, Process.image, Process.start_us, Process.end_us,
+                Process.parent_id, Process.session_id, Process.flags)).all()),
+            "sessions": sorted((*r[:5], without_row_ids(r.remote)) for r in conn.execute(select(
+                LogonSession.id, LogonSession.logon_id, LogonSession.user,
+                LogonSession.start_us, LogonSession.end_us, LogonSession.remote))),
+            "findings": sorted(conn.execute(select(
+                Finding.kind, Finding.rule_id, Finding.pid, Finding.image, Finding.logon_id,
+                Finding.severity, Finding.time_us)).all()),
+        }
+
+
+def without_row_ids(remote: str) -> str:
+    """A session's remote JSON without event row ids: into PostgreSQL the workers store
+    files at once, so rows are numbered in another order than one writer's (lifetime and
+    session ids come from natural keys: they do not move)."""
+    if not remote:
+        return remote
+    data = orjson.loads(remote)
+    for entry in data.get("explicit", []):
+        entry.pop("event", None)
+    return orjson.dumps(data, option=orjson.OPT_SORT_KEYS).decode()
 
 
 @pytest.fixture

@@ -13,13 +13,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import orjson
 import pytest
-from sqlalchemy import Engine, func, select
 
 from proctrail.store.db import open_engine
 from proctrail.store.load import Detect, load_case
-from proctrail.store.models import EventRow, Finding, LogonSession, Process
+from tests.conftest import case_rows
 
 pytest.importorskip("distributed", reason="dask distributed is the 'cluster' extra")
 
@@ -90,39 +88,10 @@ def _paths(samples: Path) -> list[str]:
     return [str(p) for p in found]
 
 
-def _case(engine: Engine) -> dict[str, object]:
-    """What must be equal: events, lifetimes, sessions, their ids, findings."""
-    with engine.connect() as conn:
-        return {
-            "events": conn.execute(select(func.count()).select_from(EventRow)).scalar_one(),
-            "processes": sorted(conn.execute(select(
-                Process.id, Process.pid, Process.image, Process.start_us, Process.end_us,
-                Process.parent_id, Process.session_id, Process.flags)).all()),
-            "sessions": sorted((*r[:5], _without_row_ids(r.remote)) for r in conn.execute(select(
-                LogonSession.id, LogonSession.logon_id, LogonSession.user,
-                LogonSession.start_us, LogonSession.end_us, LogonSession.remote))),
-            "findings": sorted(conn.execute(select(
-                Finding.kind, Finding.rule_id, Finding.pid, Finding.image, Finding.logon_id,
-                Finding.severity, Finding.time_us)).all()),
-        }
-
-
-def _without_row_ids(remote: str) -> str:
-    """A session's remote JSON without event row ids: into PostgreSQL the workers store
-    files at once, so rows are numbered in another order than one writer's (lifetime and
-    session ids come from natural keys: they do not move)."""
-    if not remote:
-        return remote
-    data = orjson.loads(remote)
-    for entry in data.get("explicit", []):
-        entry.pop("event", None)
-    return orjson.dumps(data, option=orjson.OPT_SORT_KEYS).decode()
-
-
 def _local(paths: list[str], tmp_path: Path) -> dict[str, object]:
     engine = open_engine(str(tmp_path / "local.db"))
     load_case(engine, paths, workers=1, detection=Detect.ALWAYS)
-    return _case(engine)
+    return case_rows(engine)
 
 
 def test_a_cluster_ingest_equals_a_local_one(cluster: LocalCluster, samples: Path,
@@ -131,7 +100,7 @@ def test_a_cluster_ingest_equals_a_local_one(cluster: LocalCluster, samples: Pat
     engine = open_engine(pg_url)
     done = load_case(engine, paths, cluster=cluster.address, detection=Detect.ALWAYS)
     assert done.ingest is not None and done.ingest.cluster_tasks == len(paths)
-    got = _case(engine)
+    got = case_rows(engine)
     # (what the load said, should this ever fail again: CI once saw 0 lifetimes here)
     said = (done.correlation, done.ingest.spool, [(r.name, r.status, r.error)
                                                   for r in done.ingest.sources])
@@ -165,7 +134,7 @@ def test_a_worker_killed_mid_ingest_loses_nothing(cluster: LocalCluster, samples
     watcher.join()
     assert killed.is_set()
     assert done.ingest is not None and done.ingest.clean
-    assert _case(engine) == _local(paths, tmp_path)
+    assert case_rows(engine) == _local(paths, tmp_path)
 
 
 def test_an_unreachable_scheduler_is_one_clear_line(tmp_path: Path, samples: Path) -> None:
@@ -184,7 +153,7 @@ def test_a_file_a_worker_does_not_see_is_left_to_the_command(tmp_path: Path) -> 
     """Workers read the evidence where they see it; one without the share says so (a
     PostgreSQL task returns None, a read task marks its result missing) and the command
     reads that file itself."""
-    from proctrail.store.cluster import IngestTask, ingest_file
+    from proctrail.store.file_writers import IngestTask, ingest_file
     from proctrail.store.readers.base import ReadOptions
     from proctrail.store.readers.sniff import Input
     from proctrail.store.reading import ReadTask, read_input

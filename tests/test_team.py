@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from proctrail.app.tui import ProctrailApp
@@ -124,3 +125,34 @@ async def test_an_open_tui_sees_another_analysts_data_on_refresh(db_url: str) ->
         await pilot.press("r")
         await settle(pilot)
         assert "150 event(s) stored since the last correlation" in screen_text(app)
+
+
+class _Deadlock(Exception):
+    """What psycopg raises when PostgreSQL picked this transaction to break a deadlock."""
+
+    sqlstate = "40P01"
+
+
+def test_a_batch_rolled_back_for_a_deadlock_is_run_again(db_url: str,
+                                                         monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    """Two ingests, one putting a fresh case's keys and indexes back while the other
+    writes (store/pg_load.py), can deadlock; the server rolls one back. That batch runs
+    again, and host ids learned in the rolled-back transaction are forgotten with it."""
+    from proctrail.store.ingest import Ingestor
+
+    real = Ingestor._store_once
+    calls: list[int] = []
+
+    def rolled_back_once(self: Ingestor, *args: object) -> int:
+        calls.append(1)
+        if len(calls) == 1:
+            self._hosts["made-in-the-rolled-back-transaction"] = 424242
+            raise _Deadlock("deadlock detected")
+        return real(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Ingestor, "_store_once", rolled_back_once)
+    ingestor = Ingestor(open_engine(db_url), workers=1)
+    report = ingestor.run([str(ROOT / "sample_logs" / "lnx01-audit.log")])
+    assert report.clean and report.total("stored") == 185 and len(calls) == 2
+    assert "made-in-the-rolled-back-transaction" not in ingestor._hosts
