@@ -190,10 +190,18 @@ class Ingestor:
     def run(self, paths: Iterable[str]) -> IngestReport:
         """Ingest every input below ``paths``; one report line per input. Spools left by
         an earlier run that lost its database are replayed first."""
-        started = time.perf_counter()
         # Everything alive now (SQLAlchemy's compiled state, the readers' tables) lives for
         # the whole run: out of the collector's way, it stops rescanning them every batch.
+        # Back in its reach after the run: a long-lived process (the TUI following logs, a
+        # cluster's worker) runs many ingests, and garbage frozen would never be freed.
         gc.freeze()
+        try:
+            return self._run(paths)
+        finally:
+            gc.unfreeze()
+
+    def _run(self, paths: Iterable[str]) -> IngestReport:
+        started = time.perf_counter()
         report = IngestReport()
         if self.keys:
             with contextlib.suppress(SQLAlchemyError):  # (away: the spool takes over below)

@@ -319,3 +319,16 @@ def test_an_archive_member_that_expands_too_far_is_refused(tmp_path: Path) -> No
                      ReadOptions(max_member_size=32 << 10)).run([str(bomb)])
     refused = {s.name.rsplit("!", 1)[-1]: s.error for s in small.sources}
     assert "32,768 bytes" in refused["WS02-Security.evtx"]  # 69 KB: over what was allowed
+
+
+def test_a_run_leaves_the_garbage_collector_as_it_found_it(tmp_path: Path) -> None:
+    """An ingest freezes what is alive at its start out of the collector's way, and gives
+    it back at its end: a long-lived process (the TUI following logs, a cluster worker)
+    runs many, and garbage frozen would never be freed."""
+    import gc
+
+    engine = open_engine(f"sqlite:///{tmp_path / 'c.db'}")
+    gc.collect()
+    before = gc.get_freeze_count()
+    Ingestor(engine).run([str(ROOT / "sample_logs" / "lnx01-audit.log")])
+    assert gc.get_freeze_count() == before
