@@ -57,11 +57,11 @@ def test_slices_find_what_one_process_finds(samples: Path, db_url: str,
 
 
 def test_slices_cut_big_machines_a_few_a_worker() -> None:
-    slices = detection.machine_slices([(1, 40_000), (2, 2_000), (3, 9_000)], 2)
+    slices = detection.machine_slices([((1,), 40_000), ((2, 5), 2_000), ((3,), 9_000)], 2)
     # 51,000 lifetimes, 3 slices a worker: parts of at most 8,500, biggest first
-    assert slices == [(1, (0, 5)), (1, (1, 5)), (1, (2, 5)), (1, (3, 5)), (1, (4, 5)),
-                      (3, (0, 2)), (3, (1, 2)), (2, None)]
-    assert detection.machine_slices([(7, 300)], 8) == [(7, None)]  # 300 < MIN_SLICE: uncut
+    assert slices == [((1,), (0, 5)), ((1,), (1, 5)), ((1,), (2, 5)), ((1,), (3, 5)),
+                      ((1,), (4, 5)), ((3,), (0, 2)), ((3,), (1, 2)), ((2, 5), None)]
+    assert detection.machine_slices([((7,), 300)], 8) == [((7,), None)]  # 300: uncut
 
 
 def test_small_cases_one_worker_and_memory_stores_match_here(tmp_path: Path) -> None:
@@ -80,7 +80,8 @@ def test_a_slice_task_is_plain_data_and_compiles_its_rules_once(tmp_path: Path) 
 
     texts, refused = read_rules([BUILTIN])
     assert texts and not refused
-    task = MatchTask(f"sqlite:///{tmp_path / 'c.db'}", 1, (0, 2), tuple(texts), None, None, 1)
+    task = MatchTask(f"sqlite:///{tmp_path / 'c.db'}", (1, 2), (0, 2), tuple(texts), None,
+                     None, 1)
     assert pickle.loads(pickle.dumps(task)) == task
     open_engine(task.url)  # an empty case
     compiled.cache_clear()

@@ -23,6 +23,7 @@ from sqlalchemy import Connection, Select, create_engine, select
 from sqlalchemy.orm import aliased
 from sqlalchemy.pool import NullPool
 
+from proctrail.store.correlate.pipeline import machines
 from proctrail.store.detect.attack import finding_tags
 from proctrail.store.detect.fields import sigma_fields
 from proctrail.store.detect.index import RuleIndex
@@ -64,11 +65,12 @@ def compiled(texts: tuple[tuple[str, str], ...]) -> RuleSet:
 
 @dataclass(frozen=True)
 class MatchTask:
-    """One slice for a worker: the lifetimes of machine ``host`` (those whose id is
-    ``part[0]`` modulo ``part[1]`` when it is cut), matched in the case at ``url``."""
+    """One slice for a worker: the lifetimes of the machine whose host ids (every name it
+    goes by) are ``hosts`` (those whose id is ``part[0]`` modulo ``part[1]`` when it is
+    cut), matched in the case at ``url``."""
 
     url: str
-    host: int
+    hosts: tuple[int, ...]
     part: tuple[int, int] | None
     rules: tuple[tuple[str, str], ...]
     iocs: tuple[tuple[str, str], ...] | None
@@ -92,15 +94,16 @@ def match_slice(task: MatchTask) -> Matched:
                       task.tracked, task.now)
     try:
         with engine.connect() as conn:
-            rows = list(matcher.rows(conn, task.host, task.part))
+            rows = list(matcher.rows(conn, task.hosts, task.part))
     finally:
         engine.dispose()
     return Matched(rows, matcher.events, matcher.by_rule)
 
 
-def starts(host: int | None = None, part: tuple[int, int] | None = None) -> Select[tuple]:
+def starts(hosts: tuple[int, ...], part: tuple[int, int] | None = None) -> Select[tuple]:
     """The process starts to match (every lifetime's start event, with its parent's image
-    and command line), of one machine and part of it if given."""
+    and command line) of one machine (its host ids), and part of it if given. The
+    machine narrows the events too, so the (kind, host) index reads only its starts."""
     parent = aliased(Process)
     query = (select(EventRow.id, EventRow.host_id, Channel.name, EventRow.event_id,
                     EventRow.ts_us, EventRow.data, Process.id.label("process_id"),
@@ -113,9 +116,11 @@ def starts(host: int | None = None, part: tuple[int, int] | None = None) -> Sele
                    & (ProcessSource.role == "start"))
              .join(Process, Process.id == ProcessSource.process_id)
              .outerjoin(parent, parent.id == Process.parent_id)
-             .where(EventRow.kind == "process_start"))
-    if host is not None:
-        query = query.where(Process.host_id == host)
+             .where(EventRow.kind == "process_start", EventRow.host_id.in_(hosts),
+                    Process.host_id.in_(hosts))
+             # A lifetime's two starts (4688, Sysmon 1) come in this order however the
+             # case is cut, so the same one anchors its findings: the index's order.
+             .order_by(EventRow.ts_us, EventRow.id))
     if part is not None:
         query = query.where(Process.id % part[1] == part[0])
     return query
@@ -132,12 +137,17 @@ class Matcher:
         self.cache: OrderedDict[tuple[str, tuple[object, ...]], list[Rule]] = OrderedDict()
         self.seen: set[tuple[str, int]] = set()  # (rule, lifetime): 4688 + Sysmon 1 are one
 
-    def rows(self, conn: Connection, host: int | None = None,
+    def rows(self, conn: Connection, hosts: tuple[int, ...] | None = None,
              part: tuple[int, int] | None = None,
              progress: Callable[[int], None] | None = None) -> Iterator[Row]:
-        """The findings of the starts of ``host`` (all machines if None), as rows."""
+        """The findings of the starts of the machine of ``hosts`` (all machines, one
+        after another, if None), as rows."""
+        if hosts is None:
+            for group in machines(conn):
+                yield from self.rows(conn, tuple(group), progress=progress)
+            return
         for r in conn.execution_options(stream_results=True, yield_per=5000).execute(
-                starts(host, part)):
+                starts(hosts, part)):
             self.events += 1
             fields = sigma_fields(r.name, r.event_id, orjson.loads(r.data))
             if self.tracked is not None and not self.tracked(r.image or fields.get("Image", "")):

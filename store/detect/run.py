@@ -20,6 +20,7 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, delete, func, select
 
 from proctrail.store.bulk import BulkInsert
+from proctrail.store.correlate.pipeline import machines
 from proctrail.store.db import shareable
 from proctrail.store.detect import bursts
 from proctrail.store.detect.attack import fixed_tags
@@ -47,6 +48,8 @@ FINDING_COLUMNS = ("target", "host_id", "anchor_event", "pid", "logon_id", "imag
 PARALLEL_MIN_PROCESSES = 50_000
 SLICES_A_WORKER = 3
 MIN_SLICE = 5_000
+
+Machine = tuple[int, ...]  # a machine's host ids: every name it goes by
 
 
 @dataclass
@@ -165,19 +168,21 @@ def _pool(conn: Connection, engine: Engine, workers: int | None,
     return executor(workers, cluster)
 
 
-def machine_slices(per_machine: list[tuple[int, int]],
-                   workers: int) -> list[tuple[int, tuple[int, int] | None]]:
+def machine_slices(per_machine: list[tuple[Machine, int]],
+                   workers: int) -> list[tuple[Machine, tuple[int, int] | None]]:
     """``(machine, part)`` slices for ``workers`` out of lifetimes counted by machine: a
     few slices a worker (so one big machine does not leave the others idle), a machine
     cut in equal parts no bigger than the slice size (never under :data:`MIN_SLICE`
     lifetimes); biggest first."""
-    total = sum(n for _host, n in per_machine)
+    total = sum(n for _machine, n in per_machine)
     size = max(MIN_SLICE, -(-total // (SLICES_A_WORKER * workers)))
-    slices: list[tuple[int, int, tuple[int, int] | None]] = []
-    for host, n in per_machine:
+    slices: list[tuple[int, Machine, tuple[int, int] | None]] = []
+    for machine, n in per_machine:
         parts = max(1, -(-n // size))
-        slices += [(n // parts, host, (i, parts) if parts > 1 else None) for i in range(parts)]
-    return [(host, part) for _n, host, part in sorted(slices, key=lambda s: (-s[0], s[1]))]
+        slices += [(n // parts, machine, (i, parts) if parts > 1 else None)
+                   for i in range(parts)]
+    return [(machine, part) for _n, machine, part in sorted(slices,
+                                                            key=lambda s: (-s[0], s[1]))]
 
 
 def _match_elsewhere(pool: Executor, conn: Connection, out: Connection, insert: BulkInsert,
@@ -185,15 +190,16 @@ def _match_elsewhere(pool: Executor, conn: Connection, out: Connection, insert: 
                      here: Matcher, rules: tuple[tuple[str, str], ...]) -> None:
     """Every machine slice matched by ``pool``'s workers, written here in slice order;
     if the pool or cluster goes away, the rest matched ``here``."""
-    per_machine = [(h, n) for h, n in conn.execute(
-        select(Process.host_id, func.count()).group_by(Process.host_id).order_by(
-            Process.host_id))]
-    slices = machine_slices(per_machine, pool.workers)
+    per_host = dict(conn.execute(select(Process.host_id, func.count())
+                                 .group_by(Process.host_id)).all())
+    per_machine = [(tuple(group), sum(per_host.get(h, 0) for h in group))
+                   for group in machines(conn)]
+    slices = machine_slices([(m, n) for m, n in per_machine if n], pool.workers)
     report.slices = len(slices)
     url = conn.engine.url.render_as_string(hide_password=False)
     iocs = tuple(here.iocs.items()) if here.iocs else None
-    tasks = (MatchTask(url, host, part, rules, iocs, here.tracked, here.now)
-             for host, part in slices)
+    tasks = (MatchTask(url, hosts, part, rules, iocs, here.tracked, here.now)
+             for hosts, part in slices)
     done = 0
     try:
         for matched in pool.map(match_slice, tasks):
@@ -204,8 +210,8 @@ def _match_elsewhere(pool: Executor, conn: Connection, out: Connection, insert: 
             if progress is not None:
                 progress(report.events)
     except BrokenProcessPool:  # a worker died, or the cluster went away: the rest here
-        for host, part in slices[done:]:
-            report.findings += insert.execute(out, list(here.rows(conn, host, part)))
+        for hosts, part in slices[done:]:
+            report.findings += insert.execute(out, list(here.rows(conn, hosts, part)))
         report.events += here.events
         report.by_rule.update(here.by_rule)
         report.slices = done
