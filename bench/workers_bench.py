@@ -139,16 +139,16 @@ def _pg_server() -> Any:
 
 
 def _fresh_pg(server_url: str, name: str) -> str:
-    """A new empty database ``name`` on that server, its URL."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
+    """A new empty database ``name`` on that server, its URL (pg_bench's helper)."""
+    import importlib.util
 
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    spec = importlib.util.spec_from_file_location("pg_bench", Path(__file__).with_name(
+        "pg_bench.py"))
+    assert spec and spec.loader
+    pg_bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pg_bench)
+    url: str = pg_bench._fresh_pg(server_url, name)
+    return url
 
 
 def _start_cluster(n: int) -> tuple[str, list[subprocess.Popen[bytes]]]:
