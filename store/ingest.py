@@ -245,8 +245,8 @@ class Ingestor:
         """The workers that ingest whole files into a PostgreSQL case themselves: the
         cluster's, or local processes when several inputs add up to a parallel run (as
         :class:`_ReadAhead` decides); None: one writer here."""
-        if self.engine.dialect.name != "postgresql" or not self.keys:  # (or a worker's run)
-            return None
+        if self.engine.dialect.name != "postgresql" or not self.keys or self.follow:
+            return None  # (not keys: this is a worker's run; follow: a path's own source row)
         if self.cluster:
             return executor(None, self.cluster)
         inputs = [i for i in items if isinstance(i, Input)]
@@ -455,8 +455,9 @@ class Ingestor:
     def _store(self, batch: list[Row], source_id: int, counters: dict[str, Any],
                final: bool) -> int:
         """The writer thread's transaction: a batch and its source's counters; run again
-        when the server rolled it back for another transaction's locks (two ingests, one
-        of them putting a fresh case's keys back: :mod:`.pg_load`)."""
+        when the server rolled it back for another transaction's locks (two ingests making
+        the same new hosts in another order, or one putting a fresh case's keys and
+        indexes back: :mod:`.pg_load`)."""
         attempt = 1
         while True:
             hosts, channels = set(self._hosts), set(self._channels)
