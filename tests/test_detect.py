@@ -24,7 +24,6 @@ from proctrail.store.queries import export_findings, export_processes
 from proctrail.store.queries.findings import list_findings
 from proctrail.store.readers.base import ReadOptions
 from proctrail.store.readers.sniff import iter_inputs, open_records
-from tests.conftest import sqlite_copy
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -325,18 +324,17 @@ pid_reused = "low"
     assert done.returncode == 0 and "integrity: log_cleared" in done.stdout
 
 
-def test_detection_over_every_public_sample(samples: Path, tmp_path: Path,
-                                            otrf_case: tuple[Path, object]) -> None:
-    """Everything in ../shared/samples ingested, correlated and detected at once: every
-    regression case's rule fires on its own log among all the others. (The session's OTRF
-    case is its start: those files are already in it, the rest is read.)"""
-    engine = open_engine(f"sqlite:///{sqlite_copy(otrf_case[0], tmp_path / 'all.db')}")
-    report = Ingestor(engine).run([str(samples)])
-    already = {Path(s.name).parent.name for s in report.sources if s.status == "already"}
-    assert already == {"otrf"} and report.total("stored") > 10_000
+def test_detection_over_every_public_sample(samples: Path, tmp_path: Path) -> None:
+    """Every sample in ../shared/samples but the OTRF datasets (test_signal's; half a
+    million records of noise that cost this test 40 s) ingested, correlated and detected
+    at once: every regression case's rule fires on its own log among all the others."""
+    engine = open_engine(f"sqlite:///{tmp_path / 'all.db'}")
+    report = Ingestor(engine).run([str(p) for p in sorted(samples.iterdir())
+                                   if p.name != "otrf"])
+    assert report.total("stored") > 10_000
     correlate(engine)
     report = detect(engine, [samples / "sigma" / "rules"])
-    assert report.events > 4000 and report.findings > 1000
+    assert report.events > 3000 and report.findings > 1500
     fired = {f["rule_id"] for f in export_findings(engine) if f["kind"] == "rule"}
     expected = set()
     for info in (samples / "sigma" / "regression_data").rglob("info.yml"):
