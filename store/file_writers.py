@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from proctrail.store.ingest import Ingestor, IngestReport
     from proctrail.store.readers.base import ReaderError, ReadOptions
     from proctrail.store.readers.sniff import Input
@@ -45,12 +47,14 @@ def ingest_file(task: IngestTask) -> IngestReport | None:
 
     if not os.path.exists(task.path):
         return None
-    engine = open_engine(task.url)
-    try:
-        return Ingestor(engine, task.options, force=task.force, workers=1,
-                        keys=False).run([task.path])  # the command has the keys
-    finally:
-        engine.dispose()
+    engine = _ENGINES.get(task.url)
+    if engine is None:  # one a worker process, not one a file (many small files)
+        engine = _ENGINES[task.url] = open_engine(task.url)
+    return Ingestor(engine, task.options, force=task.force, workers=1,
+                    keys=False).run([task.path])  # the command has the keys
+
+
+_ENGINES: dict[str, Engine] = {}  # this worker process's engines, by URL
 
 
 def ingest_in_workers(ingestor: Ingestor, items: list[Input | ReaderError],
