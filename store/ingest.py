@@ -193,12 +193,15 @@ class Ingestor:
         # Everything alive now (SQLAlchemy's compiled state, the readers' tables) lives for
         # the whole run: out of the collector's way, it stops rescanning them every batch.
         # Back in its reach after the run: a long-lived process (the TUI following logs, a
-        # cluster's worker) runs many ingests, and garbage frozen would never be freed.
+        # cluster's worker) runs many ingests, and garbage frozen would never be freed. (A
+        # caller that froze its own objects keeps them so: unfreezing is all or nothing.)
+        outer = gc.get_freeze_count()
         gc.freeze()
         try:
             return self._run(paths)
         finally:
-            gc.unfreeze()
+            if not outer:
+                gc.unfreeze()
 
     def _run(self, paths: Iterable[str]) -> IngestReport:
         started = time.perf_counter()

@@ -65,13 +65,17 @@ def _compare_parsers(samples: Path, path: Path) -> tuple[str, int, list[str], li
 def test_parsers_agree_record_for_record(samples: Path) -> None:
     """Every record of every EVTX sample, normalised alike by both parsers (the files in
     parallel: python-evtx is the slow half)."""
+    import multiprocessing
     import os
     from concurrent.futures import ProcessPoolExecutor
     from functools import partial
 
     files = evtx_files(samples)
     assert len(files) > 250
-    with ProcessPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+    # Fresh processes (not forks of this one): a fork inherits every earlier test's
+    # objects, which python-evtx's garbage collections then scan again and again.
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(max_workers=os.cpu_count() or 2, mp_context=context) as pool:
         results = list(pool.map(partial(_compare_parsers, samples), files, chunksize=4))
     problems = [p for _rel, _n, found, _ids in results for p in found]
     assert not problems, problems
