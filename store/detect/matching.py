@@ -80,7 +80,7 @@ class MatchTask:
 
 @dataclass
 class Matched:
-    """A slice's findings as rows (:data:`FINDING_COLUMNS` order) and what it counted."""
+    """A slice's findings as rows (in :data:`.run.FINDING_COLUMNS` order) and its counts."""
 
     rows: list[Row] = field(default_factory=list)
     events: int = 0
