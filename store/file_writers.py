@@ -80,12 +80,13 @@ def ingest_in_workers(ingestor: Ingestor, items: list[Input | ReaderError],
     from proctrail.store.readers.base import ReaderError
 
     url = ingestor.engine.url.render_as_string(hide_password=False)
-    files: list[str] = []
+    paths: dict[str, None] = {}  # each file once (an archive's members are one task)
     for item in items:
         if isinstance(item, ReaderError):
             report.sources.append(SourceReport(item.path, status="failed", error=item.reason))
-        elif item.path not in files:
-            files.append(item.path)
+        else:
+            paths[item.path] = None
+    files = list(paths)
     done = 0  # files whose report is in
     here = type(ingestor)(ingestor.engine, ingestor.opts, force=ingestor.force, workers=1,
                           keys=False)

@@ -269,7 +269,7 @@ def _correlate(engine: Engine, progress: Callable[[int], None] | None,
                 and _largest_machine(conn, groups) <= PARALLEL_MAX_MACHINE_EVENTS
                 else Inline())
         try:
-            if pool.workers > 1 or (cluster and not isinstance(pool, Inline)):
+            if not isinstance(pool, Inline):  # worker processes, or a cluster
                 url = engine.url.render_as_string(hide_password=False)
                 tasks = (MachineTask(url, tuple(m), fixes, tracked, kinds) for m in groups)
                 seen = done = 0
